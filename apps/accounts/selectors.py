@@ -1,0 +1,63 @@
+"""Reads about users, organisations and roles. Every other app scopes its querysets with these."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, Role, User
+
+
+def _active_grants(user: User) -> QuerySet[AuditorGrant]:
+    now = timezone.now()
+    return AuditorGrant.objects.filter(user=user, revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
+
+
+def organisation_ids_for(user: User, roles: Iterable[str] | None = None) -> set:
+    """Ids of organisations where ``user`` holds one of ``roles`` (any role when None).
+
+    An active auditor grant counts as the auditor role.
+    """
+    if not user or not user.is_authenticated or not user.is_active:
+        return set()
+    role_set = set(roles) if roles is not None else None
+    memberships = Membership.objects.filter(user=user)
+    if role_set is not None:
+        memberships = memberships.filter(role__in=role_set)
+    ids = set(memberships.values_list("organisation_id", flat=True))
+    if role_set is None or Role.AUDITOR in role_set:
+        ids |= set(_active_grants(user).values_list("organisation_id", flat=True))
+    return ids
+
+
+def roles_in(user: User, organisation: Organisation | None) -> set[str]:
+    """The roles ``user`` holds in ``organisation`` (an active auditor grant adds ``auditor``)."""
+    if organisation is None or not user or not user.is_authenticated or not user.is_active:
+        return set()
+    roles = set(Membership.objects.filter(user=user, organisation=organisation).values_list("role", flat=True))
+    if _active_grants(user).filter(organisation=organisation).exists():
+        roles.add(Role.AUDITOR)
+    return roles
+
+
+def has_role(user: User, organisation: Organisation | None, *roles: str) -> bool:
+    return bool(roles_in(user, organisation) & set(roles))
+
+
+def organisations_visible_to(user: User) -> QuerySet[Organisation]:
+    return Organisation.objects.filter(id__in=organisation_ids_for(user))
+
+
+def organisation_members(organisation: Organisation, role: str | None = None) -> QuerySet[User]:
+    memberships = Membership.objects.filter(organisation=organisation)
+    if role:
+        memberships = memberships.filter(role=role)
+    return User.objects.filter(id__in=memberships.values("user_id"), is_active=True).order_by("username")
+
+
+def tokens_of(user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)

@@ -1,0 +1,64 @@
+"""Writing to the audit chain. Every mutating service in Attest calls ``audit_record`` exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from apps.audit.chain import GENESIS_HASH, event_hash, to_json_value
+from apps.audit.context import current_request_id
+from apps.audit.models import AuditChainHead, AuditEvent
+
+HEAD_ID = 1
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    organisation: Any = None,
+    target: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    before: Any = None,
+    after: Any = None,
+    request_id: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction.
+
+    The chain head row is locked (SELECT ... FOR UPDATE) for the rest of the transaction, so concurrent writers queue
+    up and each links to the event the previous one wrote; if the caller's transaction rolls back, so does the event.
+    ``actor`` is a User, or None for the system (scheduled jobs).
+    """
+    if target is not None:
+        object_type = object_type or target._meta.label_lower
+        object_id = object_id or str(target.pk)
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    with transaction.atomic():
+        # Create the head lazily (a flushed test database has none); ignore_conflicts makes the race harmless.
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(id=HEAD_ID, sequence=0, hash=GENESIS_HASH)], ignore_conflicts=True
+        )
+        head = AuditChainHead.objects.select_for_update().get(id=HEAD_ID)
+        fields = {
+            "sequence": head.sequence + 1,
+            "created_at": timezone.now(),
+            "organisation_id": getattr(organisation, "pk", organisation),
+            "actor_id": actor_obj.pk if actor_obj else None,
+            "actor_label": actor_obj.get_username() if actor_obj else "system",
+            "request_id": request_id if request_id is not None else current_request_id.get(),
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id),
+            "before": to_json_value(before),
+            "after": to_json_value(after),
+            "prev_hash": head.hash,
+        }
+        digest = event_hash(**fields)
+        event = AuditEvent.objects.create(hash=digest, **fields)
+        head.sequence = event.sequence
+        head.hash = digest
+        head.save(update_fields=["sequence", "hash"])
+    return event

@@ -1,0 +1,117 @@
+"""Real services for the test suite, started on loopback in temporary folders.
+
+Loaded with ``-p tests.plugins.services`` (see pyproject.toml). Before pytest-django configures Django, this starts a
+throw-away PostgreSQL cluster and points ``DATABASE_URL`` at it, so the whole suite runs against PostgreSQL.
+
+- ``ATTEST_TEST_DB=sqlite`` runs the suite on SQLite instead (fast local loops); PostgreSQL-only tests then skip.
+- Under ``CI=true`` a missing service is an error, never a skip.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def find_postgres_bin() -> Path | None:
+    candidates = []
+    if shutil.which("pg_ctl"):
+        candidates.append(Path(shutil.which("pg_ctl")).resolve().parent)  # type: ignore[arg-type]
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for folder in candidates:
+        if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
+            return folder
+    return None
+
+
+def start_postgres() -> str:
+    """Start a private PostgreSQL on a free loopback port; return its DATABASE_URL. Stopped at exit."""
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) not found; run `make test` as root to install them")
+    root = Path(tempfile.mkdtemp(prefix="attest-pg-"))
+    data = root / "data"
+    env = dict(os.environ)
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root: hand the folder to the 'postgres' system user (or 'nobody').
+        import pwd
+
+        account = "postgres"
+        try:
+            pwd.getpwnam(account)
+        except KeyError:
+            account = "nobody"
+        shutil.chown(root, user=account)
+        root.chmod(0o700)
+        run_as = ["runuser", "-u", account, "--"]
+    subprocess.run(
+        [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", "attest", "--auth=trust", "-E", "UTF8",
+         "--no-sync"],
+        check=True, capture_output=True, env=env,
+    )
+    port = free_port()
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off " \
+              f"-c full_page_writes=off -c max_connections=200"
+    subprocess.run(
+        [*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"],
+        check=True, capture_output=True, env=env,
+    )
+
+    def stop() -> None:
+        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    return f"postgres://attest@127.0.0.1:{port}/attest"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config, parser, args):  # type: ignore[no-untyped-def]
+    # Runs before pytest-django imports the settings, so DATABASE_URL is in place when Django reads it.
+    os.environ.setdefault("ATTEST_TESTING", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    is_xdist_worker = "PYTEST_XDIST_WORKER" in os.environ
+    wanted = os.environ.get("ATTEST_TEST_DB", "postgres")
+    if not is_xdist_worker and wanted == "postgres" and "DATABASE_URL" not in os.environ:
+        try:
+            os.environ["DATABASE_URL"] = start_postgres()
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            if IN_CI:
+                raise pytest.UsageError(f"CI needs PostgreSQL for the test suite and it did not start: {exc}")
+            print(f"attest: PostgreSQL not available ({exc}); running on SQLite")
+    return (yield)
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip a test whose service is missing, or fail under CI where nothing may be skipped."""
+    if IN_CI:
+        pytest.fail(f"{name} is required under CI: {reason}")
+    pytest.skip(f"{name} not available: {reason}")

@@ -1,0 +1,1 @@
+"""Pure-Python engines (pandas, torch, opacus, fairlearn); nothing here imports Django or apps/."""
