@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["tests.fixtures.celery", "tests.fixtures.browser"]
+
 from apps.accounts.models import AuditorGrant, Membership, Organisation, Role, User
 
 PASSWORD = "correct-horse-battery-staple-42"
