@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class UsecasesConfig(AppConfig):
+    name = "apps.usecases"
+    label = "usecases"

@@ -1,0 +1,159 @@
+"""HTML forms of the use-case register: shape only; the services check meaning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from apps.usecases.dpia import LIKELIHOOD, MEASURE_EFFECTS, RATINGS, SEVERITY, SIGN_OFF_FIELDS, STEPS
+from apps.usecases.vocab import ACCOUNTANTS, FAIRNESS_METRICS, AnnexIIIArea, Article9Condition, LawfulBasis, RiskTier
+
+LIST_HELP = "One per line."
+
+
+def _lines(value: Any) -> str:
+    return "\n".join(value) if isinstance(value, list) else (value or "")
+
+
+class UseCaseForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    purpose = forms.ChoiceField(help_text="From your organisation's list of processing purposes.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    lawful_basis = forms.ChoiceField(choices=[("", "Choose...")] + LawfulBasis.choices, label="Lawful basis (GDPR Art. 6)")
+    special_category = forms.BooleanField(required=False, label="Special-category data is involved (GDPR Art. 9)")
+    art9_condition = forms.ChoiceField(choices=[("", "Not applicable")] + Article9Condition.choices, required=False,
+                                       label="Art. 9(2) condition")
+    data_subject_categories = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                                              help_text=LIST_HELP, label="Categories of data subjects")
+    personal_data_categories = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                                               help_text=LIST_HELP, label="Categories of personal data")
+    recipients = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text=LIST_HELP)
+    third_country_transfers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Third-country transfers",
+        help_text="One per line as 'country: safeguard', e.g. 'US: EU-US Data Privacy Framework'. Empty when none.",
+    )
+    retention = forms.CharField(max_length=300, label="Retention period (time limit for erasure)")
+    security_measures = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    risk_tier = forms.ChoiceField(choices=[("", "Choose...")] + RiskTier.choices, label="EU AI Act risk tier")
+    annex_iii_area = forms.ChoiceField(choices=[("", "Not high-risk")] + AnnexIIIArea.choices, required=False,
+                                       label="Annex III area")
+    risk_justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    affected_groups = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text=LIST_HELP)
+
+    def __init__(self, *args: Any, purposes: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["purpose"].choices = [("", "Choose...")] + [(p, p) for p in purposes]
+
+    @classmethod
+    def initial_from(cls, usecase: Any) -> dict[str, Any]:
+        initial = {name: getattr(usecase, name) for name in cls.base_fields}
+        for name in ("data_subject_categories", "personal_data_categories", "recipients", "affected_groups"):
+            initial[name] = _lines(initial[name])
+        initial["third_country_transfers"] = "\n".join(
+            f"{item['country']}: {item['safeguard']}" for item in usecase.third_country_transfers or []
+        )
+        return initial
+
+    def to_data(self) -> dict[str, Any]:
+        data = dict(self.cleaned_data)
+        for name in ("data_subject_categories", "personal_data_categories", "recipients", "affected_groups"):
+            data[name] = [line.strip() for line in data[name].splitlines() if line.strip()]
+        transfers = []
+        for line in data["third_country_transfers"].splitlines():
+            if line.strip():
+                country, _, safeguard = line.partition(":")
+                transfers.append({"country": country.strip(), "safeguard": safeguard.strip()})
+        data["third_country_transfers"] = transfers
+        return data
+
+
+def dpia_from_post(post: Any) -> dict[str, Any]:
+    """Rebuild the DPIA JSON from the editor's field names (step.question, risks-N-field, measures-N-field)."""
+    dpia: dict[str, Any] = {}
+    for step_key, _title, questions in STEPS:
+        dpia[step_key] = {key: post.get(f"{step_key}.{key}", "") for key, _label in questions}
+    dpia["risks"] = []
+    dpia["measures"] = []
+    for kind, fields in (("risks", ("description", "likelihood", "severity")),
+                         ("measures", ("risk", "measure", "effect", "residual_risk", "approved"))):
+        index = 0
+        while f"{kind}-{index}-{fields[0]}" in post:
+            row = {field: post.get(f"{kind}-{index}-{field}", "") for field in fields}
+            if kind == "measures":
+                row["approved"] = row["approved"] == "on"
+            if any(value for key, value in row.items() if key not in ("likelihood", "severity", "effect",
+                                                                      "residual_risk", "approved", "risk")):
+                dpia[kind].append(row)
+            index += 1
+    dpia["sign_off"] = {key: post.get(f"sign_off.{key}", "") for key, _label in SIGN_OFF_FIELDS}
+    return dpia
+
+
+DPIA_CHOICES = {
+    "likelihood": list(LIKELIHOOD),
+    "severity": list(SEVERITY),
+    "effect": list(MEASURE_EFFECTS),
+    "residual_risk": list(RATINGS),
+}
+
+
+class PolicyForm(forms.Form):
+    sensitive_attributes = forms.CharField(
+        help_text="Column names to audit for fairness, comma separated (e.g. sex, race).", required=False
+    )
+    intersections = forms.BooleanField(required=False, initial=True, label="Also audit intersections of attributes")
+    min_group_size = forms.IntegerField(min_value=1, initial=30, label="Minimum group size to judge")
+    epsilon_cap = forms.FloatField(min_value=0.01, max_value=100, initial=3.0,
+                                   label="Privacy budget: epsilon cap per dataset")
+    delta = forms.FloatField(required=False, label="Delta (empty: 1/(10 n) rounded down to a power of ten)")
+    accountant = forms.ChoiceField(choices=[(a, a.upper()) for a in ACCOUNTANTS], initial="prv")
+    max_consent_age_days = forms.IntegerField(min_value=0, initial=30,
+                                              label="Largest age of the consent snapshot at training (days)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for metric, direction in FAIRNESS_METRICS.items():
+            label = metric.replace("_", " ").capitalize()
+            self.fields[f"gate_{metric}"] = forms.BooleanField(required=False, label=f"Gate: {label}")
+            self.fields[f"threshold_{metric}"] = forms.FloatField(
+                required=False, min_value=0, label=f"{label} threshold ({'at most' if direction == 'max' else 'at least'})"
+            )
+
+    @classmethod
+    def initial_from(cls, usecase: Any) -> dict[str, Any]:
+        fairness, privacy = usecase.fairness_policy or {}, usecase.privacy_policy or {}
+        initial: dict[str, Any] = {
+            "sensitive_attributes": ", ".join(fairness.get("sensitive_attributes", [])),
+            "intersections": fairness.get("intersections", True),
+            "min_group_size": fairness.get("min_group_size", 30),
+            **{key: privacy.get(key) for key in ("epsilon_cap", "delta", "accountant", "max_consent_age_days")},
+        }
+        for gate in fairness.get("gates", []):
+            initial[f"gate_{gate['metric']}"] = True
+            initial[f"threshold_{gate['metric']}"] = gate["threshold"]
+        return initial
+
+    def gate_rows(self) -> list[tuple[Any, Any]]:
+        return [(self[f"gate_{metric}"], self[f"threshold_{metric}"]) for metric in FAIRNESS_METRICS]
+
+    def to_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        gates = [
+            {"metric": metric, "threshold": data.get(f"threshold_{metric}")}
+            for metric in FAIRNESS_METRICS if data.get(f"gate_{metric}")
+        ]
+        return {
+            "fairness_policy": {
+                "sensitive_attributes": data["sensitive_attributes"],
+                "intersections": data["intersections"],
+                "min_group_size": data["min_group_size"],
+                "gates": gates,
+            },
+            "privacy_policy": {
+                "epsilon_cap": data["epsilon_cap"],
+                "delta": data["delta"],
+                "accountant": data["accountant"],
+                "max_consent_age_days": data["max_consent_age_days"],
+            },
+        }

@@ -1,0 +1,143 @@
+import pytest
+
+from apps.accounts.models import Membership, Role
+from apps.audit.models import AuditEvent
+from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.usecases.models import UseCase
+from apps.usecases.services import usecase_create, usecase_transition, usecase_update
+from tests.usecases.factories import usecase_data
+
+pytestmark = pytest.mark.django_db
+
+
+def events(action):
+    return AuditEvent.objects.filter(action=action)
+
+
+def test_an_owner_registers_a_draft_with_a_first_revision_and_one_audit_event(org, owner):
+    before = AuditEvent.objects.count()
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    assert usecase.status == UseCase.Status.DRAFT
+    assert usecase.reference == "UC-0001"
+    assert usecase.revisions.count() == 1
+    assert AuditEvent.objects.count() == before + 1
+    assert events("usecase.create").get().object_id == str(usecase.id)
+
+
+def test_references_count_up_per_organisation(org, owner):
+    first = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    second = usecase_create(actor=owner, organisation=org, data=usecase_data(title="Second"))
+    assert (first.reference, second.reference) == ("UC-0001", "UC-0002")
+
+
+def test_a_steward_cannot_register_and_an_outsider_gets_not_found(org, steward, outsider):
+    with pytest.raises(PermissionDenied):
+        usecase_create(actor=steward, organisation=org, data=usecase_data())
+    with pytest.raises(NotFound):
+        usecase_create(actor=outsider, organisation=org, data=usecase_data())
+    assert not UseCase.objects.exists()
+
+
+def test_every_invalid_field_is_named_and_nothing_is_written(org, owner):
+    data = usecase_data(lawful_basis="because", special_category=True, art9_condition="",
+                        risk_tier="high", annex_iii_area="", purpose="Something else")
+    with pytest.raises(ValidationFailed) as caught:
+        usecase_create(actor=owner, organisation=org, data=data)
+    assert {"lawful_basis", "art9_condition", "annex_iii_area", "purpose"} <= set(caught.value.details)
+    assert not UseCase.objects.exists()
+    assert not events("usecase.create").exists()
+
+
+def test_an_edit_makes_a_new_revision_recording_what_changed_and_who(org, owner):
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    updated = usecase_update(actor=owner, usecase=usecase, data={"retention": "12 months", "title": "Renamed"})
+    assert updated.revision == 2
+    latest = updated.revisions.get(number=2)
+    assert latest.changed_fields == ["retention", "title"]
+    assert latest.author == owner
+    assert latest.sha256 != updated.revisions.get(number=1).sha256
+    event = events("usecase.update").get()
+    assert event.before == {"retention": "24 months after the claim closes", "title": "Benefit claim triage"}
+
+
+def test_an_edit_that_changes_nothing_writes_nothing(org, owner):
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    usecase_update(actor=owner, usecase=usecase, data={"title": usecase.title})
+    assert usecase.revisions.count() == 1
+    assert not events("usecase.update").exists()
+
+
+def test_another_owner_cannot_edit_but_an_admin_can(org, owner, admin_user):
+    from tests.conftest import make_user
+
+    other_owner = make_user("olga_owner", organisation=org, roles=(Role.OWNER,))
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    with pytest.raises(PermissionDenied):
+        usecase_update(actor=other_owner, usecase=usecase, data={"title": "Mine now"})
+    assert usecase_update(actor=admin_user, usecase=usecase, data={"title": "Fixed"}).title == "Fixed"
+
+
+def test_the_lifecycle_runs_from_draft_to_retired_with_one_event_per_step(org, owner, board_member, admin_user):
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
+    assert usecase.status == "submitted"
+    with pytest.raises(InvalidState):
+        usecase_update(actor=owner, usecase=usecase, data={"title": "Too late"})
+    usecase = usecase_transition(actor=board_member, usecase=usecase, action="start_review")
+    usecase = usecase_transition(actor=board_member, usecase=usecase, action="approve", reason="Gates are sound.")
+    assert usecase.status == "approved"
+    usecase = usecase_transition(actor=admin_user, usecase=usecase, action="put_in_production")
+    usecase = usecase_transition(actor=owner, usecase=usecase, action="retire", reason="Replaced.")
+    assert usecase.status == "retired"
+    actions = list(AuditEvent.objects.filter(object_id=str(usecase.id)).order_by("sequence")
+                   .values_list("action", flat=True))
+    assert actions == ["usecase.create", "usecase.submit", "usecase.start_review", "usecase.approve",
+                       "usecase.put_in_production", "usecase.retire"]
+
+
+def test_an_incomplete_draft_cannot_be_submitted_and_says_why(org, owner):
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data(dpia={}, fairness_policy={}))
+    with pytest.raises(ValidationFailed) as caught:
+        usecase_transition(actor=owner, usecase=usecase, action="submit")
+    blockers = caught.value.details["blockers"]
+    assert any("sensitive attribute" in item for item in blockers)
+    assert any(item.startswith("DPIA - Step 1") for item in blockers)
+    usecase.refresh_from_db()
+    assert usecase.status == "draft"
+
+
+def test_a_prohibited_practice_cannot_be_submitted(org, owner):
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data(risk_tier="prohibited"))
+    with pytest.raises(ValidationFailed) as caught:
+        usecase_transition(actor=owner, usecase=usecase, action="submit")
+    assert "Art. 5" in caught.value.details["blockers"][0]
+
+
+def test_the_owner_cannot_approve_their_own_use_case_even_as_a_board_member(org, owner, board_member):
+    Membership.objects.create(user=owner, organisation=org, role=Role.BOARD)
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
+    usecase = usecase_transition(actor=board_member, usecase=usecase, action="start_review")
+    with pytest.raises(AttestError) as caught:
+        usecase_transition(actor=owner, usecase=usecase, action="approve", reason="Looks fine to me")
+    assert caught.value.code == "separation_of_duties"
+    usecase.refresh_from_db()
+    assert usecase.status == "in_review"
+
+
+def test_approval_needs_a_reason_and_the_right_state(org, owner, board_member):
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    with pytest.raises(InvalidState):
+        usecase_transition(actor=board_member, usecase=usecase, action="approve", reason="x")
+    usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
+    usecase = usecase_transition(actor=board_member, usecase=usecase, action="start_review")
+    with pytest.raises(ValidationFailed):
+        usecase_transition(actor=board_member, usecase=usecase, action="approve", reason="  ")
+
+
+def test_a_steward_cannot_move_a_use_case_and_an_outsider_cannot_see_it(org, owner, steward, outsider):
+    usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
+    with pytest.raises(PermissionDenied):
+        usecase_transition(actor=steward, usecase=usecase, action="submit")
+    with pytest.raises(NotFound):
+        usecase_transition(actor=outsider, usecase=usecase, action="submit")
