@@ -58,7 +58,14 @@ def _configure(app: Celery) -> None:
         worker_max_tasks_per_child=50,
         worker_hijack_root_logger=False,
         timezone="UTC",
-        beat_schedule={},
+        beat_schedule={
+            "reap-expired-jobs": {
+                "task": "attest.default.reap_expired_jobs",
+                "schedule": 60.0,
+                # An entry that could not run within its minute is dropped, not stacked behind the next one.
+                "options": {"queue": "default", "expires": 55},
+            },
+        },
     )
 
 
