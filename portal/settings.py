@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.jobs",
     "apps.usecases",
+    "apps.consent",
 ]
 
 MIDDLEWARE = [

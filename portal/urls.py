@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("apps.audit.api.urls")),
     path("", include("apps.jobs.api.urls")),
     path("", include("apps.usecases.api.urls")),
+    path("", include("apps.consent.api.urls")),
 ]
 
 urlpatterns = [
@@ -19,6 +20,7 @@ urlpatterns = [
     path("audit/", include("apps.audit.urls")),
     path("jobs/", include("apps.jobs.urls")),
     path("usecases/", include("apps.usecases.urls")),
+    path("consent/", include("apps.consent.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -1,5 +1,9 @@
-"""REST routes of the jobs app, mounted under /api/v1/."""
+"""REST routes for jobs, mounted under /api/v1/."""
 
-from django.urls import path  # noqa: F401
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from apps.jobs.api.views import JobViewSet
+
+router = SimpleRouter()
+router.register("jobs", JobViewSet, basename="job")
+urlpatterns = router.urls

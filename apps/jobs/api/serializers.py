@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.jobs.models import Job
+
+
+class JobSerializer(serializers.ModelSerializer):
+    organisation = serializers.UUIDField(source="organisation_id", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = Job
+        fields = ["id", "organisation", "kind", "queue", "status", "created_by", "target_type", "target_id",
+                  "attempt", "max_attempts", "progress", "progress_message", "progress_data", "cancel_requested",
+                  "created_at", "started_at", "finished_at", "result", "error"]
+        read_only_fields = fields
+
+
+class DiagnosticsRequestSerializer(serializers.Serializer):
+    organisation = serializers.UUIDField(required=False, help_text="Defaults to your current organisation.")
+    sleep_seconds = serializers.FloatField(required=False, min_value=0, max_value=60, default=0)
