@@ -1,6 +1,11 @@
-"""HTML pages of the audit app."""
+"""HTML pages of the audit trail."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.audit import views
 
 app_name = "audit"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.trail, name="trail"),
+    path("verify/", views.verify, name="verify"),
+]

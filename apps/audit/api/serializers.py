@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.audit.models import AuditChainHead, AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    organisation = serializers.UUIDField(source="organisation_id", read_only=True, allow_null=True)
+    actor = serializers.CharField(source="actor_label", read_only=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = ["sequence", "created_at", "organisation", "actor", "request_id", "action", "object_type",
+                  "object_id", "before", "after", "prev_hash", "hash"]
+        read_only_fields = fields
+
+
+class AuditFilterSerializer(serializers.Serializer):
+    """The only filters the trail accepts; each is applied explicitly."""
+
+    organisation = serializers.UUIDField(required=False)
+    action = serializers.CharField(required=False, max_length=100)
+    object_type = serializers.CharField(required=False, max_length=100)
+    object_id = serializers.CharField(required=False, max_length=64)
+    actor = serializers.CharField(required=False, max_length=200)
+    request_id = serializers.CharField(required=False, max_length=64)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class AuditExportFilterSerializer(AuditFilterSerializer):
+    format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
+
+
+class AuditHeadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditChainHead
+        fields = ["sequence", "hash"]
+
+
+class ChainVerificationSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    checked = serializers.IntegerField()
+    head_sequence = serializers.IntegerField()
+    head_hash = serializers.CharField()
+    broken_sequence = serializers.IntegerField(allow_null=True)
+    broken_event_id = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
