@@ -198,6 +198,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "apps.jobs.models.Job.Status",
+        "UseCaseStatusEnum": "apps.usecases.models.UseCase.Status",
+        "ConsentStatusEnum": "apps.consent.models.ConsentRecord.Status",
+        "ConsentImportStatusEnum": "apps.consent.models.ConsentImport.Status",
+    },
 }
 
 # --- Celery (JSON only; enqueue by name after commit; job rows make redelivery harmless) ---

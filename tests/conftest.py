@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.celery", "tests.fixtures.browser"]
-
 from apps.accounts.models import AuditorGrant, Membership, Organisation, Role, User
 
+pytest_plugins = ["tests.fixtures.celery", "tests.fixtures.browser"]
+
 PASSWORD = "correct-horse-battery-staple-42"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness is for attackers, not for a suite that creates hundreds of users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def make_user(username: str, *, organisation: Organisation | None = None, roles: tuple[str, ...] = ()) -> User:

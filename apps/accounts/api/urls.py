@@ -1,5 +1,19 @@
 """REST routes of the accounts app, mounted under /api/v1/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from apps.accounts.api.views import (
+    ApiTokenViewSet,
+    AuditorGrantViewSet,
+    MembershipViewSet,
+    MeView,
+    OrganisationViewSet,
+)
+
+router = SimpleRouter()
+router.register("organisations", OrganisationViewSet, basename="organisation")
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("auditor-grants", AuditorGrantViewSet, basename="auditor-grant")
+router.register("tokens", ApiTokenViewSet, basename="token")
+urlpatterns = [path("me/", MeView.as_view(), name="me"), *router.urls]

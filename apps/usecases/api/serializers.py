@@ -29,6 +29,7 @@ class UseCaseWriteSerializer(serializers.Serializer):
     """Accepted fields; the service checks their meaning (legal bases, DPIA structure, policies)."""
 
     organisation = serializers.UUIDField(required=False, help_text="Defaults to your current organisation.")
+    owner = serializers.CharField(required=False, help_text="Username of the use-case owner (default: you).")
     title = serializers.CharField(max_length=200, required=False)
     purpose = serializers.CharField(max_length=200, required=False)
     description = serializers.CharField(required=False, allow_blank=True)

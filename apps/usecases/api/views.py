@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.models import User
 from apps.accounts.permissions import visible_to as organisations_visible_to
 from apps.core.errors import ValidationFailed
 from apps.usecases import services
@@ -56,7 +57,13 @@ class UseCaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if organisation_id is None and getattr(request, "organisation", None) is not None:
             organisation_id = request.organisation.id
         organisation = get_object_or_404(organisations_visible_to(request.user), id=organisation_id)
-        usecase = services.usecase_create(actor=request.user, organisation=organisation, data=data)
+        owner_name = data.pop("owner", None)
+        owner = None
+        if owner_name:
+            owner = User.objects.filter(username=owner_name, is_active=True).first()
+            if owner is None:
+                raise ValidationFailed("Unknown owner.", {"owner": ["no active user with that username"]})
+        usecase = services.usecase_create(actor=request.user, organisation=organisation, data=data, owner=owner)
         return Response(UseCaseSerializer(usecase).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=UseCaseWriteSerializer, responses={200: UseCaseSerializer})
@@ -66,6 +73,7 @@ class UseCaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         data.pop("organisation", None)
+        data.pop("owner", None)
         usecase = services.usecase_update(actor=request.user, usecase=usecase, data=data)
         return Response(UseCaseSerializer(usecase).data)
 

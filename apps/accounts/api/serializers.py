@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, Role
+
+
+class OrganisationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organisation
+        fields = ["id", "name", "slug", "country", "address", "controller_contact", "dpo_name", "dpo_email",
+                  "processing_purposes", "created_at"]
+        read_only_fields = ["id", "slug", "created_at"]
+
+
+class OrganisationUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    country = serializers.CharField(max_length=2, required=False, allow_blank=True)
+    address = serializers.CharField(required=False, allow_blank=True)
+    controller_contact = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    dpo_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    dpo_email = serializers.EmailField(required=False, allow_blank=True)
+    processing_purposes = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    organisation = serializers.UUIDField(source="organisation_id", read_only=True)
+    user = serializers.CharField(source="user.username", read_only=True)
+    user_id = serializers.UUIDField(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "organisation", "user", "user_id", "role", "created_at"]
+
+
+class MembershipCreateSerializer(serializers.Serializer):
+    organisation = serializers.UUIDField()
+    user = serializers.CharField(help_text="Username or e-mail of an existing user.")
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class AuditorGrantSerializer(serializers.ModelSerializer):
+    organisation = serializers.UUIDField(source="organisation_id", read_only=True)
+    user = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = AuditorGrant
+        fields = ["id", "organisation", "user", "reason", "expires_at", "revoked_at", "created_at"]
+
+
+class AuditorGrantCreateSerializer(serializers.Serializer):
+    organisation = serializers.UUIDField()
+    user = serializers.CharField(help_text="Username or e-mail of an existing user.")
+    reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    secret = serializers.CharField(read_only=True, help_text="Shown once; only its hash is stored.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "secret"]
+
+
+class MeOrganisationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    full_name = serializers.CharField()
+    organisations = MeOrganisationSerializer(many=True)

@@ -1,0 +1,216 @@
+"""Every API route in the OpenAPI schema, for every persona: who gets in, who is refused, and who sees nothing.
+
+Adding a route without adding it to EXPECTED fails ``test_every_route_in_the_schema_is_in_the_matrix``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, Role
+from apps.accounts.services import api_token_create, auditor_grant_create
+from apps.audit.models import AuditEvent
+from apps.consent.models import ConsentImport
+from apps.jobs.models import Job
+from apps.usecases.services import usecase_create
+from tests.conftest import make_user
+from tests.usecases.factories import usecase_data
+
+PERSONAS = ["admin", "owner", "steward", "board", "auditor", "external_auditor", "outsider", "anonymous"]
+IN_ORG = ["admin", "owner", "steward", "board", "auditor", "external_auditor"]
+
+
+def only(allowed: dict[str, int], others: int, outsider: int = 404) -> dict[str, int]:
+    """Expected statuses: ``allowed`` personas as given, other org personas ``others``, outsider, anonymous 401."""
+    expected = {persona: allowed.get(persona, others) for persona in IN_ORG}
+    expected["outsider"] = allowed.get("outsider", outsider)
+    expected["anonymous"] = 401
+    return expected
+
+
+def everyone(status: int) -> dict[str, int]:
+    return {**{persona: status for persona in PERSONAS if persona != "anonymous"}, "anonymous": 401}
+
+
+ADMIN_ONLY = {"admin": 200}
+
+EXPECTED: dict[tuple[str, str], dict[str, int]] = {
+    ("GET", "/api/v1/me/"): everyone(200),
+    ("GET", "/api/v1/organisations/"): everyone(200),
+    ("GET", "/api/v1/organisations/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("PATCH", "/api/v1/organisations/{id}/"): only(ADMIN_ONLY, 403),
+    ("GET", "/api/v1/memberships/"): everyone(200),
+    ("POST", "/api/v1/memberships/"): only({"admin": 201}, 403),
+    ("DELETE", "/api/v1/memberships/{id}/"): only({"admin": 204}, 403),
+    ("GET", "/api/v1/auditor-grants/"): everyone(200),
+    ("POST", "/api/v1/auditor-grants/"): only({"admin": 201}, 403),
+    ("POST", "/api/v1/auditor-grants/{id}/revoke/"): only(ADMIN_ONLY, 404),
+    ("GET", "/api/v1/tokens/"): everyone(200),
+    ("POST", "/api/v1/tokens/"): everyone(201),
+    ("POST", "/api/v1/tokens/{id}/revoke/"): only(ADMIN_ONLY, 404),
+    ("GET", "/api/v1/audit/events/"): everyone(200),
+    ("GET", "/api/v1/audit/events/{sequence}/"): only({"admin": 200, "auditor": 200, "external_auditor": 200}, 404),
+    ("GET", "/api/v1/audit/events/export/"): everyone(200),
+    ("GET", "/api/v1/audit/head/"): everyone(200),
+    ("POST", "/api/v1/audit/verify/"): only({"admin": 200, "auditor": 200, "external_auditor": 200,
+                                             "outsider": 200}, 403),  # outsider: admin of its own organisation
+    ("GET", "/api/v1/jobs/"): everyone(200),
+    ("GET", "/api/v1/jobs/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/jobs/{id}/cancel/"): only(ADMIN_ONLY, 403),
+    ("POST", "/api/v1/jobs/diagnostics/"): only({"admin": 202}, 403),
+    ("GET", "/api/v1/usecases/"): everyone(200),
+    ("POST", "/api/v1/usecases/"): only({"admin": 201, "owner": 201}, 403),
+    ("GET", "/api/v1/usecases/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("PATCH", "/api/v1/usecases/{id}/"): only({"admin": 200, "owner": 200}, 403),
+    ("GET", "/api/v1/usecases/{id}/revisions/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/usecases/{id}/transition/"): only({"admin": 200, "owner": 200}, 403),
+    ("GET", "/api/v1/consent/records/"): everyone(200),
+    ("POST", "/api/v1/consent/records/"): only({"admin": 201, "steward": 201}, 403),
+    ("GET", "/api/v1/consent/imports/"): everyone(200),
+    ("POST", "/api/v1/consent/imports/"): only({"admin": 202, "steward": 202}, 403),
+    ("GET", "/api/v1/consent/imports/{id}/"): only({"admin": 200, "steward": 200, "auditor": 200,
+                                                    "external_auditor": 200}, 404),
+    ("GET", "/api/v1/consent/imports/{id}/errors/"): only({"admin": 200, "steward": 200, "auditor": 200,
+                                                           "external_auditor": 200}, 404),
+}
+
+
+@dataclass
+class World:
+    """One object of each kind in an organisation, for the path parameters of detail routes."""
+
+    organisation: Organisation
+    ids: dict[str, str]
+
+
+def build_world(organisation: Organisation, admin, owner, steward, grantee) -> World:  # type: ignore[no-untyped-def]
+    usecase = usecase_create(actor=owner, organisation=organisation, data=usecase_data(
+        purpose=(organisation.processing_purposes or ["Benefit fraud triage"])[0]))
+    job = Job.objects.create(organisation=organisation, kind="diagnostics", task_name="attest.default.diagnostics",
+                             created_by=admin)
+    consent_import = ConsentImport.objects.create(organisation=organisation, created_by=steward, file_name="c.csv",
+                                                  sha256="0" * 64, size_bytes=1, status="succeeded")
+    membership = Membership.objects.filter(organisation=organisation, user=steward).first()
+    grant = auditor_grant_create(actor=None, organisation=organisation, user=grantee, reason="matrix")
+    token, _secret = api_token_create(actor=admin, name="matrix")
+    event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
+    return World(organisation, {
+        "organisations": str(organisation.id), "usecases": str(usecase.id), "jobs": str(job.id),
+        "imports": str(consent_import.id), "memberships": str(membership.id), "auditor-grants": str(grant.id),
+        "tokens": str(token.id), "events": str(event.sequence),
+    })
+
+
+def fill_path(path: str, world: World) -> str:
+    parts = path.strip("/").split("/")
+    for index, part in enumerate(parts):
+        if part.startswith("{"):
+            parts[index] = world.ids[parts[index - 1]]
+    return "/" + "/".join(parts) + "/"
+
+
+def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
+    org_id = str(world.organisation.id)
+    purpose = (world.organisation.processing_purposes or ["Benefit fraud triage"])[0]
+    bodies: dict[tuple[str, str], Any] = {
+        ("PATCH", "/api/v1/organisations/{id}/"): {"dpo_name": "New DPO"},
+        ("POST", "/api/v1/memberships/"): {"organisation": org_id, "user": "newcomer", "role": Role.BOARD},
+        ("POST", "/api/v1/auditor-grants/"): {"organisation": org_id, "user": "newcomer", "reason": "audit"},
+        ("POST", "/api/v1/tokens/"): {"name": "ci"},
+        ("POST", "/api/v1/jobs/diagnostics/"): {"organisation": org_id},
+        ("POST", "/api/v1/usecases/"): {**usecase_data(purpose=purpose), "organisation": org_id,
+                                         "owner": "oscar_owner"},
+        ("PATCH", "/api/v1/usecases/{id}/"): {"title": "Renamed"},
+        ("POST", "/api/v1/usecases/{id}/transition/"): {"action": "submit"},
+        ("POST", "/api/v1/consent/records/"): {"organisation": org_id, "subject_id": "S-1", "purpose": purpose,
+                                               "status": "granted", "timestamp": "2025-01-01T00:00:00Z"},
+    }
+    if (method, path) == ("POST", "/api/v1/consent/imports/"):
+        content = f"subject_id,purpose,status,timestamp\nS-1,{purpose},granted,2025-01-01T00:00:00Z\n".encode()
+        return {"organisation": org_id, "file": SimpleUploadedFile("c.csv", content, "text/csv")}, "multipart"
+    return bodies.get((method, path)), "json"
+
+
+def call(client: APIClient, method: str, url: str, body: Any, fmt: str):  # type: ignore[no-untyped-def]
+    handler = getattr(client, method.lower())
+    if body is None:
+        return handler(url)
+    return handler(url, body, format=fmt)
+
+
+@pytest.fixture
+def world(org, other_org, admin_user, owner, steward, board_member, auditor, external_auditor, outsider,
+          settings, tmp_path):
+    settings.STORAGE_ROOT = tmp_path
+    make_user("newcomer")
+    other_owner = make_user("olaf_other_owner", organisation=other_org, roles=(Role.STEWARD,))
+    other_org.processing_purposes = ["Benefit fraud triage"]
+    other_org.save()
+    mine = build_world(org, admin_user, owner, steward, make_user("gina_grantee"))
+    theirs = build_world(other_org, outsider, outsider, other_owner, make_user("gus_grantee"))
+    personas = {"admin": admin_user, "owner": owner, "steward": steward, "board": board_member,
+                "auditor": auditor, "external_auditor": external_auditor, "outsider": outsider, "anonymous": None}
+    return mine, theirs, personas
+
+
+def schema_routes() -> set[tuple[str, str]]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {(method.upper(), path) for path, operations in schema["paths"].items()
+            for method in operations if method in {"get", "post", "put", "patch", "delete"}
+            and path.startswith("/api/v1/")}
+
+
+def test_every_route_in_the_schema_is_in_the_matrix():
+    routes = schema_routes()
+    assert routes - set(EXPECTED) == set(), "add the new routes to EXPECTED"
+    assert set(EXPECTED) - routes == set(), "remove routes that no longer exist"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), sorted(EXPECTED))
+def test_each_persona_gets_exactly_what_the_matrix_says(method, path, world):
+    mine, theirs, personas = world
+    failures = []
+    for persona in PERSONAS:
+        client = APIClient()
+        if personas[persona] is not None:
+            client.force_authenticate(personas[persona])
+        body, fmt = request_body(method, path, mine)
+        # Each persona starts from the same world: what one persona changed is rolled back before the next.
+        with transaction.atomic():
+            response = call(client, method, fill_path(path, mine), body, fmt)
+            transaction.set_rollback(True)
+        expected = EXPECTED[(method, path)][persona]
+        if response.status_code != expected:
+            failures.append(f"{persona}: {response.status_code} != {expected} {getattr(response, 'data', '')}")
+        if response.status_code >= 400 and "application/json" in response.get("Content-Type", ""):
+            assert set(response.json()) == {"error"}, response.json()
+        if persona == "outsider" and response.status_code == 200 and method == "GET":
+            content = b"".join(response.streaming_content) if response.streaming else response.content
+            leaked = [key for key, value in mine.ids.items() if key != "events" and value.encode() in content]
+            if leaked:
+                failures.append(f"outsider saw {leaked} of another organisation")
+    assert not failures, "\n".join(failures)
+
+
+DETAIL_ROUTES = sorted(route for route in EXPECTED if "{" in route[1])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), DETAIL_ROUTES)
+def test_another_organisations_object_answers_404_even_to_an_admin(method, path, world):
+    mine, theirs, personas = world
+    client = APIClient()
+    client.force_authenticate(personas["admin"])
+    body, fmt = request_body(method, path, theirs)
+    response = call(client, method, fill_path(path, theirs), body, fmt)
+    assert response.status_code == 404, (response.status_code, getattr(response, "data", None))
+    assert response.json()["error"]["code"] == "not_found"
