@@ -61,14 +61,14 @@ def members(request: HttpRequest) -> HttpResponse:
     if organisation is None or not can(request.user, "view", organisation):
         raise Http404
     is_admin = can(request.user, "manage", organisation)
-    add_form, create_form, grant_form = MemberAddForm(), UserCreateForm(), AuditorGrantForm()
+    add_form, create_form, grant_form = MemberAddForm(prefix="add"), UserCreateForm(prefix="create"), AuditorGrantForm(prefix="grant")
     if request.method == "POST":
         if not is_admin:
             raise Http404
         action = request.POST.get("action")
         try:
             if action == "add":
-                add_form = MemberAddForm(request.POST)
+                add_form = MemberAddForm(request.POST, prefix="add")
                 if add_form.is_valid():
                     user = _find_user(add_form.cleaned_data["user"])
                     if user is None:
@@ -79,7 +79,7 @@ def members(request: HttpRequest) -> HttpResponse:
                         messages.success(request, f"{user} now holds the role {Role(add_form.cleaned_data['role']).label}.")
                         return redirect("accounts:members")
             elif action == "create":
-                create_form = UserCreateForm(request.POST)
+                create_form = UserCreateForm(request.POST, prefix="create")
                 if create_form.is_valid():
                     user = services.user_create(actor=request.user, organisation=organisation,
                                                 **create_form.cleaned_data)
@@ -91,7 +91,7 @@ def members(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Role removed.")
                 return redirect("accounts:members")
             elif action == "grant":
-                grant_form = AuditorGrantForm(request.POST)
+                grant_form = AuditorGrantForm(request.POST, prefix="grant")
                 if grant_form.is_valid():
                     user = _find_user(grant_form.cleaned_data["user"])
                     if user is None:

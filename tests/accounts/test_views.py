@@ -67,7 +67,7 @@ def test_switching_organisation_changes_roles_and_dashboard(client, org, other_o
 
 def test_an_admin_adds_and_removes_roles_on_the_members_page(client, org, admin_user, steward):
     client.force_login(admin_user)
-    client.post("/accounts/members/", {"action": "add", "user": steward.email, "role": Role.BOARD})
+    client.post("/accounts/members/", {"action": "add", "add-user": steward.email, "add-role": Role.BOARD})
     membership = Membership.objects.get(user=steward, role=Role.BOARD)
     client.post("/accounts/members/", {"action": "remove", "membership": str(membership.id)})
     assert not Membership.objects.filter(pk=membership.pk).exists()
@@ -76,7 +76,7 @@ def test_an_admin_adds_and_removes_roles_on_the_members_page(client, org, admin_
 
 def test_a_non_admin_cannot_post_to_the_members_page(client, org, owner, steward):
     client.force_login(owner)
-    response = client.post("/accounts/members/", {"action": "add", "user": steward.username, "role": Role.ADMIN})
+    response = client.post("/accounts/members/", {"action": "add", "add-user": steward.username, "add-role": Role.ADMIN})
     assert response.status_code == 404
     assert not Membership.objects.filter(user=steward, role=Role.ADMIN).exists()
 
