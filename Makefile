@@ -46,6 +46,7 @@ system-deps:
 	fi
 
 test: system-deps install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -209,7 +209,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery (JSON only; enqueue by name after commit; job rows make redelivery harmless) ---
-_broker_default = f"filesystem://" if DEMO_MODE else "redis://127.0.0.1:6379/0"
+_broker_default = "filesystem://" if DEMO_MODE else "redis://127.0.0.1:6379/0"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _broker_default)
 CELERY_BROKER_FOLDER = env_path("ATTEST_BROKER_FOLDER", DATA_DIR / "broker")
 # The longest job's hard limit; the broker's visibility timeout must exceed it or a second worker gets the message.
@@ -221,7 +221,9 @@ JOB_MAX_ATTEMPTS = env_int("ATTEST_JOB_MAX_ATTEMPTS", 3)
 # --- E-mail ---
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend" if (DEMO_MODE or DEBUG) else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.console.EmailBackend"
+    if (DEMO_MODE or DEBUG)
+    else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

@@ -22,8 +22,12 @@ def fast_password_hashing(settings):
 
 
 def make_user(username: str, *, organisation: Organisation | None = None, roles: tuple[str, ...] = ()) -> User:
-    user = User.objects.create_user(username=username, email=f"{username}@example.org", password=PASSWORD,
-                                    full_name=username.replace("_", " ").title())
+    user = User.objects.create_user(
+        username=username,
+        email=f"{username}@example.org",
+        password=PASSWORD,
+        full_name=username.replace("_", " ").title(),
+    )
     for role in roles:
         Membership.objects.create(user=user, organisation=organisation, role=role)
     return user
@@ -31,8 +35,12 @@ def make_user(username: str, *, organisation: Organisation | None = None, roles:
 
 @pytest.fixture
 def org(db) -> Organisation:
-    return Organisation.objects.create(name="Ministry of Examples", slug="ministry", country="GB",
-                                       processing_purposes=["Benefit fraud triage", "Service improvement"])
+    return Organisation.objects.create(
+        name="Ministry of Examples",
+        slug="ministry",
+        country="GB",
+        processing_purposes=["Benefit fraud triage", "Service improvement"],
+    )
 
 
 @pytest.fixture
@@ -74,5 +82,4 @@ def external_auditor(org) -> User:
 
 @pytest.fixture
 def outsider(other_org) -> User:
-    return make_user("otto_outsider", organisation=other_org, roles=(Role.ADMIN, Role.OWNER, Role.STEWARD,
-                                                                     Role.BOARD))
+    return make_user("otto_outsider", organisation=other_org, roles=(Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD))

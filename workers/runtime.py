@@ -117,7 +117,8 @@ def job_task(name: str, *, max_backoff: int = 300) -> Callable[[Callable[..., di
             token = current_request_id.set(job.request_id or f"job-{job.id}")
             context = JobContext(job=job)
             renewer = threading.Thread(
-                target=_renew_lease_until, args=(context._lease_stop, job, max(1.0, settings.JOB_LEASE_SECONDS / 3)),
+                target=_renew_lease_until,
+                args=(context._lease_stop, job, max(1.0, settings.JOB_LEASE_SECONDS / 3)),
                 daemon=True,
             )
             renewer.start()
@@ -133,11 +134,14 @@ def job_task(name: str, *, max_backoff: int = 300) -> Callable[[Callable[..., di
                 context._lease_stop.set()
                 close_old_connections()
                 if job.attempt >= job.max_attempts:
-                    job_fail(job=job, code="transient_error",
-                             message=f"Gave up after {job.attempt} attempts: {type(exc).__name__}: {exc}")
+                    job_fail(
+                        job=job,
+                        code="transient_error",
+                        message=f"Gave up after {job.attempt} attempts: {type(exc).__name__}: {exc}",
+                    )
                     return
                 job_release_for_retry(job=job)
-                countdown = min(max_backoff, 2 ** job.attempt) + random.uniform(0, 1)  # noqa: S311 - jitter
+                countdown = min(max_backoff, 2**job.attempt) + random.uniform(0, 1)  # noqa: S311 - jitter
                 logger.warning("Transient error in job %s, retrying in %.1fs", job.id, countdown, exc_info=True)
                 raise self.retry(exc=exc, countdown=countdown) from exc
             except Exception as exc:

@@ -52,8 +52,9 @@ def diagnostics(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
 def consent_import(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     from apps.consent.services import consent_import_run
 
-    return consent_import_run(consent_import_id=spec["consent_import_id"],
-                              progress=lambda fraction, message: ctx.progress(fraction, message))
+    return consent_import_run(
+        consent_import_id=spec["consent_import_id"], progress=lambda fraction, message: ctx.progress(fraction, message)
+    )
 
 
 @shared_task(name=task_names.REAP_EXPIRED_JOBS, expires=55)

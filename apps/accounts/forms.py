@@ -29,8 +29,9 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         address = client_address(self.request)
         wait = login_blocked_for(username, address)
         if wait:
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled",
-                                        params={"minutes": max(1, (wait + 59) // 60)})
+            raise forms.ValidationError(
+                self.error_messages["throttled"], code="throttled", params={"minutes": max(1, (wait + 59) // 60)}
+            )
         try:
             cleaned = super().clean()
         except forms.ValidationError:

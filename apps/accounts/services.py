@@ -18,8 +18,15 @@ from apps.accounts.selectors import roles_in
 from apps.audit.services import audit_record
 from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDenied, ValidationFailed
 
-ORGANISATION_FIELDS = ("name", "country", "address", "controller_contact", "dpo_name", "dpo_email",
-                       "processing_purposes")
+ORGANISATION_FIELDS = (
+    "name",
+    "country",
+    "address",
+    "controller_contact",
+    "dpo_name",
+    "dpo_email",
+    "processing_purposes",
+)
 
 
 def _require_admin(actor: User | None, organisation: Organisation, what: str) -> None:
@@ -37,10 +44,12 @@ def organisation_update(*, actor: User | None, organisation: Organisation, data:
     if unknown:
         raise ValidationFailed("Unknown fields.", {field: ["cannot be changed"] for field in sorted(unknown)})
     purposes = data.get("processing_purposes")
-    if purposes is not None and (not isinstance(purposes, list) or not all(isinstance(p, str) and p.strip()
-                                                                             for p in purposes)):
-        raise ValidationFailed("Processing purposes must be a list of names.",
-                               {"processing_purposes": ["a list of non-empty strings"]})
+    if purposes is not None and (
+        not isinstance(purposes, list) or not all(isinstance(p, str) and p.strip() for p in purposes)
+    ):
+        raise ValidationFailed(
+            "Processing purposes must be a list of names.", {"processing_purposes": ["a list of non-empty strings"]}
+        )
     with transaction.atomic():
         locked = Organisation.objects.select_for_update().get(pk=organisation.pk)
         before = {field: getattr(locked, field) for field in data}
@@ -48,8 +57,14 @@ def organisation_update(*, actor: User | None, organisation: Organisation, data:
             setattr(locked, field, [p.strip() for p in value] if field == "processing_purposes" else value)
         locked.full_clean(exclude=["slug"])
         locked.save()
-        audit_record(actor=actor, organisation=locked, action="organisation.update", target=locked,
-                     before=before, after={field: getattr(locked, field) for field in data})
+        audit_record(
+            actor=actor,
+            organisation=locked,
+            action="organisation.update",
+            target=locked,
+            before=before,
+            after={field: getattr(locked, field) for field in data},
+        )
     return locked
 
 
@@ -63,8 +78,13 @@ def membership_add(*, actor: User | None, organisation: Organisation, user: User
                 membership = Membership.objects.create(user=user, organisation=organisation, role=role)
         except IntegrityError:
             raise AttestError("conflict", f"{user} already holds the role {Role(role).label}.") from None
-        audit_record(actor=actor, organisation=organisation, action="membership.add", target=membership,
-                     after={"user": user.username, "role": role})
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="membership.add",
+            target=membership,
+            after={"user": user.username, "role": role},
+        )
     return membership
 
 
@@ -73,27 +93,41 @@ def membership_remove(*, actor: User | None, membership: Membership) -> None:
     _require_admin(actor, organisation, "remove members")
     with transaction.atomic():
         Organisation.objects.select_for_update().get(pk=organisation.pk)  # serialise "last admin" checks
-        if membership.role == Role.ADMIN and Membership.objects.filter(
-            organisation=organisation, role=Role.ADMIN
-        ).count() <= 1:
+        if (
+            membership.role == Role.ADMIN
+            and Membership.objects.filter(organisation=organisation, role=Role.ADMIN).count() <= 1
+        ):
             raise InvalidState("An organisation must keep at least one org admin.")
         snapshot = {"user": membership.user.username, "role": membership.role}
         membership_id = membership.pk
         membership.delete()
-        audit_record(actor=actor, organisation=organisation, action="membership.remove",
-                     object_type="accounts.membership", object_id=str(membership_id), before=snapshot)
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="membership.remove",
+            object_type="accounts.membership",
+            object_id=str(membership_id),
+            before=snapshot,
+        )
 
 
-def auditor_grant_create(*, actor: User | None, organisation: Organisation, user: User,
-                         expires_at: datetime | None = None, reason: str = "") -> AuditorGrant:
+def auditor_grant_create(
+    *, actor: User | None, organisation: Organisation, user: User, expires_at: datetime | None = None, reason: str = ""
+) -> AuditorGrant:
     _require_admin(actor, organisation, "grant auditor access")
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("The expiry must be in the future.", {"expires_at": ["in the past"]})
     with transaction.atomic():
-        grant = AuditorGrant.objects.create(user=user, organisation=organisation, granted_by=actor,
-                                            expires_at=expires_at, reason=reason.strip()[:300])
-        audit_record(actor=actor, organisation=organisation, action="auditor_grant.create", target=grant,
-                     after={"user": user.username, "expires_at": expires_at, "reason": grant.reason})
+        grant = AuditorGrant.objects.create(
+            user=user, organisation=organisation, granted_by=actor, expires_at=expires_at, reason=reason.strip()[:300]
+        )
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="auditor_grant.create",
+            target=grant,
+            after={"user": user.username, "expires_at": expires_at, "reason": grant.reason},
+        )
     return grant
 
 
@@ -104,8 +138,13 @@ def auditor_grant_revoke(*, actor: User | None, grant: AuditorGrant) -> AuditorG
     with transaction.atomic():
         grant.revoked_at = timezone.now()
         grant.save(update_fields=["revoked_at", "updated_at"])
-        audit_record(actor=actor, organisation=grant.organisation, action="auditor_grant.revoke", target=grant,
-                     after={"user": grant.user.username, "revoked_at": grant.revoked_at})
+        audit_record(
+            actor=actor,
+            organisation=grant.organisation,
+            action="auditor_grant.revoke",
+            target=grant,
+            after={"user": grant.user.username, "revoked_at": grant.revoked_at},
+        )
     return grant
 
 
@@ -118,10 +157,15 @@ def api_token_create(*, actor: User, name: str, expires_at: datetime | None = No
         raise ValidationFailed("The expiry must be in the future.", {"expires_at": ["in the past"]})
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
-        token = ApiToken.objects.create(user=actor, name=name[:100], prefix=raw[:12], key_hash=hash_token(raw),
-                                        expires_at=expires_at)
-        audit_record(actor=actor, action="api_token.create", target=token,
-                     after={"name": token.name, "prefix": token.prefix, "expires_at": expires_at})
+        token = ApiToken.objects.create(
+            user=actor, name=name[:100], prefix=raw[:12], key_hash=hash_token(raw), expires_at=expires_at
+        )
+        audit_record(
+            actor=actor,
+            action="api_token.create",
+            target=token,
+            after={"name": token.name, "prefix": token.prefix, "expires_at": expires_at},
+        )
     return token, raw
 
 
@@ -133,13 +177,22 @@ def api_token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
     with transaction.atomic():
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at", "updated_at"])
-        audit_record(actor=actor, action="api_token.revoke", target=token,
-                     after={"name": token.name, "prefix": token.prefix})
+        audit_record(
+            actor=actor, action="api_token.revoke", target=token, after={"name": token.name, "prefix": token.prefix}
+        )
     return token
 
 
-def user_create(*, actor: User | None, organisation: Organisation, username: str, email: str, full_name: str,
-                password: str, roles: list[str] | tuple[str, ...]) -> User:
+def user_create(
+    *,
+    actor: User | None,
+    organisation: Organisation,
+    username: str,
+    email: str,
+    full_name: str,
+    password: str,
+    roles: list[str] | tuple[str, ...],
+) -> User:
     """Create a person with roles in ``organisation`` (admins; ``actor=None`` is the system, e.g. the demo seed)."""
     _require_admin(actor, organisation, "create users")
     unknown = [role for role in roles if role not in Role.values]
@@ -166,6 +219,11 @@ def user_create(*, actor: User | None, organisation: Organisation, username: str
         candidate.save()
         for role in roles:
             Membership.objects.create(user=candidate, organisation=organisation, role=role)
-        audit_record(actor=actor, organisation=organisation, action="user.create", target=candidate,
-                     after={"username": candidate.username, "email": candidate.email, "roles": list(roles)})
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="user.create",
+            target=candidate,
+            after={"username": candidate.username, "email": candidate.email, "roles": list(roles)},
+        )
     return candidate

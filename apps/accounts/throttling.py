@@ -40,8 +40,13 @@ def login_failure_record(*, username: str, ip_address: str | None) -> None:
         LoginFailure.objects.create(username=username, ip_address=ip_address)
         count = LoginFailure.objects.filter(username=username, created_at__gte=_window_start()).count()
         if count == settings.LOGIN_FAILURE_LIMIT:
-            audit_record(actor=None, action="login.locked", object_type="accounts.user", object_id=username,
-                         after={"username": username, "ip_address": ip_address, "failures": count})
+            audit_record(
+                actor=None,
+                action="login.locked",
+                object_type="accounts.user",
+                object_id=username,
+                after={"username": username, "ip_address": ip_address, "failures": count},
+            )
 
 
 def login_failures_clear(*, username: str) -> None:

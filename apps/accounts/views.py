@@ -61,7 +61,11 @@ def members(request: HttpRequest) -> HttpResponse:
     if organisation is None or not can(request.user, "view", organisation):
         raise Http404
     is_admin = can(request.user, "manage", organisation)
-    add_form, create_form, grant_form = MemberAddForm(prefix="add"), UserCreateForm(prefix="create"), AuditorGrantForm(prefix="grant")
+    add_form, create_form, grant_form = (
+        MemberAddForm(prefix="add"),
+        UserCreateForm(prefix="create"),
+        AuditorGrantForm(prefix="grant"),
+    )
     if request.method == "POST":
         if not is_admin:
             raise Http404
@@ -74,15 +78,19 @@ def members(request: HttpRequest) -> HttpResponse:
                     if user is None:
                         add_form.add_error("user", "No active user with that username or e-mail.")
                     else:
-                        services.membership_add(actor=request.user, organisation=organisation, user=user,
-                                                role=add_form.cleaned_data["role"])
-                        messages.success(request, f"{user} now holds the role {Role(add_form.cleaned_data['role']).label}.")
+                        services.membership_add(
+                            actor=request.user, organisation=organisation, user=user, role=add_form.cleaned_data["role"]
+                        )
+                        messages.success(
+                            request, f"{user} now holds the role {Role(add_form.cleaned_data['role']).label}."
+                        )
                         return redirect("accounts:members")
             elif action == "create":
                 create_form = UserCreateForm(request.POST, prefix="create")
                 if create_form.is_valid():
-                    user = services.user_create(actor=request.user, organisation=organisation,
-                                                **create_form.cleaned_data)
+                    user = services.user_create(
+                        actor=request.user, organisation=organisation, **create_form.cleaned_data
+                    )
                     messages.success(request, f"{user.username} was created.")
                     return redirect("accounts:members")
             elif action == "remove":
@@ -97,9 +105,13 @@ def members(request: HttpRequest) -> HttpResponse:
                     if user is None:
                         grant_form.add_error("user", "No active user with that username or e-mail.")
                     else:
-                        services.auditor_grant_create(actor=request.user, organisation=organisation, user=user,
-                                                      reason=grant_form.cleaned_data["reason"],
-                                                      expires_at=_end_of_day(grant_form.cleaned_data["expires_at"]))
+                        services.auditor_grant_create(
+                            actor=request.user,
+                            organisation=organisation,
+                            user=user,
+                            reason=grant_form.cleaned_data["reason"],
+                            expires_at=_end_of_day(grant_form.cleaned_data["expires_at"]),
+                        )
                         messages.success(request, f"{user} may now read {organisation.name} as an auditor.")
                         return redirect("accounts:members")
             elif action == "revoke":
@@ -114,16 +126,25 @@ def members(request: HttpRequest) -> HttpResponse:
             else:
                 messages.error(request, exc.message)
     rows: dict[Any, dict[str, Any]] = {}
-    for membership in Membership.objects.filter(organisation=organisation).select_related("user").order_by(
-        "user__username", "role"
+    for membership in (
+        Membership.objects.filter(organisation=organisation).select_related("user").order_by("user__username", "role")
     ):
         rows.setdefault(membership.user_id, {"user": membership.user, "memberships": []})["memberships"].append(
-            membership)
+            membership
+        )
     grants = AuditorGrant.objects.filter(organisation=organisation).select_related("user", "granted_by")
-    return render(request, "accounts/members.html", {
-        "rows": list(rows.values()), "grants": grants if is_admin else [], "is_admin": is_admin,
-        "add_form": add_form, "create_form": create_form, "grant_form": grant_form,
-    })
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "rows": list(rows.values()),
+            "grants": grants if is_admin else [],
+            "is_admin": is_admin,
+            "add_form": add_form,
+            "create_form": create_form,
+            "grant_form": grant_form,
+        },
+    )
 
 
 @login_required
@@ -142,13 +163,20 @@ def tokens(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 _token, secret = services.api_token_create(
-                    actor=request.user, name=form.cleaned_data["name"],
+                    actor=request.user,
+                    name=form.cleaned_data["name"],
                     expires_at=_end_of_day(form.cleaned_data["expires_at"]),
                 )
             except AttestError as exc:
                 add_service_errors(request, form, exc)
             else:
                 form = TokenCreateForm()
-    return render(request, "accounts/tokens.html", {
-        "form": form, "secret": secret, "tokens": ApiToken.objects.filter(user=request.user),
-    })
+    return render(
+        request,
+        "accounts/tokens.html",
+        {
+            "form": form,
+            "secret": secret,
+            "tokens": ApiToken.objects.filter(user=request.user),
+        },
+    )

@@ -13,11 +13,19 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(db_index=True)
     # No database-level foreign keys: deleting an organisation or user must never need to touch audit rows.
     organisation = models.ForeignKey(
-        "accounts.Organisation", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+        "accounts.Organisation",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
         related_name="+",
     )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
         related_name="+",
     )
     actor_label = models.CharField(max_length=200, blank=True, help_text="Username at the time, or 'system'.")

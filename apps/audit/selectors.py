@@ -23,9 +23,18 @@ def audit_events_visible_to(user: User) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(scope)
 
 
-def audit_events_filtered(queryset: QuerySet[AuditEvent], *, organisation: Any = None, action: str = "",
-                          object_type: str = "", object_id: str = "", actor: str = "", request_id: str = "",
-                          since: datetime | None = None, until: datetime | None = None) -> QuerySet[AuditEvent]:
+def audit_events_filtered(
+    queryset: QuerySet[AuditEvent],
+    *,
+    organisation: Any = None,
+    action: str = "",
+    object_type: str = "",
+    object_id: str = "",
+    actor: str = "",
+    request_id: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEvent]:
     """Apply validated filter values one by one (never expand client input into filter kwargs)."""
     if organisation:
         queryset = queryset.filter(organisation_id=organisation)

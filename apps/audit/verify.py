@@ -35,21 +35,31 @@ def audit_chain_verify(*, chunk_size: int = 2000, expect_head: str | None = None
     seen_expected = expect_head is None
 
     def broken(event: AuditEvent | None, sequence: int, reason: str) -> ChainVerification:
-        return ChainVerification(False, checked, expected_sequence - 1, previous_hash, sequence,
-                                 event.pk if event else None, reason)
+        return ChainVerification(
+            False, checked, expected_sequence - 1, previous_hash, sequence, event.pk if event else None, reason
+        )
 
     queryset = AuditEvent.objects.order_by("sequence")
     for event in queryset.iterator(chunk_size=chunk_size):
         if event.sequence != expected_sequence:
-            return broken(event, expected_sequence,
-                          f"event #{expected_sequence} is missing (next stored is #{event.sequence})")
+            return broken(
+                event, expected_sequence, f"event #{expected_sequence} is missing (next stored is #{event.sequence})"
+            )
         if event.prev_hash != previous_hash:
             return broken(event, event.sequence, "its prev_hash does not match the previous event's hash")
         recomputed = event_hash(
-            sequence=event.sequence, created_at=event.created_at, organisation_id=event.organisation_id,
-            actor_id=event.actor_id, actor_label=event.actor_label, request_id=event.request_id,
-            action=event.action, object_type=event.object_type, object_id=event.object_id, before=event.before,
-            after=event.after, prev_hash=event.prev_hash,
+            sequence=event.sequence,
+            created_at=event.created_at,
+            organisation_id=event.organisation_id,
+            actor_id=event.actor_id,
+            actor_label=event.actor_label,
+            request_id=event.request_id,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=event.object_id,
+            before=event.before,
+            after=event.after,
+            prev_hash=event.prev_hash,
         )
         if recomputed != event.hash:
             return broken(event, event.sequence, "its content does not match its hash (the row was changed)")
@@ -61,10 +71,24 @@ def audit_chain_verify(*, chunk_size: int = 2000, expect_head: str | None = None
     head = AuditChainHead.objects.first()
     last_sequence = expected_sequence - 1
     if head is not None and (head.sequence != last_sequence or head.hash != previous_hash):
-        return ChainVerification(False, checked, last_sequence, previous_hash, head.sequence, None,
-                                 f"the stored head (#{head.sequence}) does not match the last event (#{last_sequence}):"
-                                 " events were deleted from the end")
+        return ChainVerification(
+            False,
+            checked,
+            last_sequence,
+            previous_hash,
+            head.sequence,
+            None,
+            f"the stored head (#{head.sequence}) does not match the last event (#{last_sequence}):"
+            " events were deleted from the end",
+        )
     if not seen_expected:
-        return ChainVerification(False, checked, last_sequence, previous_hash, None, None,
-                                 "the published head hash is not in the chain: history was rewritten")
+        return ChainVerification(
+            False,
+            checked,
+            last_sequence,
+            previous_hash,
+            None,
+            None,
+            "the published head hash is not in the chain: history was rewritten",
+        )
     return ChainVerification(True, checked, last_sequence, previous_hash)

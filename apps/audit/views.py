@@ -30,14 +30,22 @@ def trail(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     events = audit_events_filtered(
-        audit_events_visible_to(request.user), organisation=organisation.id, action=filters.get("action", ""),
-        actor=filters.get("actor", ""), object_id=filters.get("object_id", ""), since=_day(filters.get("since")),
+        audit_events_visible_to(request.user),
+        organisation=organisation.id,
+        action=filters.get("action", ""),
+        actor=filters.get("actor", ""),
+        object_id=filters.get("object_id", ""),
+        since=_day(filters.get("since")),
         until=_day(filters.get("until")),
     )
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     query = {key: value for key, value in request.GET.items() if key != "page" and value}
-    export_query = urlencode({**{k: v for k, v in query.items() if k in ("action", "actor", "object_id")},
-                              "organisation": str(organisation.id)})
+    export_query = urlencode(
+        {
+            **{k: v for k, v in query.items() if k in ("action", "actor", "object_id")},
+            "organisation": str(organisation.id),
+        }
+    )
     context = {"form": form, "page": page, "query": urlencode(query), "export_query": export_query}
     template = "audit/_table.html" if getattr(request, "htmx", False) else "audit/trail.html"
     return render(request, template, context)

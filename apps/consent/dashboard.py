@@ -20,5 +20,11 @@ def consent(request: HttpRequest) -> dict[str, Any]:
     body = f"{subjects:,} data subjects with consent records."
     if failed:
         body += f" {failed} import{'s' if failed != 1 else ''} failed: check the file and import again."
-    return {"title": "Consent records", "count": subjects, "body": body, "url": reverse("consent:home"),
-            "link_text": "Import and review consent", "tone": "warning" if failed else None}
+    return {
+        "title": "Consent records",
+        "count": subjects,
+        "body": body,
+        "url": reverse("consent:home"),
+        "link_text": "Import and review consent",
+        "tone": "warning" if failed else None,
+    }

@@ -11,8 +11,7 @@ from apps.core.models import BaseModel
 class PseudonymKey(BaseModel):
     """The organisation's secret for subject pseudonyms, wrapped by the master key (never stored in clear)."""
 
-    organisation = models.OneToOneField("accounts.Organisation", on_delete=models.CASCADE,
-                                        related_name="pseudonym_key")
+    organisation = models.OneToOneField("accounts.Organisation", on_delete=models.CASCADE, related_name="pseudonym_key")
     wrapped_key = models.TextField()
 
     def __str__(self) -> str:
@@ -53,8 +52,9 @@ class ConsentRecord(BaseModel):
     channel = models.CharField(max_length=300, blank=True)
     evidence_ref = models.CharField(max_length=300, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
-    consent_import = models.ForeignKey("ConsentImport", on_delete=models.SET_NULL, null=True, blank=True,
-                                       related_name="records")
+    consent_import = models.ForeignKey(
+        "ConsentImport", on_delete=models.SET_NULL, null=True, blank=True, related_name="records"
+    )
     natural_key = models.CharField(max_length=64, help_text="sha256 of pseudonym, purpose, status and time.")
 
     class Meta:

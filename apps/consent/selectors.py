@@ -21,22 +21,22 @@ def subjects_with_status(organisation: Organisation, purpose: str, at: datetime)
     return DataSubject.objects.filter(organisation=organisation).annotate(status=Subquery(latest.values("status")[:1]))
 
 
-def consent_state(organisation: Organisation, purpose: str, at: datetime,
-                  pseudonyms: Iterable[str] | None = None) -> dict[str, str]:
+def consent_state(
+    organisation: Organisation, purpose: str, at: datetime, pseudonyms: Iterable[str] | None = None
+) -> dict[str, str]:
     """Pseudonym -> status (granted / withdrawn / refused) as of ``at``; subjects with no event are absent."""
     queryset = subjects_with_status(organisation, purpose, at).exclude(status=None)
     if pseudonyms is not None:
         state: dict[str, str] = {}
         wanted = list(dict.fromkeys(pseudonyms))
         for start in range(0, len(wanted), 5000):
-            chunk = wanted[start:start + 5000]
+            chunk = wanted[start : start + 5000]
             state.update(queryset.filter(pseudonym__in=chunk).values_list("pseudonym", "status"))
         return state
     return dict(queryset.values_list("pseudonym", "status"))
 
 
-def consent_coverage(organisation: Organisation, purpose: str, at: datetime,
-                     pseudonyms: list[str]) -> dict[str, Any]:
+def consent_coverage(organisation: Organisation, purpose: str, at: datetime, pseudonyms: list[str]) -> dict[str, Any]:
     """How many of ``pseudonyms`` (one per row) have valid consent, withdrew, refused, or are unknown."""
     state = consent_state(organisation, purpose, at, pseudonyms)
     counts = Counter(state.get(pseudonym, "unknown") for pseudonym in pseudonyms)

@@ -49,18 +49,23 @@ def pseudonym_secret(organisation: Organisation) -> bytes:
                 organisation=organisation, defaults={"wrapped_key": wrap_secret(secrets.token_bytes(32))}
             )
             if created:
-                audit_record(actor=None, organisation=organisation, action="consent.pseudonym_key_create",
-                             target=key)
+                audit_record(actor=None, organisation=organisation, action="consent.pseudonym_key_create", target=key)
     return unwrap_secret(key.wrapped_key)
 
 
-def _store_events(organisation: Organisation, events: Iterable[ConsentEvent], *, source: str,
-                  consent_import: ConsentImport | None = None) -> tuple[int, int]:
+def _store_events(
+    organisation: Organisation,
+    events: Iterable[ConsentEvent],
+    *,
+    source: str,
+    consent_import: ConsentImport | None = None,
+) -> tuple[int, int]:
     """Insert events, ignoring ones already stored (same natural key); returns (created, duplicates)."""
     events = list(events)
     pseudonyms = {event.subject_pseudonym for event in events}
     DataSubject.objects.bulk_create(
-        [DataSubject(organisation=organisation, pseudonym=p) for p in pseudonyms], ignore_conflicts=True,
+        [DataSubject(organisation=organisation, pseudonym=p) for p in pseudonyms],
+        ignore_conflicts=True,
         batch_size=2000,
     )
     subject_ids = dict(
@@ -68,17 +73,25 @@ def _store_events(organisation: Organisation, events: Iterable[ConsentEvent], *,
     )
     keys = [event.natural_key for event in events]
     existing = set(
-        ConsentRecord.objects.filter(organisation=organisation, natural_key__in=keys).values_list("natural_key",
-                                                                                                   flat=True)
+        ConsentRecord.objects.filter(organisation=organisation, natural_key__in=keys).values_list(
+            "natural_key", flat=True
+        )
     )
     fresh: dict[str, ConsentRecord] = {}
     for event, key in zip(events, keys, strict=True):
         if key in existing or key in fresh:
             continue
         fresh[key] = ConsentRecord(
-            organisation=organisation, subject_id=subject_ids[event.subject_pseudonym], purpose=event.purpose,
-            status=event.status, occurred_at=event.occurred_at, notice_version=event.notice_version,
-            channel=event.channel, evidence_ref=event.evidence_ref, source=source, consent_import=consent_import,
+            organisation=organisation,
+            subject_id=subject_ids[event.subject_pseudonym],
+            purpose=event.purpose,
+            status=event.status,
+            occurred_at=event.occurred_at,
+            notice_version=event.notice_version,
+            channel=event.channel,
+            evidence_ref=event.evidence_ref,
+            source=source,
+            consent_import=consent_import,
             natural_key=key,
         )
     ConsentRecord.objects.bulk_create(fresh.values(), batch_size=2000)
@@ -91,8 +104,9 @@ def consent_event_record(*, actor: User, organisation: Organisation, data: dict[
     row = {key: "" if value is None else str(value) for key, value in data.items()}
     if isinstance(data.get("timestamp"), datetime):
         row["timestamp"] = data["timestamp"].isoformat()
-    event, problems = validate_event(row, pseudonym_secret(organisation),
-                                     set(organisation.processing_purposes or []) or None)
+    event, problems = validate_event(
+        row, pseudonym_secret(organisation), set(organisation.processing_purposes or []) or None
+    )
     if event is None:
         details: dict[str, list[str]] = {}
         for column, message in problems:
@@ -102,9 +116,18 @@ def consent_event_record(*, actor: User, organisation: Organisation, data: dict[
         created, _duplicates = _store_events(organisation, [event], source=ConsentRecord.Source.API)
         record = ConsentRecord.objects.get(organisation=organisation, natural_key=event.natural_key)
         if created:
-            audit_record(actor=actor, organisation=organisation, action="consent.record", target=record,
-                         after={"subject": event.subject_pseudonym, "purpose": event.purpose,
-                                "status": event.status, "occurred_at": event.occurred_at})
+            audit_record(
+                actor=actor,
+                organisation=organisation,
+                action="consent.record",
+                target=record,
+                after={
+                    "subject": event.subject_pseudonym,
+                    "purpose": event.purpose,
+                    "status": event.status,
+                    "occurred_at": event.occurred_at,
+                },
+            )
     return record
 
 
@@ -118,8 +141,9 @@ def import_file_path(consent_import: ConsentImport) -> Path:
     return _imports_dir() / f"{consent_import.id}.csv"
 
 
-def consent_import_create(*, actor: User, organisation: Organisation, file_name: str,
-                          chunks: Iterable[bytes]) -> ConsentImport:
+def consent_import_create(
+    *, actor: User, organisation: Organisation, file_name: str, chunks: Iterable[bytes]
+) -> ConsentImport:
     """Stream an uploaded consent CSV to a private file (hashing it, capping its size) and queue its import.
 
     The file holds raw subject ids, so it lives only until its import job ends (it is deleted then, either way).
@@ -140,21 +164,34 @@ def consent_import_create(*, actor: User, organisation: Organisation, file_name:
             raise ValidationFailed("The file is empty.", {"file": ["empty file"]})
         with transaction.atomic():
             consent_import = ConsentImport.objects.create(
-                organisation=organisation, created_by=actor, file_name=file_name[:255], sha256=digest.hexdigest(),
+                organisation=organisation,
+                created_by=actor,
+                file_name=file_name[:255],
+                sha256=digest.hexdigest(),
                 size_bytes=size,
             )
             os.replace(temp_name, import_file_path(consent_import))
             from apps.jobs.services import job_create
             from workers import task_names
 
-            job = job_create(actor=actor, organisation=organisation, kind="consent_import",
-                             task_name=task_names.CONSENT_IMPORT, queue="default",
-                             spec={"consent_import_id": str(consent_import.id)}, target=consent_import)
+            job = job_create(
+                actor=actor,
+                organisation=organisation,
+                kind="consent_import",
+                task_name=task_names.CONSENT_IMPORT,
+                queue="default",
+                spec={"consent_import_id": str(consent_import.id)},
+                target=consent_import,
+            )
             consent_import.job = job
             consent_import.save(update_fields=["job"])
-            audit_record(actor=actor, organisation=organisation, action="consent.import_create",
-                         target=consent_import, after={"file_name": consent_import.file_name,
-                                                       "sha256": consent_import.sha256, "size_bytes": size})
+            audit_record(
+                actor=actor,
+                organisation=organisation,
+                action="consent.import_create",
+                target=consent_import,
+                after={"file_name": consent_import.file_name, "sha256": consent_import.sha256, "size_bytes": size},
+            )
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         if "consent_import" in locals():
@@ -163,8 +200,9 @@ def consent_import_create(*, actor: User, organisation: Organisation, file_name:
     return consent_import
 
 
-def consent_import_run(*, consent_import_id: Any,
-                       progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+def consent_import_run(
+    *, consent_import_id: Any, progress: Callable[[float, str], None] | None = None
+) -> dict[str, Any]:
     """The import job's body: parse, validate and store the whole file in ONE transaction.
 
     A fatal file error stores nothing; per-line errors skip their lines and go to the downloadable report.
@@ -180,28 +218,45 @@ def consent_import_run(*, consent_import_id: Any,
         secret = pseudonym_secret(organisation)
         with transaction.atomic():
             with open(path, "rb") as stream:
-                for batch in parse_consent_csv(stream, secret=secret, report=report,
-                                               allowed_purposes=set(organisation.processing_purposes or []) or None):
+                for batch in parse_consent_csv(
+                    stream,
+                    secret=secret,
+                    report=report,
+                    allowed_purposes=set(organisation.processing_purposes or []) or None,
+                ):
                     batch_created, batch_duplicates = _store_events(
                         organisation, batch, source=ConsentRecord.Source.IMPORT, consent_import=consent_import
                     )
                     created += batch_created
                     duplicates += batch_duplicates
                     if progress is not None:
-                        progress(min(0.99, stream.tell() / max(consent_import.size_bytes, 1)),
-                                 f"{report.lines:,} lines read")
-            outcome = {"lines": report.lines, "valid": report.valid, "invalid": report.invalid,
-                       "created_records": created, "duplicates": duplicates}
+                        progress(
+                            min(0.99, stream.tell() / max(consent_import.size_bytes, 1)), f"{report.lines:,} lines read"
+                        )
+            outcome = {
+                "lines": report.lines,
+                "valid": report.valid,
+                "invalid": report.invalid,
+                "created_records": created,
+                "duplicates": duplicates,
+            }
             ConsentImport.objects.filter(pk=consent_import.pk).update(
-                status=ConsentImport.Status.SUCCEEDED, error_report=report.error_csv() if report.errors else "",
+                status=ConsentImport.Status.SUCCEEDED,
+                error_report=report.error_csv() if report.errors else "",
                 **outcome,
             )
-            audit_record(actor=consent_import.created_by, organisation=organisation, action="consent.import",
-                         target=consent_import, after=outcome)
+            audit_record(
+                actor=consent_import.created_by,
+                organisation=organisation,
+                action="consent.import",
+                target=consent_import,
+                after=outcome,
+            )
     except ConsentFileError as exc:
         message = exc.message + (f" (line {exc.line})" if exc.line else "")
-        ConsentImport.objects.filter(pk=consent_import.pk).update(status=ConsentImport.Status.FAILED,
-                                                                  fatal_error=message)
+        ConsentImport.objects.filter(pk=consent_import.pk).update(
+            status=ConsentImport.Status.FAILED, fatal_error=message
+        )
         path.unlink(missing_ok=True)
         raise ValidationFailed(f"Nothing was imported: {message}", {"file": [message]}) from None
     except BaseException:

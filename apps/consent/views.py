@@ -42,17 +42,25 @@ def consent_home(request: HttpRequest) -> HttpResponse:
     summary = []
     for purpose in purposes:
         counts = dict(
-            subjects_with_status(organisation, purpose, now).exclude(status=None).values_list("status")
-            .annotate(n=Count("id")).values_list("status", "n")
+            subjects_with_status(organisation, purpose, now)
+            .exclude(status=None)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
         )
         summary.append({"purpose": purpose, **{s: counts.get(s, 0) for s in ConsentRecord.Status.values}})
-    return render(request, "consent/home.html", {
-        "imports": imports_visible_to(request.user).filter(organisation=organisation).select_related(
-            "job", "created_by")[:20],
-        "summary": summary,
-        "subjects": DataSubject.objects.filter(organisation=organisation).count(),
-        "can_import": can(request.user, "import", organisation),
-    })
+    return render(
+        request,
+        "consent/home.html",
+        {
+            "imports": imports_visible_to(request.user)
+            .filter(organisation=organisation)
+            .select_related("job", "created_by")[:20],
+            "summary": summary,
+            "subjects": DataSubject.objects.filter(organisation=organisation).count(),
+            "can_import": can(request.user, "import", organisation),
+        },
+    )
 
 
 @login_required

@@ -6,7 +6,6 @@ content already exists, so ``seed_demo`` can run on every ``make demo``.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from apps.accounts.models import Organisation, User
@@ -34,72 +33,127 @@ def _seed_usecases(organisation: Organisation) -> None:
 
     owner, board = _user("owner"), _user("board1")
     dpia = {
-        "need": {"aims": "Prioritise benefit applications whose eligibility needs a caseworker's review, using "
-                         "census-style household data.",
-                 "why_dpia": "Profiling that affects access to public benefits (Art. 35(3)(a)); high-risk AI under "
-                             "Annex III point 5."},
-        "processing": {"nature": "Application data from the case system; pseudonymised before training; models "
-                                 "trained with differential privacy.",
-                       "scope": "About 32,000 applicants a year; age, sex, race, marital status, occupation, income "
-                                "band. Race is special-category data.",
-                       "context": "Applicants depend on the outcome and may be vulnerable; they expect fair, "
-                                  "explainable treatment.",
-                       "purposes": "Faster decisions for clear cases; caseworker time for difficult ones."},
+        "need": {
+            "aims": "Prioritise benefit applications whose eligibility needs a caseworker's review, using "
+            "census-style household data.",
+            "why_dpia": "Profiling that affects access to public benefits (Art. 35(3)(a)); high-risk AI under "
+            "Annex III point 5.",
+        },
+        "processing": {
+            "nature": "Application data from the case system; pseudonymised before training; models "
+            "trained with differential privacy.",
+            "scope": "About 32,000 applicants a year; age, sex, race, marital status, occupation, income "
+            "band. Race is special-category data.",
+            "context": "Applicants depend on the outcome and may be vulnerable; they expect fair, "
+            "explainable treatment.",
+            "purposes": "Faster decisions for clear cases; caseworker time for difficult ones.",
+        },
         "consultation": {"consultation": "Applicant panel (12 sessions), DPO, caseworker union, security team."},
-        "necessity": {"lawful_basis_rationale": "Public task (Art. 6(1)(e)) under the Social Security "
-                                                "Administration Act; Art. 9(2)(g) for race monitoring.",
-                      "alternatives": "Manual triage is slower and less consistent across offices.",
-                      "minimisation": "Only the columns the model needs; identifiers dropped; consent filtered.",
-                      "information_and_rights": "Privacy notice at application; human review on request.",
-                      "processors_and_transfers": "No processors; no transfers outside the UK."},
+        "necessity": {
+            "lawful_basis_rationale": "Public task (Art. 6(1)(e)) under the Social Security "
+            "Administration Act; Art. 9(2)(g) for race monitoring.",
+            "alternatives": "Manual triage is slower and less consistent across offices.",
+            "minimisation": "Only the columns the model needs; identifiers dropped; consent filtered.",
+            "information_and_rights": "Privacy notice at application; human review on request.",
+            "processors_and_transfers": "No processors; no transfers outside the UK.",
+        },
         "risks": [
-            {"description": "Model disadvantages applicants by sex or race", "likelihood": "possible",
-             "severity": "severe"},
-            {"description": "Membership of the training data inferred from the model", "likelihood": "possible",
-             "severity": "significant"},
-            {"description": "Automation bias: caseworkers defer to the score", "likelihood": "probable",
-             "severity": "significant"},
+            {
+                "description": "Model disadvantages applicants by sex or race",
+                "likelihood": "possible",
+                "severity": "severe",
+            },
+            {
+                "description": "Membership of the training data inferred from the model",
+                "likelihood": "possible",
+                "severity": "significant",
+            },
+            {
+                "description": "Automation bias: caseworkers defer to the score",
+                "likelihood": "probable",
+                "severity": "significant",
+            },
         ],
         "measures": [
-            {"risk": "R1", "measure": "Fairness gates per sex and race with board review", "effect": "reduced",
-             "residual_risk": "medium", "approved": True},
-            {"risk": "R2", "measure": "DP-SGD with epsilon cap 3 and an empirical membership audit",
-             "effect": "reduced", "residual_risk": "low", "approved": True},
-            {"risk": "R3", "measure": "Score shown with its uncertainty; caseworker must record a reason",
-             "effect": "reduced", "residual_risk": "medium", "approved": True},
+            {
+                "risk": "R1",
+                "measure": "Fairness gates per sex and race with board review",
+                "effect": "reduced",
+                "residual_risk": "medium",
+                "approved": True,
+            },
+            {
+                "risk": "R2",
+                "measure": "DP-SGD with epsilon cap 3 and an empirical membership audit",
+                "effect": "reduced",
+                "residual_risk": "low",
+                "approved": True,
+            },
+            {
+                "risk": "R3",
+                "measure": "Score shown with its uncertainty; caseworker must record a reason",
+                "effect": "reduced",
+                "residual_risk": "medium",
+                "approved": True,
+            },
         ],
-        "sign_off": {"measures_approved_by": "Director of Benefits", "residual_risks_approved_by": "Deputy Director",
-                     "dpo_advice": "Proceed with the fairness gates and privacy budget in place.",
-                     "dpo_advice_accepted": "Accepted", "kept_under_review_by": "DPO, every six months"},
+        "sign_off": {
+            "measures_approved_by": "Director of Benefits",
+            "residual_risks_approved_by": "Deputy Director",
+            "dpo_advice": "Proceed with the fairness gates and privacy budget in place.",
+            "dpo_advice_accepted": "Accepted",
+            "kept_under_review_by": "DPO, every six months",
+        },
     }
     data = {
         "title": "Benefit eligibility triage",
         "purpose": "Benefit eligibility triage",
         "description": "Predicts whether an application's household income is above the threshold, so clear "
-                       "cases are decided faster and caseworkers review the uncertain ones.",
-        "lawful_basis": "public_task", "special_category": True, "art9_condition": "g",
+        "cases are decided faster and caseworkers review the uncertain ones.",
+        "lawful_basis": "public_task",
+        "special_category": True,
+        "art9_condition": "g",
         "data_subject_categories": ["Benefit applicants", "Household members"],
         "personal_data_categories": ["Age", "Sex", "Race", "Marital status", "Occupation", "Income band"],
         "recipients": ["Benefits caseworkers", "Internal audit"],
         "third_country_transfers": [],
         "retention": "Training data 24 months after model retirement; scores 6 years",
         "security_measures": "Encryption at rest (AES-GCM per file), role-based access, hash-chained audit log.",
-        "risk_tier": "high", "annex_iii_area": "5",
+        "risk_tier": "high",
+        "annex_iii_area": "5",
         "risk_justification": "Evaluates eligibility for public assistance benefits (Annex III point 5(a)).",
         "affected_groups": ["Applicants by sex", "Applicants by race", "Older applicants"],
         "dpia": dpia,
-        "fairness_policy": {"sensitive_attributes": ["sex", "race"], "intersections": True, "min_group_size": 30,
-                            "gates": [{"metric": "demographic_parity_difference", "threshold": 0.2},
-                                      {"metric": "equalized_odds_difference", "threshold": 0.15}]},
+        "fairness_policy": {
+            "sensitive_attributes": ["sex", "race"],
+            "intersections": True,
+            "min_group_size": 30,
+            "gates": [
+                {"metric": "demographic_parity_difference", "threshold": 0.2},
+                {"metric": "equalized_odds_difference", "threshold": 0.15},
+            ],
+        },
         "privacy_policy": {"epsilon_cap": 3.0, "delta": None, "accountant": "prv", "max_consent_age_days": 30},
     }
     usecase = usecase_create(actor=owner, organisation=organisation, data=data)
     usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
     usecase = usecase_transition(actor=board, usecase=usecase, action="start_review")
-    usecase_transition(actor=board, usecase=usecase, action="approve",
-                       reason="Lawful basis and DPIA are sound; gates and privacy budget are adequate.")
-    draft = dict(data, title="Fraud and error signals", purpose="Fraud and error detection", risk_tier="high",
-                 special_category=False, art9_condition="", dpia={}, fairness_policy={})
+    usecase_transition(
+        actor=board,
+        usecase=usecase,
+        action="approve",
+        reason="Lawful basis and DPIA are sound; gates and privacy budget are adequate.",
+    )
+    draft = dict(
+        data,
+        title="Fraud and error signals",
+        purpose="Fraud and error detection",
+        risk_tier="high",
+        special_category=False,
+        art9_condition="",
+        dpia={},
+        fairness_policy={},
+    )
     usecase_create(actor=owner, organisation=organisation, data=draft)
 
 
@@ -117,17 +171,23 @@ def _seed_consent(organisation: Organisation) -> None:
         if roll < 0.03:
             continue  # never asked: "unknown" in coverage
         subject = f"A-{row:05d}"
-        lines.append(f"{subject},Benefit eligibility triage,{'refused' if roll < 0.05 else 'granted'},"
-                     f"2026-01-{1 + row % 28:02d}T09:00:00Z,notice-v2,online-form,form-{row}")
+        lines.append(
+            f"{subject},Benefit eligibility triage,{'refused' if roll < 0.05 else 'granted'},"
+            f"2026-01-{1 + row % 28:02d}T09:00:00Z,notice-v2,online-form,form-{row}"
+        )
         if 0.05 <= roll < 0.08:
-            lines.append(f"{subject},Benefit eligibility triage,withdrawn,2026-06-{1 + row % 28:02d}T12:00:00Z,"
-                         f"notice-v2,email,mail-{row}")
+            lines.append(
+                f"{subject},Benefit eligibility triage,withdrawn,2026-06-{1 + row % 28:02d}T12:00:00Z,"
+                f"notice-v2,email,mail-{row}"
+            )
     content = ("\n".join(lines) + "\n").encode()
-    consent_import = consent_import_create(actor=steward, organisation=organisation, file_name="demo-consent.csv",
-                                           chunks=iter([content]))
+    consent_import = consent_import_create(
+        actor=steward, organisation=organisation, file_name="demo-consent.csv", chunks=iter([content])
+    )
     # The demo runs the import inline so the seeded data is there before the worker starts.
     consent_import_run(consent_import_id=consent_import.id)
     from apps.jobs.models import Job
 
-    Job.objects.filter(id=consent_import.job_id).update(status=Job.Status.SUCCEEDED, progress=1.0,
-                                                        result={"seeded": True})
+    Job.objects.filter(id=consent_import.job_id).update(
+        status=Job.Status.SUCCEEDED, progress=1.0, result={"seeded": True}
+    )

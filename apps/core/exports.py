@@ -15,8 +15,17 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_safe(value: Any) -> str:
     """Prefix a single quote to a cell that starts like a formula (OWASP CSV injection guidance)."""
-    text = "" if value is None else (value if isinstance(value, str) else json.dumps(value, cls=DjangoJSONEncoder)
-                                     if isinstance(value, (dict, list)) else str(value))
+    text = (
+        ""
+        if value is None
+        else (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, cls=DjangoJSONEncoder)
+            if isinstance(value, (dict, list))
+            else str(value)
+        )
+    )
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 

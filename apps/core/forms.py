@@ -16,8 +16,10 @@ def add_service_errors(request: HttpRequest, form: forms.Form, error: AttestErro
     for field, problems in details.items():
         texts = problems if isinstance(problems, list) else [str(problems)]
         if isinstance(problems, dict):
-            texts = [f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
-                     for key, value in problems.items()]
+            texts = [
+                f"{key}: {', '.join(map(str, value)) if isinstance(value, list) else value}"
+                for key, value in problems.items()
+            ]
         target = field if field in form.fields else None
         for text in texts:
             form.add_error(target, str(text))

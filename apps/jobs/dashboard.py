@@ -16,18 +16,33 @@ from apps.jobs.models import Job
 def diagnostics(request: HttpRequest) -> dict[str, Any]:
     last = Job.objects.filter(organisation=request.organisation, kind="diagnostics").first()  # type: ignore[attr-defined]
     status = f"Last run: {last.get_status_display().lower()}." if last else "Not run yet."
-    return {"title": "Workers and diagnostics", "body": f"Check that the web, broker, workers and database talk. {status}",
-            "url": reverse("jobs:diagnostics"), "link_text": "Run diagnostics"}
+    return {
+        "title": "Workers and diagnostics",
+        "body": f"Check that the web, broker, workers and database talk. {status}",
+        "url": reverse("jobs:diagnostics"),
+        "link_text": "Run diagnostics",
+    }
 
 
 def _my_jobs(request: HttpRequest) -> dict[str, Any] | None:
-    running = Job.objects.filter(organisation=request.organisation, created_by=request.user,  # type: ignore[attr-defined]
-                                 status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).count()
-    failed = Job.objects.filter(organisation=request.organisation, created_by=request.user,  # type: ignore[attr-defined]
-                                status=Job.Status.FAILED).count()
-    return {"title": "My jobs", "count": running,
-            "body": f"{running} queued or running; {failed} failed.", "tone": "warning" if failed else None,
-            "url": reverse("jobs:list"), "link_text": "See jobs"}
+    running = Job.objects.filter(
+        organisation=request.organisation,
+        created_by=request.user,  # type: ignore[attr-defined]
+        status__in=[Job.Status.QUEUED, Job.Status.RUNNING],
+    ).count()
+    failed = Job.objects.filter(
+        organisation=request.organisation,
+        created_by=request.user,  # type: ignore[attr-defined]
+        status=Job.Status.FAILED,
+    ).count()
+    return {
+        "title": "My jobs",
+        "count": running,
+        "body": f"{running} queued or running; {failed} failed.",
+        "tone": "warning" if failed else None,
+        "url": reverse("jobs:list"),
+        "link_text": "See jobs",
+    }
 
 
 card(Role.OWNER, order=60)(_my_jobs)

@@ -37,21 +37,38 @@ def _enqueue(job: Job) -> None:
     celery_app.send_task(job.task_name, args=[str(job.id)], queue=job.queue)
 
 
-def job_create(*, actor: User | None, organisation: Organisation | None, kind: str, task_name: str,
-               queue: str = Job.Queue.DEFAULT, spec: dict[str, Any] | None = None,
-               target: models.Model | None = None, max_attempts: int | None = None) -> Job:
+def job_create(
+    *,
+    actor: User | None,
+    organisation: Organisation | None,
+    kind: str,
+    task_name: str,
+    queue: str = Job.Queue.DEFAULT,
+    spec: dict[str, Any] | None = None,
+    target: models.Model | None = None,
+    max_attempts: int | None = None,
+) -> Job:
     """Create a queued job and send its task by name once the surrounding transaction commits."""
     with transaction.atomic():
         job = Job.objects.create(
-            organisation=organisation, kind=kind, task_name=task_name, queue=queue, spec=spec or {},
+            organisation=organisation,
+            kind=kind,
+            task_name=task_name,
+            queue=queue,
+            spec=spec or {},
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
             request_id=current_request_id.get(),
             target_type=target._meta.label_lower if target is not None else "",
             target_id=str(target.pk) if target is not None else "",
             max_attempts=max_attempts or settings.JOB_MAX_ATTEMPTS,
         )
-        audit_record(actor=actor, organisation=organisation, action="job.create", target=job,
-                     after={"kind": kind, "queue": queue, "spec": job.spec, "target": f"{job.target_type}:{job.target_id}"})
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="job.create",
+            target=job,
+            after={"kind": kind, "queue": queue, "spec": job.spec, "target": f"{job.target_type}:{job.target_id}"},
+        )
         # The worker must find the committed row: enqueue only after commit (never inside the transaction).
         transaction.on_commit(lambda: _enqueue(job))
     return job
@@ -64,11 +81,13 @@ def job_claim(*, job_id: Any, worker: str) -> Job | None:
     """
     now = timezone.now()
     claimable = Q(status=S.QUEUED) | Q(status=S.RUNNING, lease_expires_at__lt=now)
-    changed = (
-        Job.objects.filter(claimable, id=job_id, attempt__lt=F("max_attempts"), cancel_requested=False)
-        .update(status=S.RUNNING, attempt=F("attempt") + 1, worker=worker[:200],
-                lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
-                started_at=now, updated_at=now)
+    changed = Job.objects.filter(claimable, id=job_id, attempt__lt=F("max_attempts"), cancel_requested=False).update(
+        status=S.RUNNING,
+        attempt=F("attempt") + 1,
+        worker=worker[:200],
+        lease_expires_at=now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+        started_at=now,
+        updated_at=now,
     )
     if changed != 1:
         return None
@@ -84,8 +103,9 @@ def job_renew_lease(*, job: Job) -> bool:
     return changed == 1
 
 
-def job_report_progress(*, job: Job, fraction: float, message: str = "", data: dict[str, Any] | None = None,
-                        force: bool = False) -> bool:
+def job_report_progress(
+    *, job: Job, fraction: float, message: str = "", data: dict[str, Any] | None = None, force: bool = False
+) -> bool:
     """Record progress (0..1) and renew the lease, at most every PROGRESS_MIN_INTERVAL seconds unless forced.
 
     Returns whether the job has been asked to cancel, so loops can stop promptly.
@@ -97,8 +117,10 @@ def job_report_progress(*, job: Job, fraction: float, message: str = "", data: d
     _last_progress_write[key] = now_mono
     now = timezone.now()
     fields: dict[str, Any] = {
-        "progress": max(0.0, min(1.0, float(fraction))), "progress_message": message[:300],
-        "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS), "updated_at": now,
+        "progress": max(0.0, min(1.0, float(fraction))),
+        "progress_message": message[:300],
+        "lease_expires_at": now + timedelta(seconds=settings.JOB_LEASE_SECONDS),
+        "updated_at": now,
     }
     if data is not None:
         fields["progress_data"] = data
@@ -121,8 +143,14 @@ def job_succeed(*, job: Job, result: dict[str, Any] | None = None) -> bool:
     with transaction.atomic():
         if not _finish(job, S.SUCCEEDED, result=result or {}, progress=1.0):
             return False
-        audit_record(actor=None, organisation=job.organisation_id, action="job.succeed", target=job,
-                     after={"attempt": job.attempt, "result": result or {}}, request_id=job.request_id)
+        audit_record(
+            actor=None,
+            organisation=job.organisation_id,
+            action="job.succeed",
+            target=job,
+            after={"attempt": job.attempt, "result": result or {}},
+            request_id=job.request_id,
+        )
     return True
 
 
@@ -131,8 +159,14 @@ def job_fail(*, job: Job, code: str, message: str, details: Any = None) -> bool:
     with transaction.atomic():
         if not _finish(job, S.FAILED, error=error):
             return False
-        audit_record(actor=None, organisation=job.organisation_id, action="job.fail", target=job,
-                     after={"attempt": job.attempt, "error": error}, request_id=job.request_id)
+        audit_record(
+            actor=None,
+            organisation=job.organisation_id,
+            action="job.fail",
+            target=job,
+            after={"attempt": job.attempt, "error": error},
+            request_id=job.request_id,
+        )
     return True
 
 
@@ -141,8 +175,14 @@ def job_mark_cancelled(*, job: Job, result: dict[str, Any] | None = None) -> boo
     with transaction.atomic():
         if not _finish(job, S.CANCELLED, result=result or {}):
             return False
-        audit_record(actor=None, organisation=job.organisation_id, action="job.cancelled", target=job,
-                     after={"attempt": job.attempt, "result": result or {}}, request_id=job.request_id)
+        audit_record(
+            actor=None,
+            organisation=job.organisation_id,
+            action="job.cancelled",
+            target=job,
+            after={"attempt": job.attempt, "result": result or {}},
+            request_id=job.request_id,
+        )
     return True
 
 
@@ -162,8 +202,14 @@ def job_diagnostics_start(*, actor: User, organisation: Organisation, sleep_seco
         raise NotFound()
     if not can_run_diagnostics(actor, organisation):
         raise PermissionDenied("Only org admins run diagnostics.")
-    return job_create(actor=actor, organisation=organisation, kind="diagnostics", task_name=task_names.DIAGNOSTICS,
-                      queue=Job.Queue.DEFAULT, spec={"sleep_seconds": max(0.0, min(float(sleep_seconds), 60.0))})
+    return job_create(
+        actor=actor,
+        organisation=organisation,
+        kind="diagnostics",
+        task_name=task_names.DIAGNOSTICS,
+        queue=Job.Queue.DEFAULT,
+        spec={"sleep_seconds": max(0.0, min(float(sleep_seconds), 60.0))},
+    )
 
 
 def job_cancel(*, actor: User, job: Job) -> Job:
@@ -183,8 +229,14 @@ def job_cancel(*, actor: User, job: Job) -> Job:
             locked.status = S.CANCELLED
             locked.finished_at = timezone.now()
         locked.save()
-        audit_record(actor=actor, organisation=locked.organisation_id, action="job.cancel", target=locked,
-                     before={"status": before}, after={"status": locked.status, "cancel_requested": True})
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation_id,
+            action="job.cancel",
+            target=locked,
+            before={"status": before},
+            after={"status": locked.status, "cancel_requested": True},
+        )
     return locked
 
 
@@ -198,21 +250,35 @@ def job_reap_expired() -> dict[str, int]:
     expired = Job.objects.filter(status=S.RUNNING, lease_expires_at__lt=now)
     for job in expired:
         if job.attempt < job.max_attempts and not job.cancel_requested:
-            changed = Job.objects.filter(id=job.id, status=S.RUNNING, attempt=job.attempt,
-                                         lease_expires_at__lt=now).update(
-                status=S.QUEUED, lease_expires_at=None, worker="", updated_at=now,
-                progress_message=f"Worker lost during attempt {job.attempt}; queued again.")
+            changed = Job.objects.filter(
+                id=job.id, status=S.RUNNING, attempt=job.attempt, lease_expires_at__lt=now
+            ).update(
+                status=S.QUEUED,
+                lease_expires_at=None,
+                worker="",
+                updated_at=now,
+                progress_message=f"Worker lost during attempt {job.attempt}; queued again.",
+            )
             if changed:
                 requeued += 1
                 transaction.on_commit(lambda job=job: _enqueue(job))
         else:
-            message = (f"Cancelled: the worker stopped during attempt {job.attempt}." if job.cancel_requested
-                       else f"The worker was lost {job.attempt} times; giving up.")
+            message = (
+                f"Cancelled: the worker stopped during attempt {job.attempt}."
+                if job.cancel_requested
+                else f"The worker was lost {job.attempt} times; giving up."
+            )
             status = S.CANCELLED if job.cancel_requested else S.FAILED
             if _finish(job, status, error={"code": "worker_lost", "message": message, "details": {}}):
                 failed += 1
-                audit_record(actor=None, organisation=job.organisation_id, action=f"job.{status}", target=job,
-                             after={"attempt": job.attempt, "reason": "lease expired"}, request_id=job.request_id)
+                audit_record(
+                    actor=None,
+                    organisation=job.organisation_id,
+                    action=f"job.{status}",
+                    target=job,
+                    after={"attempt": job.attempt, "reason": "lease expired"},
+                    request_id=job.request_id,
+                )
     if requeued or failed:
         logger.warning("Reaped expired jobs: %d requeued, %d failed", requeued, failed)
     return {"requeued": requeued, "failed": failed}

@@ -21,33 +21,54 @@ def my_usecases(request: HttpRequest) -> dict[str, Any]:
     body = f"{drafts} draft{'s' if drafts != 1 else ''} to complete and submit; {approved} approved for development."
     if rejected:
         body += f" {rejected} rejected: revise and reopen."
-    return {"title": "My use cases", "count": mine.count(), "body": body,
-            "url": reverse("usecases:list"), "link_text": "Open the register"}
+    return {
+        "title": "My use cases",
+        "count": mine.count(),
+        "body": body,
+        "url": reverse("usecases:list"),
+        "link_text": "Open the register",
+    }
 
 
 @card(Role.OWNER, order=11)
 def register_usecase(request: HttpRequest) -> dict[str, Any]:
-    return {"title": "Register a use case", "body": "Purpose, legal basis, AI Act risk tier, DPIA and policies.",
-            "url": reverse("usecases:create"), "link_text": "Start a draft"}
+    return {
+        "title": "Register a use case",
+        "body": "Purpose, legal basis, AI Act risk tier, DPIA and policies.",
+        "url": reverse("usecases:create"),
+        "link_text": "Start a draft",
+    }
 
 
 @card(Role.BOARD, order=10)
 def to_review(request: HttpRequest) -> dict[str, Any]:
-    waiting = UseCase.objects.filter(organisation=request.organisation,  # type: ignore[attr-defined]
-                                     status__in=[UseCase.Status.SUBMITTED, UseCase.Status.IN_REVIEW])
+    waiting = UseCase.objects.filter(
+        organisation=request.organisation,  # type: ignore[attr-defined]
+        status__in=[UseCase.Status.SUBMITTED, UseCase.Status.IN_REVIEW],
+    )
     waiting = waiting.exclude(owner=request.user)
     count = waiting.count()
-    return {"title": "Use cases awaiting the board", "count": count,
-            "body": f"{count} submitted or in review. You cannot review your own." if count else
-                    "Nothing is waiting for the board.",
-            "url": reverse("usecases:list") + "?status=submitted", "link_text": "Review use cases",
-            "tone": "warning" if count else None}
+    return {
+        "title": "Use cases awaiting the board",
+        "count": count,
+        "body": f"{count} submitted or in review. You cannot review your own."
+        if count
+        else "Nothing is waiting for the board.",
+        "url": reverse("usecases:list") + "?status=submitted",
+        "link_text": "Review use cases",
+        "tone": "warning" if count else None,
+    }
 
 
 def _register(request: HttpRequest) -> dict[str, Any]:
     total = UseCase.objects.filter(organisation=request.organisation).count()  # type: ignore[attr-defined]
-    return {"title": "Use-case register", "count": total, "body": "Every AI use case with its legal basis and DPIA.",
-            "url": reverse("usecases:list"), "link_text": "Open the register"}
+    return {
+        "title": "Use-case register",
+        "count": total,
+        "body": "Every AI use case with its legal basis and DPIA.",
+        "url": reverse("usecases:list"),
+        "link_text": "Open the register",
+    }
 
 
 card(Role.ADMIN, order=20)(_register)

@@ -11,26 +11,48 @@ from typing import Any
 from apps.core.errors import ValidationFailed
 
 STEPS: list[tuple[str, str, list[tuple[str, str]]]] = [
-    ("need", "Step 1: Identify the need for a DPIA", [
-        ("aims", "What the project aims to achieve and what type of processing it involves"),
-        ("why_dpia", "Why the need for a DPIA was identified"),
-    ]),
-    ("processing", "Step 2: Describe the processing", [
-        ("nature", "Nature: how data is collected, used, stored and deleted; sources; sharing; high-risk processing"),
-        ("scope", "Scope: nature of the data, special categories, volume, frequency, retention, individuals, area"),
-        ("context", "Context: relationship with individuals, their control and expectations, vulnerable groups"),
-        ("purposes", "Purposes: what you want to achieve, intended effect on individuals, benefits"),
-    ]),
-    ("consultation", "Step 3: Consultation process", [
-        ("consultation", "How stakeholders, individuals, processors and security experts were consulted"),
-    ]),
-    ("necessity", "Step 4: Assess necessity and proportionality", [
-        ("lawful_basis_rationale", "Lawful basis and why the processing actually achieves the purpose"),
-        ("alternatives", "Is there another way to achieve the same outcome"),
-        ("minimisation", "How function creep is prevented and data minimised; data quality"),
-        ("information_and_rights", "Information given to individuals; how their rights are supported"),
-        ("processors_and_transfers", "Measures to ensure processors comply; safeguards for international transfers"),
-    ]),
+    (
+        "need",
+        "Step 1: Identify the need for a DPIA",
+        [
+            ("aims", "What the project aims to achieve and what type of processing it involves"),
+            ("why_dpia", "Why the need for a DPIA was identified"),
+        ],
+    ),
+    (
+        "processing",
+        "Step 2: Describe the processing",
+        [
+            (
+                "nature",
+                "Nature: how data is collected, used, stored and deleted; sources; sharing; high-risk processing",
+            ),
+            ("scope", "Scope: nature of the data, special categories, volume, frequency, retention, individuals, area"),
+            ("context", "Context: relationship with individuals, their control and expectations, vulnerable groups"),
+            ("purposes", "Purposes: what you want to achieve, intended effect on individuals, benefits"),
+        ],
+    ),
+    (
+        "consultation",
+        "Step 3: Consultation process",
+        [
+            ("consultation", "How stakeholders, individuals, processors and security experts were consulted"),
+        ],
+    ),
+    (
+        "necessity",
+        "Step 4: Assess necessity and proportionality",
+        [
+            ("lawful_basis_rationale", "Lawful basis and why the processing actually achieves the purpose"),
+            ("alternatives", "Is there another way to achieve the same outcome"),
+            ("minimisation", "How function creep is prevented and data minimised; data quality"),
+            ("information_and_rights", "Information given to individuals; how their rights are supported"),
+            (
+                "processors_and_transfers",
+                "Measures to ensure processors comply; safeguards for international transfers",
+            ),
+        ],
+    ),
 ]
 
 LIKELIHOOD = {"remote": 1, "possible": 2, "probable": 3}
@@ -94,13 +116,15 @@ def normalise_dpia(raw: dict[str, Any] | None) -> dict[str, Any]:
         if problems:
             errors[f"risks[{index}]"] = problems
             continue
-        risks.append({
-            "id": f"R{index}",
-            "description": _text(risk.get("description")),
-            "likelihood": likelihood,
-            "severity": severity,
-            "overall": overall_risk(likelihood, severity),
-        })
+        risks.append(
+            {
+                "id": f"R{index}",
+                "description": _text(risk.get("description")),
+                "likelihood": likelihood,
+                "severity": severity,
+                "overall": overall_risk(likelihood, severity),
+            }
+        )
     result["risks"] = risks
 
     measures_in = raw.get("measures") or []
@@ -125,13 +149,15 @@ def normalise_dpia(raw: dict[str, Any] | None) -> dict[str, Any]:
         if problems:
             errors[f"measures[{index}]"] = problems
             continue
-        measures.append({
-            "risk": measure["risk"],
-            "measure": _text(measure.get("measure")),
-            "effect": measure["effect"],
-            "residual_risk": measure["residual_risk"],
-            "approved": bool(measure.get("approved")),
-        })
+        measures.append(
+            {
+                "risk": measure["risk"],
+                "measure": _text(measure.get("measure")),
+                "effect": measure["effect"],
+                "residual_risk": measure["residual_risk"],
+                "approved": bool(measure.get("approved")),
+            }
+        )
     result["measures"] = measures
 
     sign_off_in = raw.get("sign_off") or {}

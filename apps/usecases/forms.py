@@ -20,24 +20,38 @@ class UseCaseForm(forms.Form):
     title = forms.CharField(max_length=200)
     purpose = forms.ChoiceField(help_text="From your organisation's list of processing purposes.")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
-    lawful_basis = forms.ChoiceField(choices=[("", "Choose...")] + LawfulBasis.choices, label="Lawful basis (GDPR Art. 6)")
+    lawful_basis = forms.ChoiceField(
+        choices=[("", "Choose...")] + LawfulBasis.choices, label="Lawful basis (GDPR Art. 6)"
+    )
     special_category = forms.BooleanField(required=False, label="Special-category data is involved (GDPR Art. 9)")
-    art9_condition = forms.ChoiceField(choices=[("", "Not applicable")] + Article9Condition.choices, required=False,
-                                       label="Art. 9(2) condition")
-    data_subject_categories = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                                              help_text=LIST_HELP, label="Categories of data subjects")
-    personal_data_categories = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                                               help_text=LIST_HELP, label="Categories of personal data")
+    art9_condition = forms.ChoiceField(
+        choices=[("", "Not applicable")] + Article9Condition.choices, required=False, label="Art. 9(2) condition"
+    )
+    data_subject_categories = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=LIST_HELP,
+        label="Categories of data subjects",
+    )
+    personal_data_categories = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=LIST_HELP,
+        label="Categories of personal data",
+    )
     recipients = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text=LIST_HELP)
     third_country_transfers = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Third-country transfers",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        label="Third-country transfers",
         help_text="One per line as 'country: safeguard', e.g. 'US: EU-US Data Privacy Framework'. Empty when none.",
     )
     retention = forms.CharField(max_length=300, label="Retention period (time limit for erasure)")
     security_measures = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     risk_tier = forms.ChoiceField(choices=[("", "Choose...")] + RiskTier.choices, label="EU AI Act risk tier")
-    annex_iii_area = forms.ChoiceField(choices=[("", "Not high-risk")] + AnnexIIIArea.choices, required=False,
-                                       label="Annex III area")
+    annex_iii_area = forms.ChoiceField(
+        choices=[("", "Not high-risk")] + AnnexIIIArea.choices, required=False, label="Annex III area"
+    )
     risk_justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     affected_groups = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text=LIST_HELP)
 
@@ -75,15 +89,20 @@ def dpia_from_post(post: Any) -> dict[str, Any]:
         dpia[step_key] = {key: post.get(f"{step_key}.{key}", "") for key, _label in questions}
     dpia["risks"] = []
     dpia["measures"] = []
-    for kind, fields in (("risks", ("description", "likelihood", "severity")),
-                         ("measures", ("risk", "measure", "effect", "residual_risk", "approved"))):
+    for kind, fields in (
+        ("risks", ("description", "likelihood", "severity")),
+        ("measures", ("risk", "measure", "effect", "residual_risk", "approved")),
+    ):
         index = 0
         while f"{kind}-{index}-{fields[0]}" in post:
             row = {field: post.get(f"{kind}-{index}-{field}", "") for field in fields}
             if kind == "measures":
                 row["approved"] = row["approved"] == "on"
-            if any(value for key, value in row.items() if key not in ("likelihood", "severity", "effect",
-                                                                      "residual_risk", "approved", "risk")):
+            if any(
+                value
+                for key, value in row.items()
+                if key not in ("likelihood", "severity", "effect", "residual_risk", "approved", "risk")
+            ):
                 dpia[kind].append(row)
             index += 1
     dpia["sign_off"] = {key: post.get(f"sign_off.{key}", "") for key, _label in SIGN_OFF_FIELDS}
@@ -104,12 +123,14 @@ class PolicyForm(forms.Form):
     )
     intersections = forms.BooleanField(required=False, initial=True, label="Also audit intersections of attributes")
     min_group_size = forms.IntegerField(min_value=1, initial=30, label="Minimum group size to judge")
-    epsilon_cap = forms.FloatField(min_value=0.01, max_value=100, initial=3.0,
-                                   label="Privacy budget: epsilon cap per dataset")
+    epsilon_cap = forms.FloatField(
+        min_value=0.01, max_value=100, initial=3.0, label="Privacy budget: epsilon cap per dataset"
+    )
     delta = forms.FloatField(required=False, label="Delta (empty: 1/(10 n) rounded down to a power of ten)")
     accountant = forms.ChoiceField(choices=[(a, a.upper()) for a in ACCOUNTANTS], initial="prv")
-    max_consent_age_days = forms.IntegerField(min_value=0, initial=30,
-                                              label="Largest age of the consent snapshot at training (days)")
+    max_consent_age_days = forms.IntegerField(
+        min_value=0, initial=30, label="Largest age of the consent snapshot at training (days)"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,7 +138,9 @@ class PolicyForm(forms.Form):
             label = metric.replace("_", " ").capitalize()
             self.fields[f"gate_{metric}"] = forms.BooleanField(required=False, label=f"Gate: {label}")
             self.fields[f"threshold_{metric}"] = forms.FloatField(
-                required=False, min_value=0, label=f"{label} threshold ({'at most' if direction == 'max' else 'at least'})"
+                required=False,
+                min_value=0,
+                label=f"{label} threshold ({'at most' if direction == 'max' else 'at least'})",
             )
 
     @classmethod
@@ -141,7 +164,8 @@ class PolicyForm(forms.Form):
         data = self.cleaned_data
         gates = [
             {"metric": metric, "threshold": data.get(f"threshold_{metric}")}
-            for metric in FAIRNESS_METRICS if data.get(f"gate_{metric}")
+            for metric in FAIRNESS_METRICS
+            if data.get(f"gate_{metric}")
         ]
         return {
             "fairness_policy": {

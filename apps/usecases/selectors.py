@@ -26,10 +26,14 @@ def usecase_history(usecase: UseCase) -> list[dict[str, Any]]:
     history = []
     previous: dict[str, Any] = {}
     for revision in revisions:
-        changes = [
-            {"field": field, "old": previous.get(field), "new": revision.snapshot.get(field)}
-            for field in revision.changed_fields
-        ] if previous else []
+        changes = (
+            [
+                {"field": field, "old": previous.get(field), "new": revision.snapshot.get(field)}
+                for field in revision.changed_fields
+            ]
+            if previous
+            else []
+        )
         history.append({"revision": revision, "changes": changes})
         previous = revision.snapshot
     history.reverse()

@@ -23,10 +23,25 @@ S = UseCase.Status
 
 # The fields a revision snapshots (and hashes): everything a reviewer reads.
 CONTENT_FIELDS = [
-    "title", "purpose", "description", "lawful_basis", "special_category", "art9_condition",
-    "data_subject_categories", "personal_data_categories", "recipients", "third_country_transfers", "retention",
-    "security_measures", "risk_tier", "annex_iii_area", "risk_justification", "affected_groups", "dpia",
-    "fairness_policy", "privacy_policy",
+    "title",
+    "purpose",
+    "description",
+    "lawful_basis",
+    "special_category",
+    "art9_condition",
+    "data_subject_categories",
+    "personal_data_categories",
+    "recipients",
+    "third_country_transfers",
+    "retention",
+    "security_measures",
+    "risk_tier",
+    "annex_iii_area",
+    "risk_justification",
+    "affected_groups",
+    "dpia",
+    "fairness_policy",
+    "privacy_policy",
 ]
 LIST_FIELDS = {"data_subject_categories", "personal_data_categories", "recipients", "affected_groups"}
 
@@ -53,8 +68,9 @@ TRANSITIONS: dict[str, Transition] = {
     "reject": Transition((S.IN_REVIEW,), S.REJECTED, board_may=True, needs_reason=True),
     "reopen": Transition((S.REJECTED,), S.DRAFT, owner_may=True, admin_may=True),
     "put_in_production": Transition((S.APPROVED,), S.IN_PRODUCTION, admin_may=True),
-    "retire": Transition((S.APPROVED, S.IN_PRODUCTION, S.REJECTED), S.RETIRED, admin_may=True, owner_may=True,
-                         needs_reason=True),
+    "retire": Transition(
+        (S.APPROVED, S.IN_PRODUCTION, S.REJECTED), S.RETIRED, admin_may=True, owner_may=True, needs_reason=True
+    ),
 }
 
 
@@ -108,8 +124,11 @@ def _validate(organisation: Organisation, data: dict[str, Any], current: dict[st
     for field in ("description", "risk_justification", "security_measures"):
         merged[field] = (merged.get(field) or "").strip()
     nested_errors: dict[str, Any] = {}
-    for field, normalise in (("dpia", normalise_dpia), ("fairness_policy", normalise_fairness_policy),
-                             ("privacy_policy", normalise_privacy_policy)):
+    for field, normalise in (
+        ("dpia", normalise_dpia),
+        ("fairness_policy", normalise_fairness_policy),
+        ("privacy_policy", normalise_privacy_policy),
+    ):
         try:
             merged[field] = normalise(merged.get(field))
         except ValidationFailed as exc:
@@ -131,8 +150,13 @@ def _snapshot_hash(snapshot: dict[str, Any]) -> str:
 def _write_revision(usecase: UseCase, *, author: User | None, changed: list[str], note: str) -> UseCaseRevision:
     snapshot = _content(usecase)
     return UseCaseRevision.objects.create(
-        usecase=usecase, number=usecase.revision, snapshot=snapshot, sha256=_snapshot_hash(snapshot),
-        changed_fields=changed, author=author, note=note,
+        usecase=usecase,
+        number=usecase.revision,
+        snapshot=snapshot,
+        sha256=_snapshot_hash(snapshot),
+        changed_fields=changed,
+        author=author,
+        note=note,
     )
 
 
@@ -142,8 +166,9 @@ def _next_reference(organisation: Organisation) -> str:
     return f"UC-{count + 1:04d}"
 
 
-def usecase_create(*, actor: User, organisation: Organisation, data: dict[str, Any],
-                   owner: User | None = None) -> UseCase:
+def usecase_create(
+    *, actor: User, organisation: Organisation, data: dict[str, Any], owner: User | None = None
+) -> UseCase:
     """Register a use case as a draft, owned by ``owner`` (default: the actor)."""
     roles = roles_in(actor, organisation)
     if not roles:
@@ -154,16 +179,28 @@ def usecase_create(*, actor: User, organisation: Organisation, data: dict[str, A
     if Role.OWNER not in roles_in(owner, organisation):
         raise ValidationFailed("The owner must hold the use-case owner role.", {"owner": ["not a use-case owner"]})
     defaults = {field: "" for field in CONTENT_FIELDS}
-    defaults.update({field: [] for field in LIST_FIELDS}, third_country_transfers=[], special_category=False,
-                    dpia={}, fairness_policy={}, privacy_policy={})
+    defaults.update(
+        {field: [] for field in LIST_FIELDS},
+        third_country_transfers=[],
+        special_category=False,
+        dpia={},
+        fairness_policy={},
+        privacy_policy={},
+    )
     cleaned = _validate(organisation, data, defaults)
     with transaction.atomic():
         Organisation.objects.select_for_update().get(pk=organisation.pk)
-        usecase = UseCase.objects.create(organisation=organisation, owner=owner,
-                                         reference=_next_reference(organisation), **cleaned)
+        usecase = UseCase.objects.create(
+            organisation=organisation, owner=owner, reference=_next_reference(organisation), **cleaned
+        )
         revision = _write_revision(usecase, author=actor, changed=sorted(CONTENT_FIELDS), note="Registered")
-        audit_record(actor=actor, organisation=organisation, action="usecase.create", target=usecase,
-                     after={**cleaned, "reference": usecase.reference, "revision_sha256": revision.sha256})
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="usecase.create",
+            target=usecase,
+            after={**cleaned, "reference": usecase.reference, "revision_sha256": revision.sha256},
+        )
     return usecase
 
 
@@ -174,8 +211,10 @@ def usecase_update(*, actor: User, usecase: UseCase, data: dict[str, Any], note:
     if not roles_in(actor, usecase.organisation):
         raise NotFound()
     if usecase.status not in (S.DRAFT,):
-        raise InvalidState(f"Only drafts can be edited; this use case is {usecase.get_status_display().lower()}. "
-                           "Withdraw it (or reopen it) first.")
+        raise InvalidState(
+            f"Only drafts can be edited; this use case is {usecase.get_status_display().lower()}. "
+            "Withdraw it (or reopen it) first."
+        )
     if not can(actor, "change", usecase):
         raise PermissionDenied("Only the use case's owner or an org admin may edit it.")
     with transaction.atomic():
@@ -190,10 +229,18 @@ def usecase_update(*, actor: User, usecase: UseCase, data: dict[str, Any], note:
         locked.revision += 1
         locked.save()
         revision = _write_revision(locked, author=actor, changed=changed, note=note)
-        audit_record(actor=actor, organisation=locked.organisation, action="usecase.update", target=locked,
-                     before={field: before[field] for field in changed},
-                     after={**{field: cleaned[field] for field in changed}, "revision": locked.revision,
-                            "revision_sha256": revision.sha256})
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="usecase.update",
+            target=locked,
+            before={field: before[field] for field in changed},
+            after={
+                **{field: cleaned[field] for field in changed},
+                "revision": locked.revision,
+                "revision_sha256": revision.sha256,
+            },
+        )
     return locked
 
 
@@ -247,7 +294,12 @@ def usecase_transition(*, actor: User, usecase: UseCase, action: str, reason: st
         before = locked.status
         locked.status = transition.target
         locked.save(update_fields=["status", "updated_at"])
-        audit_record(actor=actor, organisation=locked.organisation, action=f"usecase.{action}", target=locked,
-                     before={"status": before}, after={"status": locked.status, "reason": reason,
-                                                       "revision": locked.revision})
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action=f"usecase.{action}",
+            target=locked,
+            before={"status": before},
+            after={"status": locked.status, "reason": reason, "revision": locked.revision},
+        )
     return locked

@@ -35,9 +35,16 @@ def usecase_list(request: HttpRequest) -> HttpResponse:
         status = None
     usecases = usecases_for(request.user, organisation, status).order_by("reference")
     can_create = bool(request.roles & {Role.OWNER, Role.ADMIN})  # type: ignore[attr-defined]
-    return render(request, "usecases/list.html", {
-        "usecases": usecases, "status": status, "statuses": UseCase.Status.choices, "can_create": can_create,
-    })
+    return render(
+        request,
+        "usecases/list.html",
+        {
+            "usecases": usecases,
+            "status": status,
+            "statuses": UseCase.Status.choices,
+            "can_create": can_create,
+        },
+    )
 
 
 @login_required
@@ -62,27 +69,37 @@ def usecase_detail(request: HttpRequest, usecase_id: Any) -> HttpResponse:
     usecase = _get_usecase(request, usecase_id)
     actions = [
         {"name": name, "label": name.replace("_", " ").capitalize(), "needs_reason": transition.needs_reason}
-        for name, transition in services.TRANSITIONS.items() if can(request.user, name, usecase)
+        for name, transition in services.TRANSITIONS.items()
+        if can(request.user, name, usecase)
     ]
-    return render(request, "usecases/detail.html", {
-        "usecase": usecase,
-        "can_change": can(request.user, "change", usecase),
-        "actions": actions,
-        "blockers": services.submission_blockers(usecase) if usecase.status == UseCase.Status.DRAFT else [],
-        "history": usecase_history(usecase),
-        "dpia_steps": _dpia_view(usecase.dpia or {}),
-        "sign_off": [(label, (usecase.dpia or {}).get("sign_off", {}).get(key, "")) for key, label in SIGN_OFF_FIELDS],
-        "residual_risk": residual_risk(usecase.dpia or {}),
-    })
+    return render(
+        request,
+        "usecases/detail.html",
+        {
+            "usecase": usecase,
+            "can_change": can(request.user, "change", usecase),
+            "actions": actions,
+            "blockers": services.submission_blockers(usecase) if usecase.status == UseCase.Status.DRAFT else [],
+            "history": usecase_history(usecase),
+            "dpia_steps": _dpia_view(usecase.dpia or {}),
+            "sign_off": [
+                (label, (usecase.dpia or {}).get("sign_off", {}).get(key, "")) for key, label in SIGN_OFF_FIELDS
+            ],
+            "residual_risk": residual_risk(usecase.dpia or {}),
+        },
+    )
 
 
 def _dpia_view(dpia: dict[str, Any]) -> list[dict[str, Any]]:
     return [
-        {"key": key, "title": title,
-         "answers": [
-             {"key": question, "label": label, "value": (dpia.get(key) or {}).get(question, "")}
-             for question, label in questions
-         ]}
+        {
+            "key": key,
+            "title": title,
+            "answers": [
+                {"key": question, "label": label, "value": (dpia.get(key) or {}).get(question, "")}
+                for question, label in questions
+            ],
+        }
         for key, title, questions in STEPS
     ]
 
@@ -128,12 +145,21 @@ def usecase_dpia(request: HttpRequest, usecase_id: Any) -> HttpResponse:
             return redirect("usecases:detail", usecase_id=usecase.id)
     risks = list(dpia.get("risks") or []) + [{}] * (2 if editable else 0)
     measures = list(dpia.get("measures") or []) + [{}] * (2 if editable else 0)
-    return render(request, "usecases/dpia.html", {
-        "usecase": usecase, "editable": editable, "steps": _dpia_view(dpia), "risks": risks, "measures": measures,
-        "risk_ids": [f"R{index}" for index in range(1, len(risks) + 1)], "choices": DPIA_CHOICES,
-        "sign_off": [(key, label, (dpia.get("sign_off") or {}).get(key, "")) for key, label in SIGN_OFF_FIELDS],
-        "errors": errors,
-    })
+    return render(
+        request,
+        "usecases/dpia.html",
+        {
+            "usecase": usecase,
+            "editable": editable,
+            "steps": _dpia_view(dpia),
+            "risks": risks,
+            "measures": measures,
+            "risk_ids": [f"R{index}" for index in range(1, len(risks) + 1)],
+            "choices": DPIA_CHOICES,
+            "sign_off": [(key, label, (dpia.get("sign_off") or {}).get(key, "")) for key, label in SIGN_OFF_FIELDS],
+            "errors": errors,
+        },
+    )
 
 
 @login_required
@@ -160,8 +186,9 @@ def usecase_transition(request: HttpRequest, usecase_id: Any) -> HttpResponse:
     usecase = _get_usecase(request, usecase_id)
     action = request.POST.get("action", "")
     try:
-        usecase = services.usecase_transition(actor=request.user, usecase=usecase, action=action,
-                                              reason=request.POST.get("reason", ""))
+        usecase = services.usecase_transition(
+            actor=request.user, usecase=usecase, action=action, reason=request.POST.get("reason", "")
+        )
     except AttestError as exc:
         blockers = exc.details.get("blockers") if isinstance(exc.details, dict) else None
         messages.error(request, exc.message + (" " + " ".join(blockers[:5]) if blockers else ""))

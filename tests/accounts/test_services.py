@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Membership, Role, User
+from apps.accounts.selectors import organisation_ids_for, roles_in
 from apps.accounts.services import (
     api_token_create,
     api_token_revoke,
@@ -15,7 +16,6 @@ from apps.accounts.services import (
     organisation_update,
     user_create,
 )
-from apps.accounts.selectors import organisation_ids_for, roles_in
 from apps.audit.models import AuditEvent
 from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from tests.conftest import make_user
@@ -33,11 +33,26 @@ def test_each_service_writes_exactly_one_audit_event(org, admin_user):
     auditor_grant_revoke(actor=admin_user, grant=grant)
     token, _ = api_token_create(actor=admin_user, name="ci")
     api_token_revoke(actor=admin_user, token=token)
-    user_create(actor=admin_user, organisation=org, username="fresh", email="fresh@example.org", full_name="F",
-                password="a-long-enough-passphrase-77", roles=[Role.STEWARD])
+    user_create(
+        actor=admin_user,
+        organisation=org,
+        username="fresh",
+        email="fresh@example.org",
+        full_name="F",
+        password="a-long-enough-passphrase-77",
+        roles=[Role.STEWARD],
+    )
     actions = list(AuditEvent.objects.filter(sequence__gt=before).order_by("sequence").values_list("action", flat=True))
-    assert actions == ["organisation.update", "membership.add", "membership.remove", "auditor_grant.create",
-                       "auditor_grant.revoke", "api_token.create", "api_token.revoke", "user.create"]
+    assert actions == [
+        "organisation.update",
+        "membership.add",
+        "membership.remove",
+        "auditor_grant.create",
+        "auditor_grant.revoke",
+        "api_token.create",
+        "api_token.revoke",
+        "user.create",
+    ]
 
 
 def test_non_admins_are_refused_and_outsiders_get_not_found(org, owner, outsider):
@@ -73,20 +88,29 @@ def test_tokens_are_stored_only_as_hashes_and_the_secret_is_returned_once(admin_
 
 def test_a_weak_password_is_refused_with_the_validators_reasons(org, admin_user):
     with pytest.raises(ValidationFailed) as caught:
-        user_create(actor=admin_user, organisation=org, username="weak", email="w@example.org", full_name="W",
-                    password="password", roles=[Role.OWNER])
+        user_create(
+            actor=admin_user,
+            organisation=org,
+            username="weak",
+            email="w@example.org",
+            full_name="W",
+            password="password",
+            roles=[Role.OWNER],
+        )
     assert "password" in caught.value.details
     assert not User.objects.filter(username="weak").exists()
 
 
 def test_an_auditor_grant_gives_read_access_until_it_expires_or_is_revoked(org, admin_user):
     regulator = make_user("rita_regulator")
-    grant = auditor_grant_create(actor=admin_user, organisation=org, user=regulator,
-                                 expires_at=timezone.now() + timedelta(days=1))
+    grant = auditor_grant_create(
+        actor=admin_user, organisation=org, user=regulator, expires_at=timezone.now() + timedelta(days=1)
+    )
     assert roles_in(regulator, org) == {Role.AUDITOR}
     grant.expires_at = timezone.now() - timedelta(seconds=1)
     grant.save()
     assert org.id not in organisation_ids_for(regulator)
     with pytest.raises(ValidationFailed):
-        auditor_grant_create(actor=admin_user, organisation=org, user=regulator,
-                             expires_at=timezone.now() - timedelta(days=1))
+        auditor_grant_create(
+            actor=admin_user, organisation=org, user=regulator, expires_at=timezone.now() - timedelta(days=1)
+        )

@@ -76,7 +76,9 @@ def test_an_admin_adds_and_removes_roles_on_the_members_page(client, org, admin_
 
 def test_a_non_admin_cannot_post_to_the_members_page(client, org, owner, steward):
     client.force_login(owner)
-    response = client.post("/accounts/members/", {"action": "add", "add-user": steward.username, "add-role": Role.ADMIN})
+    response = client.post(
+        "/accounts/members/", {"action": "add", "add-user": steward.username, "add-role": Role.ADMIN}
+    )
     assert response.status_code == 404
     assert not Membership.objects.filter(user=steward, role=Role.ADMIN).exists()
 

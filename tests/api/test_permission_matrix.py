@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from rest_framework.test import APIClient
 
-from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, Role
+from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import api_token_create, auditor_grant_create
 from apps.audit.models import AuditEvent
 from apps.consent.models import ConsentImport
@@ -58,8 +58,9 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/audit/events/{sequence}/"): only({"admin": 200, "auditor": 200, "external_auditor": 200}, 404),
     ("GET", "/api/v1/audit/events/export/"): everyone(200),
     ("GET", "/api/v1/audit/head/"): everyone(200),
-    ("POST", "/api/v1/audit/verify/"): only({"admin": 200, "auditor": 200, "external_auditor": 200,
-                                             "outsider": 200}, 403),  # outsider: admin of its own organisation
+    ("POST", "/api/v1/audit/verify/"): only(
+        {"admin": 200, "auditor": 200, "external_auditor": 200, "outsider": 200}, 403
+    ),  # outsider: admin of its own organisation
     ("GET", "/api/v1/jobs/"): everyone(200),
     ("GET", "/api/v1/jobs/{id}/"): only({p: 200 for p in IN_ORG}, 200),
     ("POST", "/api/v1/jobs/{id}/cancel/"): only(ADMIN_ONLY, 403),
@@ -74,10 +75,12 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/v1/consent/records/"): only({"admin": 201, "steward": 201}, 403),
     ("GET", "/api/v1/consent/imports/"): everyone(200),
     ("POST", "/api/v1/consent/imports/"): only({"admin": 202, "steward": 202}, 403),
-    ("GET", "/api/v1/consent/imports/{id}/"): only({"admin": 200, "steward": 200, "auditor": 200,
-                                                    "external_auditor": 200}, 404),
-    ("GET", "/api/v1/consent/imports/{id}/errors/"): only({"admin": 200, "steward": 200, "auditor": 200,
-                                                           "external_auditor": 200}, 404),
+    ("GET", "/api/v1/consent/imports/{id}/"): only(
+        {"admin": 200, "steward": 200, "auditor": 200, "external_auditor": 200}, 404
+    ),
+    ("GET", "/api/v1/consent/imports/{id}/errors/"): only(
+        {"admin": 200, "steward": 200, "auditor": 200, "external_auditor": 200}, 404
+    ),
 }
 
 
@@ -90,21 +93,39 @@ class World:
 
 
 def build_world(organisation: Organisation, admin, owner, steward, grantee) -> World:  # type: ignore[no-untyped-def]
-    usecase = usecase_create(actor=owner, organisation=organisation, data=usecase_data(
-        purpose=(organisation.processing_purposes or ["Benefit fraud triage"])[0]))
-    job = Job.objects.create(organisation=organisation, kind="diagnostics", task_name="attest.default.diagnostics",
-                             created_by=admin)
-    consent_import = ConsentImport.objects.create(organisation=organisation, created_by=steward, file_name="c.csv",
-                                                  sha256="0" * 64, size_bytes=1, status="succeeded")
+    usecase = usecase_create(
+        actor=owner,
+        organisation=organisation,
+        data=usecase_data(purpose=(organisation.processing_purposes or ["Benefit fraud triage"])[0]),
+    )
+    job = Job.objects.create(
+        organisation=organisation, kind="diagnostics", task_name="attest.default.diagnostics", created_by=admin
+    )
+    consent_import = ConsentImport.objects.create(
+        organisation=organisation,
+        created_by=steward,
+        file_name="c.csv",
+        sha256="0" * 64,
+        size_bytes=1,
+        status="succeeded",
+    )
     membership = Membership.objects.filter(organisation=organisation, user=steward).first()
     grant = auditor_grant_create(actor=None, organisation=organisation, user=grantee, reason="matrix")
     token, _secret = api_token_create(actor=admin, name="matrix")
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
-    return World(organisation, {
-        "organisations": str(organisation.id), "usecases": str(usecase.id), "jobs": str(job.id),
-        "imports": str(consent_import.id), "memberships": str(membership.id), "auditor-grants": str(grant.id),
-        "tokens": str(token.id), "events": str(event.sequence),
-    })
+    return World(
+        organisation,
+        {
+            "organisations": str(organisation.id),
+            "usecases": str(usecase.id),
+            "jobs": str(job.id),
+            "imports": str(consent_import.id),
+            "memberships": str(membership.id),
+            "auditor-grants": str(grant.id),
+            "tokens": str(token.id),
+            "events": str(event.sequence),
+        },
+    )
 
 
 def fill_path(path: str, world: World) -> str:
@@ -124,12 +145,20 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
         ("POST", "/api/v1/auditor-grants/"): {"organisation": org_id, "user": "newcomer", "reason": "audit"},
         ("POST", "/api/v1/tokens/"): {"name": "ci"},
         ("POST", "/api/v1/jobs/diagnostics/"): {"organisation": org_id},
-        ("POST", "/api/v1/usecases/"): {**usecase_data(purpose=purpose), "organisation": org_id,
-                                         "owner": "oscar_owner"},
+        ("POST", "/api/v1/usecases/"): {
+            **usecase_data(purpose=purpose),
+            "organisation": org_id,
+            "owner": "oscar_owner",
+        },
         ("PATCH", "/api/v1/usecases/{id}/"): {"title": "Renamed"},
         ("POST", "/api/v1/usecases/{id}/transition/"): {"action": "submit"},
-        ("POST", "/api/v1/consent/records/"): {"organisation": org_id, "subject_id": "S-1", "purpose": purpose,
-                                               "status": "granted", "timestamp": "2025-01-01T00:00:00Z"},
+        ("POST", "/api/v1/consent/records/"): {
+            "organisation": org_id,
+            "subject_id": "S-1",
+            "purpose": purpose,
+            "status": "granted",
+            "timestamp": "2025-01-01T00:00:00Z",
+        },
     }
     if (method, path) == ("POST", "/api/v1/consent/imports/"):
         content = f"subject_id,purpose,status,timestamp\nS-1,{purpose},granted,2025-01-01T00:00:00Z\n".encode()
@@ -145,8 +174,9 @@ def call(client: APIClient, method: str, url: str, body: Any, fmt: str):  # type
 
 
 @pytest.fixture
-def world(org, other_org, admin_user, owner, steward, board_member, auditor, external_auditor, outsider,
-          settings, tmp_path):
+def world(
+    org, other_org, admin_user, owner, steward, board_member, auditor, external_auditor, outsider, settings, tmp_path
+):
     settings.STORAGE_ROOT = tmp_path
     make_user("newcomer")
     other_owner = make_user("olaf_other_owner", organisation=other_org, roles=(Role.STEWARD,))
@@ -154,8 +184,16 @@ def world(org, other_org, admin_user, owner, steward, board_member, auditor, ext
     other_org.save()
     mine = build_world(org, admin_user, owner, steward, make_user("gina_grantee"))
     theirs = build_world(other_org, outsider, outsider, other_owner, make_user("gus_grantee"))
-    personas = {"admin": admin_user, "owner": owner, "steward": steward, "board": board_member,
-                "auditor": auditor, "external_auditor": external_auditor, "outsider": outsider, "anonymous": None}
+    personas = {
+        "admin": admin_user,
+        "owner": owner,
+        "steward": steward,
+        "board": board_member,
+        "auditor": auditor,
+        "external_auditor": external_auditor,
+        "outsider": outsider,
+        "anonymous": None,
+    }
     return mine, theirs, personas
 
 
@@ -163,9 +201,12 @@ def schema_routes() -> set[tuple[str, str]]:
     from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    return {(method.upper(), path) for path, operations in schema["paths"].items()
-            for method in operations if method in {"get", "post", "put", "patch", "delete"}
-            and path.startswith("/api/v1/")}
+    return {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"} and path.startswith("/api/v1/")
+    }
 
 
 def test_every_route_in_the_schema_is_in_the_matrix():

@@ -35,13 +35,13 @@ def test_bad_filters_are_refused_in_the_one_shape(admin_user, org):
 
 
 def test_the_csv_export_neutralises_formula_cells(org, admin_user):
-    for hostile in ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tTAB", "\rCR", "plain"]:
+    for hostile in ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tTAB", "\rCR", "plain"]:
         audit_record(actor=admin_user, organisation=org, action="test.csv", object_id=hostile[:60])
     response = client_for(admin_user).get("/api/v1/audit/events/export/", {"format": "csv", "action": "test.csv"})
     assert response["Content-Disposition"].startswith("attachment")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     values = [row["object_id"] for row in rows]
-    assert values == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "'\tTAB", "'\rCR", "plain"]
+    assert values == ['\'=HYPERLINK("http://x")', "'+1", "'-2", "'@SUM(A1)", "'\tTAB", "'\rCR", "plain"]
 
 
 def test_the_json_export_matches_the_database(org, admin_user):
@@ -69,8 +69,9 @@ def test_verification_through_the_api_reports_a_broken_row(org, admin_user):
     assert body["ok"] is False and body["broken_sequence"] == events[1].sequence
 
 
-def test_the_trail_page_shows_only_this_organisations_events_and_verifies_inline(client, org, other_org, admin_user,
-                                                                                 outsider, owner):
+def test_the_trail_page_shows_only_this_organisations_events_and_verifies_inline(
+    client, org, other_org, admin_user, outsider, owner
+):
     audit_record(actor=admin_user, organisation=org, action="test.mine", object_id="mine-1")
     audit_record(actor=outsider, organisation=other_org, action="test.theirs", object_id="theirs-1")
     client.force_login(admin_user)

@@ -12,8 +12,10 @@ from apps.audit.verify import audit_chain_verify
 
 
 def write_events(org, actor, count):
-    return [audit_record(actor=actor, organisation=org, action="test.write", object_id=str(i),
-                         after={"i": i, "note": "x"}) for i in range(count)]
+    return [
+        audit_record(actor=actor, organisation=org, action="test.write", object_id=str(i), after={"i": i, "note": "x"})
+        for i in range(count)
+    ]
 
 
 def tamper(sql, params):
@@ -101,8 +103,9 @@ def test_concurrent_writers_never_fork_the_chain(org, admin_user):
             barrier.wait()
             for i in range(per_thread):
                 with transaction.atomic():
-                    audit_record(actor=admin_user, organisation=org, action="test.concurrent",
-                                 object_id=f"{number}-{i}")
+                    audit_record(
+                        actor=admin_user, organisation=org, action="test.concurrent", object_id=f"{number}-{i}"
+                    )
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -135,7 +138,8 @@ def test_a_rolled_back_change_takes_its_event_with_it(org, admin_user):
 def test_the_request_id_of_the_http_request_is_recorded(org, admin_user):
     client = APIClient()
     client.force_authenticate(admin_user)
-    response = client.patch(f"/api/v1/organisations/{org.id}/", {"dpo_name": "D. P. O."}, format="json",
-                            HTTP_X_REQUEST_ID="req-1234567890")
+    response = client.patch(
+        f"/api/v1/organisations/{org.id}/", {"dpo_name": "D. P. O."}, format="json", HTTP_X_REQUEST_ID="req-1234567890"
+    )
     assert response["X-Request-ID"] == "req-1234567890"
     assert AuditEvent.objects.get(action="organisation.update").request_id == "req-1234567890"

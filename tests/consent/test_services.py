@@ -1,4 +1,3 @@
-import io
 from datetime import UTC, datetime
 
 import pytest
@@ -28,8 +27,12 @@ def private_storage(settings, tmp_path):
 
 
 def upload(actor, org, content, django_capture_on_commit_callbacks=None):
-    return consent_import_create(actor=actor, organisation=org, file_name="consent.csv",
-                                 chunks=iter([content[i:i + 7] for i in range(0, len(content), 7)]))
+    return consent_import_create(
+        actor=actor,
+        organisation=org,
+        file_name="consent.csv",
+        chunks=iter([content[i : i + 7] for i in range(0, len(content), 7)]),
+    )
 
 
 def lines(*rows):
@@ -37,10 +40,12 @@ def lines(*rows):
 
 
 def test_an_import_stores_pseudonymised_history_and_reports_bad_lines(org, steward):
-    content = lines(f"C-1,{PURPOSE},granted,2025-01-01T00:00:00Z,v1,web,f1",
-                    f"C-1,{PURPOSE},withdrawn,2025-02-01T00:00:00Z,v1,web,f2",
-                    f"C-2,{PURPOSE},granted,2025-01-05T00:00:00Z,v1,paper,",
-                    f"C-3,{PURPOSE},perhaps,2025-01-05T00:00:00Z,,,")
+    content = lines(
+        f"C-1,{PURPOSE},granted,2025-01-01T00:00:00Z,v1,web,f1",
+        f"C-1,{PURPOSE},withdrawn,2025-02-01T00:00:00Z,v1,web,f2",
+        f"C-2,{PURPOSE},granted,2025-01-05T00:00:00Z,v1,paper,",
+        f"C-3,{PURPOSE},perhaps,2025-01-05T00:00:00Z,,,",
+    )
     consent_import = upload(steward, org, content)
     outcome = consent_import_run(consent_import_id=consent_import.id)
     assert outcome == {"lines": 4, "valid": 3, "invalid": 1, "created_records": 3, "duplicates": 0}
@@ -100,15 +105,20 @@ def test_a_withdrawal_pushed_through_the_api_service_is_recorded_once(org, stewa
 
 def test_an_invalid_event_names_its_fields(org, steward):
     with pytest.raises(ValidationFailed) as caught:
-        consent_event_record(actor=steward, organisation=org,
-                             data={"subject_id": "", "purpose": "Marketing", "status": "granted",
-                                   "timestamp": "2025-05-01T08:00:00"})
+        consent_event_record(
+            actor=steward,
+            organisation=org,
+            data={"subject_id": "", "purpose": "Marketing", "status": "granted", "timestamp": "2025-05-01T08:00:00"},
+        )
     assert set(caught.value.details) == {"subject_id", "purpose", "timestamp"}
 
 
 def test_coverage_counts_each_row_by_its_subjects_consent(org, steward):
-    content = lines(f"C-1,{PURPOSE},granted,2025-01-01T00:00:00Z,,,", f"C-2,{PURPOSE},withdrawn,2025-01-01T00:00:00Z,,,",
-                    f"C-3,{PURPOSE},refused,2025-01-01T00:00:00Z,,,")
+    content = lines(
+        f"C-1,{PURPOSE},granted,2025-01-01T00:00:00Z,,,",
+        f"C-2,{PURPOSE},withdrawn,2025-01-01T00:00:00Z,,,",
+        f"C-3,{PURPOSE},refused,2025-01-01T00:00:00Z,,,",
+    )
     consent_import_run(consent_import_id=upload(steward, org, content).id)
     secret = pseudonym_secret(org)
     rows = [pseudonymise(s, secret) for s in ["C-1", "C-1", "C-2", "C-3", "C-4"]]

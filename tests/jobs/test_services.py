@@ -22,8 +22,9 @@ S = Job.Status
 
 
 def make_job(org, actor=None, **kwargs):
-    return Job.objects.create(organisation=org, kind="diagnostics", task_name="attest.default.diagnostics",
-                              created_by=actor, **kwargs)
+    return Job.objects.create(
+        organisation=org, kind="diagnostics", task_name="attest.default.diagnostics", created_by=actor, **kwargs
+    )
 
 
 @pytest.mark.django_db

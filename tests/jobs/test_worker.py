@@ -42,10 +42,10 @@ def test_a_job_whose_worker_is_killed_runs_to_the_end_exactly_once_elsewhere(org
 
     second = celery_worker()
     # ...until its lease expires; the reaper (beat, every minute in production) then puts it back on the queue.
-    wait_for(lambda: job_reap_expired()["requeued"] == 1 or Job.objects.get(id=job.id).attempt == 2, timeout=30,
-             interval=0.5)
-    job = wait_for(lambda: Job.objects.filter(id=job.id).exclude(status__in=["queued", "running"]).first(),
-                   timeout=60)
+    wait_for(
+        lambda: job_reap_expired()["requeued"] == 1 or Job.objects.get(id=job.id).attempt == 2, timeout=30, interval=0.5
+    )
+    job = wait_for(lambda: Job.objects.filter(id=job.id).exclude(status__in=["queued", "running"]).first(), timeout=60)
     assert job.status == Job.Status.SUCCEEDED
     assert job.attempt == 2
     assert job.result["worker_pid"] == second.pid

@@ -16,8 +16,9 @@ def client_for(user):
 
 
 def test_an_owner_registers_through_the_api_and_gets_the_reference(org, owner):
-    response = client_for(owner).post("/api/v1/usecases/", {**usecase_data(), "organisation": str(org.id)},
-                                      format="json")
+    response = client_for(owner).post(
+        "/api/v1/usecases/", {**usecase_data(), "organisation": str(org.id)}, format="json"
+    )
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["reference"] == "UC-0001"
@@ -26,8 +27,9 @@ def test_an_owner_registers_through_the_api_and_gets_the_reference(org, owner):
 
 
 def test_invalid_content_comes_back_in_the_one_error_shape(org, owner):
-    response = client_for(owner).post("/api/v1/usecases/", {**usecase_data(lawful_basis="vibes"),
-                                                            "organisation": str(org.id)}, format="json")
+    response = client_for(owner).post(
+        "/api/v1/usecases/", {**usecase_data(lawful_basis="vibes"), "organisation": str(org.id)}, format="json"
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid"
@@ -36,8 +38,9 @@ def test_invalid_content_comes_back_in_the_one_error_shape(org, owner):
 
 
 def test_registering_in_another_organisation_answers_404(org, other_org, owner):
-    response = client_for(owner).post("/api/v1/usecases/", {**usecase_data(), "organisation": str(other_org.id)},
-                                      format="json")
+    response = client_for(owner).post(
+        "/api/v1/usecases/", {**usecase_data(), "organisation": str(other_org.id)}, format="json"
+    )
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
 
@@ -63,10 +66,13 @@ def test_transitions_and_revisions_through_the_api(org, owner, board_member):
     owner_client = client_for(owner)
     patched = owner_client.patch(f"/api/v1/usecases/{usecase.id}/", {"retention": "6 months"}, format="json")
     assert patched.json()["revision"] == 2
-    assert owner_client.post(f"/api/v1/usecases/{usecase.id}/transition/", {"action": "submit"}).json()["status"] \
+    assert (
+        owner_client.post(f"/api/v1/usecases/{usecase.id}/transition/", {"action": "submit"}).json()["status"]
         == "submitted"
-    refused = client_for(board_member).post(f"/api/v1/usecases/{usecase.id}/transition/", {"action": "approve",
-                                                                                            "reason": "ok"})
+    )
+    refused = client_for(board_member).post(
+        f"/api/v1/usecases/{usecase.id}/transition/", {"action": "approve", "reason": "ok"}
+    )
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "invalid_state"
     revisions = owner_client.get(f"/api/v1/usecases/{usecase.id}/revisions/").json()["results"]

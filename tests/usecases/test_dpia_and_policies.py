@@ -58,21 +58,33 @@ def test_measures_must_point_at_a_registered_risk():
 
 def test_fairness_policy_rejects_unknown_metrics_and_bad_ratio_thresholds():
     with pytest.raises(ValidationFailed) as caught:
-        normalise_fairness_policy({"gates": [{"metric": "accuracy_gap", "threshold": 0.1},
-                                             {"metric": "demographic_parity_ratio", "threshold": 1.5}]})
+        normalise_fairness_policy(
+            {
+                "gates": [
+                    {"metric": "accuracy_gap", "threshold": 0.1},
+                    {"metric": "demographic_parity_ratio", "threshold": 1.5},
+                ]
+            }
+        )
     errors = caught.value.details["fairness_policy"]
     assert set(errors) == {"gates[1]", "gates[2]"}
 
 
 def test_fairness_gates_carry_their_direction():
-    policy = normalise_fairness_policy({"sensitive_attributes": "sex, race, sex",
-                                        "gates": [{"metric": "demographic_parity_ratio", "threshold": "0.8"}]})
+    policy = normalise_fairness_policy(
+        {
+            "sensitive_attributes": "sex, race, sex",
+            "gates": [{"metric": "demographic_parity_ratio", "threshold": "0.8"}],
+        }
+    )
     assert policy["sensitive_attributes"] == ["sex", "race"]
     assert policy["gates"] == [{"metric": "demographic_parity_ratio", "threshold": 0.8, "direction": "min"}]
 
 
-@pytest.mark.parametrize("bad", [{"epsilon_cap": 0}, {"epsilon_cap": "lots"}, {"delta": 0.5},
-                                 {"accountant": "gdp"}, {"max_consent_age_days": -1}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"epsilon_cap": 0}, {"epsilon_cap": "lots"}, {"delta": 0.5}, {"accountant": "gdp"}, {"max_consent_age_days": -1}],
+)
 def test_privacy_policy_refuses_unsafe_values(bad):
     with pytest.raises(ValidationFailed):
         normalise_privacy_policy(bad)
@@ -84,7 +96,8 @@ def test_gdp_is_not_an_allowed_accountant_because_it_can_underestimate():
     assert "accountant" in caught.value.details["privacy_policy"]
 
 
-@pytest.mark.parametrize(("epsilon", "tier"), [(0.5, "strong"), (1.0, "strong"), (3, "reasonable"),
-                                               (10, "reasonable"), (10.01, "weak")])
+@pytest.mark.parametrize(
+    ("epsilon", "tier"), [(0.5, "strong"), (1.0, "strong"), (3, "reasonable"), (10, "reasonable"), (10.01, "weak")]
+)
 def test_epsilon_tiers(epsilon, tier):
     assert epsilon_tier(epsilon) == tier

@@ -39,8 +39,14 @@ def test_a_steward_cannot_register_and_an_outsider_gets_not_found(org, steward, 
 
 
 def test_every_invalid_field_is_named_and_nothing_is_written(org, owner):
-    data = usecase_data(lawful_basis="because", special_category=True, art9_condition="",
-                        risk_tier="high", annex_iii_area="", purpose="Something else")
+    data = usecase_data(
+        lawful_basis="because",
+        special_category=True,
+        art9_condition="",
+        risk_tier="high",
+        annex_iii_area="",
+        purpose="Something else",
+    )
     with pytest.raises(ValidationFailed) as caught:
         usecase_create(actor=owner, organisation=org, data=data)
     assert {"lawful_basis", "art9_condition", "annex_iii_area", "purpose"} <= set(caught.value.details)
@@ -89,10 +95,17 @@ def test_the_lifecycle_runs_from_draft_to_retired_with_one_event_per_step(org, o
     usecase = usecase_transition(actor=admin_user, usecase=usecase, action="put_in_production")
     usecase = usecase_transition(actor=owner, usecase=usecase, action="retire", reason="Replaced.")
     assert usecase.status == "retired"
-    actions = list(AuditEvent.objects.filter(object_id=str(usecase.id)).order_by("sequence")
-                   .values_list("action", flat=True))
-    assert actions == ["usecase.create", "usecase.submit", "usecase.start_review", "usecase.approve",
-                       "usecase.put_in_production", "usecase.retire"]
+    actions = list(
+        AuditEvent.objects.filter(object_id=str(usecase.id)).order_by("sequence").values_list("action", flat=True)
+    )
+    assert actions == [
+        "usecase.create",
+        "usecase.submit",
+        "usecase.start_review",
+        "usecase.approve",
+        "usecase.put_in_production",
+        "usecase.retire",
+    ]
 
 
 def test_an_incomplete_draft_cannot_be_submitted_and_says_why(org, owner):

@@ -30,8 +30,13 @@ def test_each_role_signs_in_and_sees_its_dashboard(request, page, live_server, p
     login(page, live_server, user.username, PASSWORD)
     assert page.get_by_role("heading", name=heading, level=1).is_visible()
     assert page.get_by_role("heading", name=card).first.is_visible()
-    others = {"Org admin dashboard", "Use-case owner dashboard", "Data steward dashboard", "Ethics board dashboard",
-              "Auditor dashboard"} - {heading}
+    others = {
+        "Org admin dashboard",
+        "Use-case owner dashboard",
+        "Data steward dashboard",
+        "Ethics board dashboard",
+        "Auditor dashboard",
+    } - {heading}
     for other in others:
         assert page.get_by_role("heading", name=other).count() == 0
     assert page.evaluate(UNLABELLED_CONTROLS_JS) == []
@@ -45,8 +50,9 @@ def test_an_outsider_sees_only_their_own_organisation(page, live_server, org, ou
     assert page.get_by_text("No use cases").is_visible()
 
 
-@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/members/", "/accounts/tokens/", "/audit/",
-                                  "/usecases/new/"])
+@pytest.mark.parametrize(
+    "path", ["/accounts/login/", "/accounts/members/", "/accounts/tokens/", "/audit/", "/usecases/new/"]
+)
 def test_forms_have_labels_for_every_control(page, live_server, admin_user, owner, path):
     if path != "/accounts/login/":
         login(page, live_server, (owner if path == "/usecases/new/" else admin_user).username, PASSWORD)

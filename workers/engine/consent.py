@@ -102,8 +102,11 @@ def parse_timestamp(value: str) -> datetime:
     return parsed
 
 
-def validate_event(row: dict[str, str], secret: bytes, allowed_purposes: set[str] | None,
-                   ) -> tuple[ConsentEvent | None, list[tuple[str, str]]]:
+def validate_event(
+    row: dict[str, str],
+    secret: bytes,
+    allowed_purposes: set[str] | None,
+) -> tuple[ConsentEvent | None, list[tuple[str, str]]]:
     """Check one row; returns the event or the (column, message) problems."""
     problems: list[tuple[str, str]] = []
     subject = (row.get("subject_id") or "").strip()
@@ -135,9 +138,14 @@ def validate_event(row: dict[str, str], secret: bytes, allowed_purposes: set[str
     return ConsentEvent(pseudonymise(subject, secret), purpose, status, occurred_at, **extras), []
 
 
-def parse_consent_csv(stream: BinaryIO, *, secret: bytes, report: ParseReport,
-                      allowed_purposes: set[str] | None = None, batch_size: int = 5000,
-                      ) -> Iterator[list[ConsentEvent]]:
+def parse_consent_csv(
+    stream: BinaryIO,
+    *,
+    secret: bytes,
+    report: ParseReport,
+    allowed_purposes: set[str] | None = None,
+    batch_size: int = 5000,
+) -> Iterator[list[ConsentEvent]]:
     """Yield batches of valid events from a UTF-8 CSV stream; per-line problems go to ``report``.
 
     Raises ConsentFileError for problems with the whole file (empty, no header, missing columns, not UTF-8 text);
@@ -153,8 +161,11 @@ def parse_consent_csv(stream: BinaryIO, *, secret: bytes, report: ParseReport,
         columns = [name.strip().lower() for name in header]
         missing = [name for name in REQUIRED_COLUMNS if name not in columns]
         if missing:
-            raise ConsentFileError(f"Missing required column(s): {', '.join(missing)}. "
-                                   f"Expected: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}.", line=1)
+            raise ConsentFileError(
+                f"Missing required column(s): {', '.join(missing)}. "
+                f"Expected: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}.",
+                line=1,
+            )
         batch: list[ConsentEvent] = []
         for line_number, values in enumerate(reader, start=2):
             if not values or all(not value.strip() for value in values):

@@ -8,8 +8,18 @@ from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisatio
 class OrganisationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Organisation
-        fields = ["id", "name", "slug", "country", "address", "controller_contact", "dpo_name", "dpo_email",
-                  "processing_purposes", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "country",
+            "address",
+            "controller_contact",
+            "dpo_name",
+            "dpo_email",
+            "processing_purposes",
+            "created_at",
+        ]
         read_only_fields = ["id", "slug", "created_at"]
 
 

@@ -51,8 +51,15 @@ class MeView(APIView):
             {"id": o.id, "name": o.name, "roles": sorted(roles_in(user, o))}
             for o in organisations_visible_to(user).order_by("name")
         ]
-        return Response({"id": user.id, "username": user.username, "email": user.email,
-                         "full_name": user.full_name, "organisations": organisations})
+        return Response(
+            {
+                "id": user.id,
+                "username": user.username,
+                "email": user.email,
+                "full_name": user.full_name,
+                "organisations": organisations,
+            }
+        )
 
 
 @extend_schema(tags=["accounts"])
@@ -68,8 +75,9 @@ class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         organisation = self.get_object()
         payload = OrganisationUpdateSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        organisation = services.organisation_update(actor=request.user, organisation=organisation,
-                                                    data=dict(payload.validated_data))
+        organisation = services.organisation_update(
+            actor=request.user, organisation=organisation, data=dict(payload.validated_data)
+        )
         return Response(OrganisationSerializer(organisation).data)
 
 
@@ -94,11 +102,15 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewset
     def create(self, request: Request) -> Response:
         payload = MembershipCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        organisation = get_object_or_404(organisations_visible_to(request.user),
-                                         id=payload.validated_data["organisation"])
-        membership = services.membership_add(actor=request.user, organisation=organisation,
-                                             user=_user_by_identifier(payload.validated_data["user"]),
-                                             role=payload.validated_data["role"])
+        organisation = get_object_or_404(
+            organisations_visible_to(request.user), id=payload.validated_data["organisation"]
+        )
+        membership = services.membership_add(
+            actor=request.user,
+            organisation=organisation,
+            user=_user_by_identifier(payload.validated_data["user"]),
+            role=payload.validated_data["role"],
+        )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -119,9 +131,13 @@ class AuditorGrantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         organisation = get_object_or_404(organisations_visible_to(request.user), id=data["organisation"])
-        grant = services.auditor_grant_create(actor=request.user, organisation=organisation,
-                                              user=_user_by_identifier(data["user"]), reason=data["reason"],
-                                              expires_at=data["expires_at"])
+        grant = services.auditor_grant_create(
+            actor=request.user,
+            organisation=organisation,
+            user=_user_by_identifier(data["user"]),
+            reason=data["reason"],
+            expires_at=data["expires_at"],
+        )
         return Response(AuditorGrantSerializer(grant).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: AuditorGrantSerializer})

@@ -11,8 +11,20 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = ["sequence", "created_at", "organisation", "actor", "request_id", "action", "object_type",
-                  "object_id", "before", "after", "prev_hash", "hash"]
+        fields = [
+            "sequence",
+            "created_at",
+            "organisation",
+            "actor",
+            "request_id",
+            "action",
+            "object_type",
+            "object_id",
+            "before",
+            "after",
+            "prev_hash",
+            "hash",
+        ]
         read_only_fields = fields
 
 

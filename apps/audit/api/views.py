@@ -25,8 +25,20 @@ from apps.audit.verify import audit_chain_verify
 from apps.core.errors import PermissionDenied
 from apps.core.exports import csv_stream, json_array_stream
 
-EXPORT_COLUMNS = ["sequence", "created_at", "organisation", "actor", "request_id", "action", "object_type",
-                  "object_id", "before", "after", "prev_hash", "hash"]
+EXPORT_COLUMNS = [
+    "sequence",
+    "created_at",
+    "organisation",
+    "actor",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "prev_hash",
+    "hash",
+]
 
 
 @extend_schema(tags=["audit"])
@@ -49,8 +61,10 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(AuditEventSerializer(page, many=True).data)
 
-    @extend_schema(parameters=[AuditExportFilterSerializer],
-                   responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): AuditEventSerializer(many=True)})
+    @extend_schema(
+        parameters=[AuditExportFilterSerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): AuditEventSerializer(many=True)},
+    )
     @action(detail=False, methods=["get"])
     def export(self, request: Request) -> StreamingHttpResponse:
         filters = self._filters(AuditExportFilterSerializer)
@@ -60,9 +74,23 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             body = json_array_stream(AuditEventSerializer(event).data for event in events)
             response = StreamingHttpResponse(body, content_type="application/json")
         else:
-            rows = ([event.sequence, event.created_at.isoformat(), event.organisation_id, event.actor_label,
-                     event.request_id, event.action, event.object_type, event.object_id, event.before, event.after,
-                     event.prev_hash, event.hash] for event in events)
+            rows = (
+                [
+                    event.sequence,
+                    event.created_at.isoformat(),
+                    event.organisation_id,
+                    event.actor_label,
+                    event.request_id,
+                    event.action,
+                    event.object_type,
+                    event.object_id,
+                    event.before,
+                    event.after,
+                    event.prev_hash,
+                    event.hash,
+                ]
+                for event in events
+            )
             response = StreamingHttpResponse(csv_stream(EXPORT_COLUMNS, rows), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="audit-trail.{export_format}"'
         return response

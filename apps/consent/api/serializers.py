@@ -23,8 +23,18 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ConsentRecord
-        fields = ["id", "subject", "purpose", "status", "occurred_at", "notice_version", "channel", "evidence_ref",
-                  "source", "created_at"]
+        fields = [
+            "id",
+            "subject",
+            "purpose",
+            "status",
+            "occurred_at",
+            "notice_version",
+            "channel",
+            "evidence_ref",
+            "source",
+            "created_at",
+        ]
 
 
 class ConsentImportSerializer(serializers.ModelSerializer):
@@ -33,8 +43,22 @@ class ConsentImportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ConsentImport
-        fields = ["id", "file_name", "sha256", "size_bytes", "status", "job", "lines", "valid", "invalid",
-                  "created_records", "duplicates", "fatal_error", "created_by", "created_at"]
+        fields = [
+            "id",
+            "file_name",
+            "sha256",
+            "size_bytes",
+            "status",
+            "job",
+            "lines",
+            "valid",
+            "invalid",
+            "created_records",
+            "duplicates",
+            "fatal_error",
+            "created_by",
+            "created_at",
+        ]
 
 
 class ConsentImportUploadSerializer(serializers.Serializer):

@@ -42,8 +42,9 @@ class ConsentRecordViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             queryset = queryset.filter(subject__pseudonym=params["subject"])
         return queryset.order_by("-occurred_at")
 
-    @extend_schema(parameters=[OpenApiParameter("purpose", str), OpenApiParameter("subject", str,
-                                                                                description="pseudonym")])
+    @extend_schema(
+        parameters=[OpenApiParameter("purpose", str), OpenApiParameter("subject", str, description="pseudonym")]
+    )
     def list(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
         return super().list(request, *args, **kwargs)
 
@@ -65,8 +66,9 @@ class ConsentImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return imports_visible_to(self.request.user).select_related("created_by").order_by("-created_at")
 
-    @extend_schema(request={"multipart/form-data": ConsentImportUploadSerializer},
-                   responses={202: ConsentImportSerializer})
+    @extend_schema(
+        request={"multipart/form-data": ConsentImportUploadSerializer}, responses={202: ConsentImportSerializer}
+    )
     def create(self, request: Request) -> Response:
         payload = ConsentImportUploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

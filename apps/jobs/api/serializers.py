@@ -11,9 +11,27 @@ class JobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Job
-        fields = ["id", "organisation", "kind", "queue", "status", "created_by", "target_type", "target_id",
-                  "attempt", "max_attempts", "progress", "progress_message", "progress_data", "cancel_requested",
-                  "created_at", "started_at", "finished_at", "result", "error"]
+        fields = [
+            "id",
+            "organisation",
+            "kind",
+            "queue",
+            "status",
+            "created_by",
+            "target_type",
+            "target_id",
+            "attempt",
+            "max_attempts",
+            "progress",
+            "progress_message",
+            "progress_data",
+            "cancel_requested",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "result",
+            "error",
+        ]
         read_only_fields = fields
 
 

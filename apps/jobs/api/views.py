@@ -47,6 +47,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         if organisation_id is None and getattr(request, "organisation", None) is not None:
             organisation_id = request.organisation.id
         organisation = get_object_or_404(organisations_visible_to(request.user), id=organisation_id)
-        job = services.job_diagnostics_start(actor=request.user, organisation=organisation,
-                                             sleep_seconds=payload.validated_data["sleep_seconds"])
+        job = services.job_diagnostics_start(
+            actor=request.user, organisation=organisation, sleep_seconds=payload.validated_data["sleep_seconds"]
+        )
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

@@ -15,14 +15,44 @@ class UseCaseSerializer(serializers.ModelSerializer):
     class Meta:
         model = UseCase
         fields = [
-            "id", "organisation", "reference", "owner", "status", "revision", "created_at", "updated_at",
-            "title", "purpose", "description", "lawful_basis", "special_category", "art9_condition",
-            "data_subject_categories", "personal_data_categories", "recipients", "third_country_transfers",
-            "retention", "security_measures", "risk_tier", "annex_iii_area", "risk_justification", "affected_groups",
-            "dpia", "fairness_policy", "privacy_policy",
+            "id",
+            "organisation",
+            "reference",
+            "owner",
+            "status",
+            "revision",
+            "created_at",
+            "updated_at",
+            "title",
+            "purpose",
+            "description",
+            "lawful_basis",
+            "special_category",
+            "art9_condition",
+            "data_subject_categories",
+            "personal_data_categories",
+            "recipients",
+            "third_country_transfers",
+            "retention",
+            "security_measures",
+            "risk_tier",
+            "annex_iii_area",
+            "risk_justification",
+            "affected_groups",
+            "dpia",
+            "fairness_policy",
+            "privacy_policy",
         ]
-        read_only_fields = ["id", "organisation", "reference", "owner", "status", "revision", "created_at",
-                            "updated_at"]
+        read_only_fields = [
+            "id",
+            "organisation",
+            "reference",
+            "owner",
+            "status",
+            "revision",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class UseCaseWriteSerializer(serializers.Serializer):

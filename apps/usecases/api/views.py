@@ -19,7 +19,6 @@ from apps.usecases.api.serializers import (
     UseCaseSerializer,
     UseCaseWriteSerializer,
 )
-from apps.usecases.models import UseCase
 from apps.usecases.permissions import visible_to
 
 

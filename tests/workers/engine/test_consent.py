@@ -20,8 +20,11 @@ HEADER = "subject_id,purpose,status,timestamp,notice_version,channel,evidence_re
 
 def parse(text, **kwargs):
     report = ParseReport()
-    events = [event for batch in parse_consent_csv(io.BytesIO(text.encode()), secret=SECRET, report=report,
-                                                   batch_size=2, **kwargs) for event in batch]
+    events = [
+        event
+        for batch in parse_consent_csv(io.BytesIO(text.encode()), secret=SECRET, report=report, batch_size=2, **kwargs)
+        for event in batch
+    ]
     return events, report
 
 
@@ -32,9 +35,11 @@ def test_pseudonyms_are_hmac_sha256_of_the_external_id():
 
 
 def test_valid_rows_become_events_without_the_raw_id():
-    events, report = parse(HEADER + "C-1,Research,granted,2025-01-02T10:00:00Z,v3,web,form-77\n"
-                                    "C-2,Research,WITHDRAWN,2025-01-03T10:00:00+01:00,v3,email,\n"
-                                    "C-3,Research,refused,2025-01-04T00:00:00Z,,,\n")
+    events, report = parse(
+        HEADER + "C-1,Research,granted,2025-01-02T10:00:00Z,v3,web,form-77\n"
+        "C-2,Research,WITHDRAWN,2025-01-03T10:00:00+01:00,v3,email,\n"
+        "C-3,Research,refused,2025-01-04T00:00:00Z,,,\n"
+    )
     assert report.valid == 3 and report.invalid == 0
     assert [event.status for event in events] == ["granted", "withdrawn", "refused"]
     assert all("C-" not in event.subject_pseudonym for event in events)
@@ -42,10 +47,12 @@ def test_valid_rows_become_events_without_the_raw_id():
 
 
 def test_line_errors_name_the_line_and_column_and_skip_only_that_line():
-    events, report = parse(HEADER + "C-1,Research,granted,2025-01-02T10:00:00Z,,,\n"
-                                    ",Research,maybe,yesterday,,,\n"
-                                    "C-3,Research,granted,2025-01-02T10:00:00,,,\n"
-                                    "C-4,Research\n")
+    events, report = parse(
+        HEADER + "C-1,Research,granted,2025-01-02T10:00:00Z,,,\n"
+        ",Research,maybe,yesterday,,,\n"
+        "C-3,Research,granted,2025-01-02T10:00:00,,,\n"
+        "C-4,Research\n"
+    )
     assert len(events) == 1
     assert report.invalid == 3
     problems = {(error.line, error.column) for error in report.errors}
@@ -54,8 +61,7 @@ def test_line_errors_name_the_line_and_column_and_skip_only_that_line():
 
 
 def test_unknown_purposes_are_refused_when_the_organisation_lists_its_purposes():
-    events, report = parse(HEADER + "C-1,Marketing,granted,2025-01-02T10:00:00Z,,,\n",
-                           allowed_purposes={"Research"})
+    events, report = parse(HEADER + "C-1,Marketing,granted,2025-01-02T10:00:00Z,,,\n", allowed_purposes={"Research"})
     assert events == [] and report.errors[0].column == "purpose"
 
 
@@ -86,13 +92,17 @@ def test_the_same_event_has_the_same_natural_key():
 
 
 def test_state_as_of_takes_the_latest_event_at_or_before_the_time():
-    events, _ = parse(HEADER + "C-1,Research,granted,2025-01-01T00:00:00Z,,,\n"
-                               "C-1,Research,withdrawn,2025-03-01T00:00:00Z,,,\n"
-                               "C-2,Research,granted,2025-02-01T00:00:00Z,,,\n")
+    events, _ = parse(
+        HEADER + "C-1,Research,granted,2025-01-01T00:00:00Z,,,\n"
+        "C-1,Research,withdrawn,2025-03-01T00:00:00Z,,,\n"
+        "C-2,Research,granted,2025-02-01T00:00:00Z,,,\n"
+    )
     p1, p2 = pseudonymise("C-1", SECRET), pseudonymise("C-2", SECRET)
     assert state_as_of(events, datetime(2025, 1, 15, tzinfo=UTC)) == {(p1, "Research"): "granted"}
-    assert state_as_of(events, datetime(2025, 3, 1, tzinfo=UTC)) == {(p1, "Research"): "withdrawn",
-                                                                     (p2, "Research"): "granted"}
+    assert state_as_of(events, datetime(2025, 3, 1, tzinfo=UTC)) == {
+        (p1, "Research"): "withdrawn",
+        (p2, "Research"): "granted",
+    }
 
 
 def test_snapshot_hash_is_order_independent_and_changes_with_consent():

@@ -14,13 +14,21 @@ from apps.accounts import services as accounts
 from apps.accounts.models import AuditorGrant, Organisation, Role, User
 
 DEMO_ORGANISATION = {
-    "name": "Ministry of Digital Services", "slug": "mods", "country": "GB",
-    "address": "1 Example Square, London SW1A 0AA", "controller_contact": "Permanent Secretary, Ministry of Digital Services",
-    "dpo_name": "Dana Protection", "dpo_email": "dpo@mods.example.gov",
+    "name": "Ministry of Digital Services",
+    "slug": "mods",
+    "country": "GB",
+    "address": "1 Example Square, London SW1A 0AA",
+    "controller_contact": "Permanent Secretary, Ministry of Digital Services",
+    "dpo_name": "Dana Protection",
+    "dpo_email": "dpo@mods.example.gov",
     "processing_purposes": ["Benefit eligibility triage", "Service improvement", "Fraud and error detection"],
 }
-OTHER_ORGANISATION = {"name": "Northshire County Council", "slug": "northshire", "country": "GB",
-                      "processing_purposes": ["Social care planning"]}
+OTHER_ORGANISATION = {
+    "name": "Northshire County Council",
+    "slug": "northshire",
+    "country": "GB",
+    "processing_purposes": ["Social care planning"],
+}
 
 # username, full name, roles, password. Demo passwords only: they pass the validators and are printed on purpose.
 DEMO_USERS: list[tuple[str, str, tuple[str, ...], str]] = [
@@ -48,8 +56,9 @@ class Command(BaseCommand):
             self._user(other, OTHER_ADMIN[0], OTHER_ADMIN[1], (Role.ADMIN,), OTHER_ADMIN[2])
             regulator = self._user(None, *REGULATOR[:2], (), REGULATOR[2])
             if not AuditorGrant.objects.filter(user=regulator, organisation=organisation, revoked_at=None).exists():
-                accounts.auditor_grant_create(actor=None, organisation=organisation, user=regulator,
-                                              reason="Supervisory authority (demo)")
+                accounts.auditor_grant_create(
+                    actor=None, organisation=organisation, user=regulator, reason="Supervisory authority (demo)"
+                )
         from apps.core.demo import seed_demo_content
 
         seed_demo_content(organisation, self.stdout)
@@ -59,8 +68,9 @@ class Command(BaseCommand):
         organisation, _created = Organisation.objects.get_or_create(slug=data["slug"], defaults=data)
         return organisation
 
-    def _user(self, organisation: Organisation | None, username: str, full_name: str, roles: tuple[str, ...],
-              password: str) -> User:
+    def _user(
+        self, organisation: Organisation | None, username: str, full_name: str, roles: tuple[str, ...], password: str
+    ) -> User:
         existing = User.objects.filter(username=username).first()
         if existing is not None:
             return existing
@@ -69,9 +79,15 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             return user
-        return accounts.user_create(actor=None, organisation=organisation, username=username,
-                                    email=f"{username}@demo.example", full_name=full_name, password=password,
-                                    roles=list(roles))
+        return accounts.user_create(
+            actor=None,
+            organisation=organisation,
+            username=username,
+            email=f"{username}@demo.example",
+            full_name=full_name,
+            password=password,
+            roles=list(roles),
+        )
 
     def _print_logins(self, organisation: Organisation, other: Organisation) -> None:
         rows = [(u, p, ", ".join(Role(r).label for r in roles), organisation.name) for u, _n, roles, p in DEMO_USERS]
