@@ -1,0 +1,95 @@
+import pyarrow as pa
+import pytest
+
+from workers.engine.consent import pseudonymise
+from workers.engine.datasets.pii import (
+    bsn_valid,
+    detect_column,
+    dni_valid,
+    iban_valid,
+    luhn_valid,
+    nir_valid,
+    suggest_role,
+)
+from workers.engine.datasets.prepare import PrepareError, prepare_table
+
+
+def luhn_complete(body: str) -> str:
+    """Append a Luhn check digit, computed here independently of the detector."""
+    for check in "0123456789":
+        digits = [int(c) for c in body + check][::-1]
+        total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(digits))
+        if total % 10 == 0:
+            return body + check
+    raise AssertionError
+
+
+def iban_complete(country: str, bban: str) -> str:
+    numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
+    return f"{country}{98 - int(numeric) % 97:02d}{bban}"
+
+
+def test_check_digit_validators_accept_valid_and_refuse_altered_numbers():
+    card = luhn_complete("453201511283036")
+    assert luhn_valid(card) and not luhn_valid(card[:-1] + str((int(card[-1]) + 1) % 10))
+    iban = iban_complete("GB", "WEST12345698765432")
+    assert iban == "GB82WEST12345698765432"  # the textbook example, from the standard's own documentation
+    assert iban_valid(iban) and not iban_valid(iban.replace("82", "83", 1))
+    assert bsn_valid("111222333") and not bsn_valid("111222334")  # 9*1+8*1+7*1+6*2+5*2+4*2+3*3+2*3-1*3 = 66
+    nir_body = "1850578006084"
+    nir = nir_body + f"{97 - int(nir_body) % 97:02d}"
+    assert nir_valid(nir) and not nir_valid(nir_body + "00")
+    assert dni_valid("12345678Z") and not dni_valid("12345678A")
+
+
+def test_columns_are_flagged_by_values_and_by_names():
+    emails = detect_column("contact", [f"user{i}@example.org" for i in range(20)])
+    assert {"kind": "email", "source": "values", "share": 1.0, "confidence": "high"} in emails["findings"]
+    cards = detect_column("x", [luhn_complete(f"4532015112830{i:02d}") for i in range(20)])
+    assert any(f["kind"] == "payment_card" for f in cards["findings"])
+    broken = [luhn_complete(f"4532015112830{i:02d}") for i in range(20)]
+    broken = [number[:-1] + str((int(number[-1]) + 1) % 10) for number in broken]  # every check digit wrong
+    assert not any(f["kind"] == "payment_card" for f in detect_column("x", broken)["findings"])
+    assert any(f["kind"] == "subject_key" for f in detect_column("applicant_id", ["A-1"])["findings"])
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "profile", "role"),
+    [
+        ("applicant_id", ["A-1", "A-2"], {}, "subject_key"),
+        ("email", ["a@b.org"] * 3, {}, "direct_identifier"),
+        ("sex", ["Male", "Female"], {"kind": "categorical"}, "sensitive"),
+        ("race", ["White"], {"kind": "categorical"}, "sensitive"),
+        ("age", [39, 50], {"kind": "integer", "unique_share": 0.01, "rows": 1000}, "quasi_identifier"),
+        ("occupation", ["Sales"], {"kind": "categorical"}, "quasi_identifier"),
+        ("class", ["<=50K"], {"kind": "categorical"}, "label"),
+        ("hours-per-week", [40], {"kind": "integer", "unique_share": 0.01, "rows": 1000}, "feature"),
+    ],
+)
+def test_role_suggestions_for_adult_like_columns(name, values, profile, role):
+    assert suggest_role(name, detect_column(name, values), profile)[0] == role
+
+
+def test_prepare_keeps_consented_rows_drops_identifiers_and_pseudonymises_the_key():
+    secret = b"s" * 32
+    table = pa.table(
+        {"applicant_id": ["A-1", "A-2", "A-3", "A-1"], "email": ["a@x", "b@x", "c@x", "a@x"], "age": [30, 40, 50, 31]}
+    )
+    consented = {pseudonymise("A-1", secret), pseudonymise("A-3", secret)}
+    roles = {"applicant_id": "subject_key", "email": "direct_identifier", "age": "quasi_identifier"}
+    prepared, spec = prepare_table(
+        table, roles=roles, subject_column="applicant_id", secret=secret, consented=consented
+    )
+    assert prepared.column_names == ["applicant_id", "age"]
+    assert prepared.column("age").to_pylist() == [30, 50, 31]
+    assert set(prepared.column("applicant_id").to_pylist()) == consented
+    assert spec["rows_removed_without_consent"] == 1 and spec["columns_dropped"] == ["email"]
+
+
+def test_prepare_refuses_a_vanished_column_and_an_empty_result():
+    table = pa.table({"id": ["A-1"], "age": [1]})
+    with pytest.raises(PrepareError) as caught:
+        prepare_table(table, roles={"gone": "feature"}, subject_column="id", secret=b"k", consented=set())
+    assert caught.value.column == "gone"
+    with pytest.raises(PrepareError):
+        prepare_table(table, roles={"id": "subject_key"}, subject_column="id", secret=b"k", consented=set())

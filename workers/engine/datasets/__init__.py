@@ -1,0 +1,1 @@
+"""Dataset engine: encrypted storage, ingestion checks, profiling, personal-data detection, preparation."""
