@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "apps.jobs",
     "apps.usecases",
     "apps.consent",
+    "apps.datasets",
 ]
 
 MIDDLEWARE = [

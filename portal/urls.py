@@ -21,6 +21,7 @@ urlpatterns = [
     path("jobs/", include("apps.jobs.urls")),
     path("usecases/", include("apps.usecases.urls")),
     path("consent/", include("apps.consent.urls")),
+    path("datasets/", include("apps.datasets.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -6,3 +6,6 @@ Names carry their queue (``attest.default.*`` / ``attest.gpu.*``) so routing is 
 DIAGNOSTICS = "attest.default.diagnostics"
 REAP_EXPIRED_JOBS = "attest.default.reap_expired_jobs"
 CONSENT_IMPORT = "attest.default.consent_import"
+DATASET_PROFILE = "attest.default.dataset_profile"
+DATASET_PREPARE = "attest.default.dataset_prepare"
+DATASET_RETENTION = "attest.default.dataset_retention"

@@ -63,3 +63,31 @@ def reap_expired_jobs() -> dict[str, int]:
     from apps.jobs.services import job_reap_expired
 
     return job_reap_expired()
+
+
+@job_task(task_names.DATASET_PROFILE)
+def dataset_profile(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    from apps.datasets.services import dataset_version_profile
+
+    return dataset_version_profile(
+        version_id=spec["version_id"], progress=lambda fraction, message: ctx.progress(fraction, message, force=True)
+    )
+
+
+@job_task(task_names.DATASET_PREPARE)
+def dataset_prepare(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    from apps.datasets.services import dataset_version_prepare
+
+    return dataset_version_prepare(
+        version_id=spec["version_id"],
+        actor_id=ctx.job.created_by_id,
+        progress=lambda fraction, message: ctx.progress(fraction, message, force=True),
+    )
+
+
+@shared_task(name=task_names.DATASET_RETENTION, expires=3600)
+def dataset_retention() -> list[str]:
+    """Beat, daily: erase dataset versions past their retention date (their data keys are destroyed)."""
+    from apps.datasets.services import dataset_version_erase_expired
+
+    return dataset_version_erase_expired()

@@ -192,11 +192,8 @@ def suggest_role(name: str, pii: dict[str, Any], profile: dict[str, Any] | None 
         return "direct_identifier", "it holds " + ", ".join(
             sorted(kinds & {"email", "phone", "iban", "payment_card", "national_id", "name", "address", "ip_address"})
         )
-    if (
-        unique_share > 0.95
-        and (profile or {}).get("kind") in ("text", "integer")
-        and (profile or {}).get("rows", 0) > 50
-    ):
+    # Only text: near-unique numbers are often measurements (weights, amounts), not identifiers.
+    if unique_share > 0.95 and (profile or {}).get("kind") == "text" and (profile or {}).get("rows", 0) > 50:
         return "direct_identifier", "almost every value is unique (an identifier?)"
     if any(hint in lowered for hint in SENSITIVE_HINTS):
         return "sensitive", "special-category or protected attribute: audit fairness on it"

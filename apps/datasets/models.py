@@ -1,0 +1,130 @@
+"""Datasets and their immutable, content-addressed, encrypted versions, with columns, profiles and datasheets."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import BaseModel
+
+
+class ColumnRole(models.TextChoices):
+    DIRECT_IDENTIFIER = "direct_identifier", "Direct identifier"
+    SUBJECT_KEY = "subject_key", "Subject key"
+    QUASI_IDENTIFIER = "quasi_identifier", "Quasi-identifier"
+    SENSITIVE = "sensitive", "Sensitive attribute"
+    LABEL = "label", "Label"
+    FEATURE = "feature", "Feature"
+    IGNORE = "ignore", "Ignore"
+
+
+class Dataset(BaseModel):
+    """A body of data collected for a use case; all its versions share one privacy budget."""
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="datasets")
+    usecase = models.ForeignKey("usecases.UseCase", on_delete=models.PROTECT, related_name="datasets")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetVersion(BaseModel):
+    """One immutable file of a dataset, addressed by the sha256 of its content, stored encrypted."""
+
+    class Kind(models.TextChoices):
+        RAW = "raw", "Raw upload"
+        PREPARED = "prepared", "Prepared (consent-filtered, de-identified)"
+        ANONYMISED = "anonymised", "Anonymised"
+
+    class Status(models.TextChoices):
+        PROFILING = "profiling", "Profiling"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Profiling failed"
+        ERASED = "erased", "Erased (retention expired)"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROFILING)
+    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    transform = models.JSONField(default=dict, blank=True, help_text="How this version was made from its parent.")
+    file_name = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=16)
+    encoding = models.CharField(max_length=32, blank=True)
+    delimiter = models.CharField(max_length=4, blank=True)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    row_count = models.PositiveBigIntegerField()
+    column_names = models.JSONField(default=list)
+    formula_cells = models.JSONField(default=dict, blank=True)
+    storage_path = models.CharField(max_length=500, help_text="Relative to STORAGE_ROOT.")
+    wrapped_key = models.TextField(blank=True, help_text="The file's data key, wrapped by the master key.")
+    retention_until = models.DateField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    profile = models.JSONField(null=True, blank=True)
+    profile_job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    roles_confirmed_at = models.DateTimeField(null=True, blank=True)
+    roles_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    subject_key_column = models.CharField(max_length=200, blank=True)
+    consent_snapshot_hash = models.CharField(max_length=64, blank=True)
+    consent_as_of = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="dataset_version_number_unique"),
+            models.UniqueConstraint(fields=["dataset", "sha256"], name="dataset_version_content_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number} ({self.kind})"
+
+    @property
+    def label(self) -> str:
+        return f"v{self.number} {self.get_kind_display().split(' (')[0].lower()}"
+
+
+class DatasetColumn(BaseModel):
+    """A column of a version: its profile, personal-data findings, suggested and confirmed role."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="columns")
+    position = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, blank=True)
+    suggested_role = models.CharField(max_length=20, choices=ColumnRole.choices, blank=True)
+    suggestion_reason = models.CharField(max_length=300, blank=True)
+    role = models.CharField(max_length=20, choices=ColumnRole.choices, blank=True)
+    pii = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [models.UniqueConstraint(fields=["version", "name"], name="dataset_column_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasheetRevision(BaseModel):
+    """A revision of a version's datasheet (Gebru et al., seven sections); the newest is current."""
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="datasheets")
+    number = models.PositiveIntegerField()
+    content = models.JSONField()
+    sha256 = models.CharField(max_length=64)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["version", "-number"]
+        constraints = [models.UniqueConstraint(fields=["version", "number"], name="datasheet_revision_unique")]
+
+    def __str__(self) -> str:
+        return f"datasheet r{self.number} of {self.version}"

@@ -1,0 +1,456 @@
+"""Dataset writes: register, upload (encrypted while streaming), profile, confirm roles, prepare, datasheets,
+retention. Each mutating function writes one audit event."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.accounts.selectors import roles_in
+from apps.audit.services import audit_record
+from apps.core.errors import AttestError, NotFound, PermissionDenied, ValidationFailed
+from apps.datasets.datasheet import normalise_datasheet, prefill_datasheet
+from apps.datasets.models import ColumnRole, Dataset, DatasetColumn, DatasetVersion, DatasheetRevision
+from apps.datasets.permissions import can
+from apps.datasets.storage import EncryptedIncomingFile, open_version, storage_root, version_relative_path
+from apps.usecases.models import UseCase
+from workers import task_names
+from workers.engine.datasets.ingest import IngestError, TableInfo, inspect_csv, inspect_parquet
+
+
+def _require_writer(actor: User, organisation: Any) -> None:
+    if not roles_in(actor, organisation):
+        raise NotFound()
+    if not can(actor, "change", organisation):
+        raise PermissionDenied("Only data stewards and org admins manage datasets.")
+
+
+def dataset_create(*, actor: User, usecase: UseCase, name: str, description: str = "") -> Dataset:
+    _require_writer(actor, usecase.organisation)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("Name the dataset.", {"name": ["This field is required."]})
+    with transaction.atomic():
+        dataset = Dataset.objects.create(
+            organisation=usecase.organisation,
+            usecase=usecase,
+            name=name[:200],
+            description=description.strip(),
+            created_by=actor,
+        )
+        audit_record(
+            actor=actor,
+            organisation=dataset.organisation,
+            action="dataset.create",
+            target=dataset,
+            after={"name": dataset.name, "usecase": usecase.reference},
+        )
+    return dataset
+
+
+def _inspect(incoming: EncryptedIncomingFile) -> TableInfo:
+    with incoming.open() as reader:
+        head = reader.peek(8)[:8]
+        if head.startswith(b"PAR1"):
+            # Parquet needs random access: decrypt into a private temporary file just for the check.
+            with tempfile.NamedTemporaryFile(dir=incoming.path.parent, suffix=".parquet") as plain:
+                shutil.copyfileobj(reader, plain, 1024 * 1024)
+                plain.flush()
+                return inspect_parquet(Path(plain.name))
+        return inspect_csv(reader)
+
+
+def dataset_version_upload(
+    *,
+    actor: User,
+    dataset: Dataset,
+    incoming: EncryptedIncomingFile,
+    sha256: str,
+    file_name: str,
+    retention_until: date | None = None,
+) -> tuple[DatasetVersion, bool]:
+    """Turn an encrypted upload into a raw version; returns (version, created). Same content -> existing version.
+
+    Bad content raises ValidationFailed with the ingest error's code, and the encrypted file is removed.
+    """
+    try:
+        _require_writer(actor, dataset.organisation)
+        existing = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
+        if existing is not None:
+            incoming.discard()
+            return existing, False
+        if incoming.size == 0:
+            raise IngestError("empty", "The file is empty.")
+        info = _inspect(incoming)
+    except IngestError as exc:
+        incoming.discard()
+        raise ValidationFailed(exc.message, {"file": [exc.message], "code": exc.code, **exc.details}) from None
+    except BaseException:
+        incoming.discard()
+        raise
+    try:
+        with transaction.atomic():
+            number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+            version = DatasetVersion(
+                id=incoming.file_id,
+                dataset=dataset,
+                number=number,
+                kind=DatasetVersion.Kind.RAW,
+                file_name=Path(file_name).name[:255],
+                file_format=info.format,
+                encoding=info.encoding,
+                delimiter=info.delimiter,
+                sha256=sha256,
+                size_bytes=incoming.size,
+                row_count=info.rows,
+                column_names=info.columns,
+                formula_cells=info.formula_cells,
+                wrapped_key=incoming.wrapped_key(),
+                retention_until=retention_until,
+                created_by=actor,
+            )
+            version.storage_path = version_relative_path(version)
+            version.save()
+            destination = storage_root() / version.storage_path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(incoming.path, destination)
+            job = _queue_profile(actor, version)
+            audit_record(
+                actor=actor,
+                organisation=dataset.organisation,
+                action="dataset.upload",
+                target=version,
+                after={
+                    "dataset": dataset.name,
+                    "number": number,
+                    "sha256": sha256,
+                    "rows": info.rows,
+                    "format": info.format,
+                    "size_bytes": incoming.size,
+                    "profile_job": str(job.id),
+                },
+            )
+    except BaseException:
+        incoming.discard()
+        if "version" in locals() and version.storage_path:
+            (storage_root() / version.storage_path).unlink(missing_ok=True)
+        raise
+    return version, True
+
+
+def _queue_profile(actor: User | None, version: DatasetVersion) -> Any:
+    from apps.jobs.services import job_create
+
+    job = job_create(
+        actor=actor,
+        organisation=version.dataset.organisation,
+        kind="profile",
+        task_name=task_names.DATASET_PROFILE,
+        spec={"version_id": str(version.id)},
+        target=version,
+    )
+    DatasetVersion.objects.filter(pk=version.pk).update(profile_job=job)
+    version.profile_job = job
+    return job
+
+
+def read_version_table(version: DatasetVersion) -> Any:
+    from workers.engine.datasets.profiling import read_table
+
+    with open_version(version) as reader:
+        if version.file_format == "parquet":
+            with tempfile.NamedTemporaryFile(dir=storage_root(), suffix=".parquet") as plain:
+                shutil.copyfileobj(reader, plain, 1024 * 1024)
+                plain.flush()
+                return read_table(Path(plain.name), "parquet")
+        return read_table(reader, "csv", delimiter=version.delimiter or ",", encoding=version.encoding or "utf8")
+
+
+def dataset_version_profile(*, version_id: Any, progress: Any = None) -> dict[str, Any]:
+    """The profiling job's body: profile, detect personal data, suggest roles; store columns (one audit event)."""
+    from workers.engine.datasets.pii import detect_column, suggest_role
+    from workers.engine.datasets.profiling import profile_table
+
+    version = DatasetVersion.objects.select_related("dataset").get(id=version_id)
+    if progress:
+        progress(0.1, "Reading the file")
+    table = read_version_table(version)
+    if progress:
+        progress(0.4, "Profiling columns")
+    profile = profile_table(table)
+    if progress:
+        progress(0.8, "Looking for personal data")
+    inherited = {c.name: c.role for c in version.parent.columns.all()} if version.parent_id else {}
+    columns = []
+    for position, column_profile in enumerate(profile["columns"]):
+        name = column_profile["name"]
+        sample = table.column(name).slice(0, 2000).drop_null().to_pylist()
+        findings = detect_column(name, sample, column_profile)
+        role, reason = suggest_role(name, findings, column_profile)
+        column_profile["pii"] = findings["findings"]
+        columns.append(
+            DatasetColumn(
+                version=version,
+                position=position,
+                name=name,
+                kind=column_profile["kind"],
+                suggested_role=role,
+                suggestion_reason=reason,
+                role=inherited.get(name, ""),
+                pii=findings["findings"],
+            )
+        )
+    with transaction.atomic():
+        DatasetColumn.objects.filter(version=version).delete()
+        DatasetColumn.objects.bulk_create(columns)
+        DatasetVersion.objects.filter(pk=version.pk).update(profile=profile, status=DatasetVersion.Status.READY)
+        flagged = {c.name: [f["kind"] for f in c.pii] for c in columns if c.pii}
+        audit_record(
+            actor=None,
+            organisation=version.dataset.organisation,
+            action="dataset.profile",
+            target=version,
+            after={"columns": len(columns), "personal_data_flags": flagged},
+        )
+    return {"columns": len(columns), "flagged": sorted(flagged)}
+
+
+def dataset_version_confirm_roles(*, actor: User, version: DatasetVersion, roles: dict[str, str]) -> DatasetVersion:
+    """The steward's decision on each column's role (exactly one subject key when consent is to be checked)."""
+    _require_writer(actor, version.dataset.organisation)
+    names = {c.name: c for c in version.columns.all()}
+    errors: dict[str, list[str]] = {}
+    for name, role in roles.items():
+        if name not in names:
+            errors[name] = ["no such column in this version"]
+        elif role not in ColumnRole.values:
+            errors[name] = [f"unknown role {role!r}"]
+    missing = sorted(set(names) - set(roles))
+    if missing:
+        errors["roles"] = [f"give a role to every column; missing: {', '.join(missing)}"]
+    subject_keys = [name for name, role in roles.items() if role == ColumnRole.SUBJECT_KEY]
+    if len(subject_keys) > 1:
+        errors["subject_key"] = ["at most one column can be the subject key"]
+    labels = [name for name, role in roles.items() if role == ColumnRole.LABEL]
+    if len(labels) > 1:
+        errors["label"] = ["at most one column can be the label"]
+    if errors:
+        raise ValidationFailed("The column roles are not valid.", errors)
+    with transaction.atomic():
+        before = {name: column.role for name, column in names.items()}
+        for name, role in roles.items():
+            DatasetColumn.objects.filter(pk=names[name].pk).update(role=role)
+        version.subject_key_column = subject_keys[0] if subject_keys else ""
+        version.roles_confirmed_at = timezone.now()
+        version.roles_confirmed_by = actor
+        version.save(update_fields=["subject_key_column", "roles_confirmed_at", "roles_confirmed_by", "updated_at"])
+        audit_record(
+            actor=actor,
+            organisation=version.dataset.organisation,
+            action="dataset.confirm_roles",
+            target=version,
+            before=before,
+            after=roles,
+        )
+    return version
+
+
+def dataset_version_prepare_start(*, actor: User, version: DatasetVersion) -> Any:
+    """Queue the prepare job for a raw version whose roles are confirmed and which has a subject key."""
+    from apps.jobs.services import job_create
+
+    _require_writer(actor, version.dataset.organisation)
+    if version.kind != DatasetVersion.Kind.RAW:
+        raise AttestError("invalid_state", "Only raw versions are prepared; this one is already derived.")
+    if not version.roles_confirmed_at:
+        raise AttestError("invalid_state", "Confirm the column roles first.")
+    if not version.subject_key_column:
+        raise AttestError(
+            "invalid_state",
+            "Mark the column that identifies the data subject (subject key) so rows can be matched with consent.",
+        )
+    return job_create(
+        actor=actor,
+        organisation=version.dataset.organisation,
+        kind="prepare",
+        task_name=task_names.DATASET_PREPARE,
+        spec={"version_id": str(version.id)},
+        target=version,
+    )
+
+
+def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: Any = None) -> dict[str, Any]:
+    """The prepare job's body: consent filter as of now, drop identifiers, pseudonymise; a new version with lineage."""
+    import pyarrow.parquet as pq
+
+    from apps.consent.selectors import consent_state
+    from apps.consent.services import pseudonym_secret
+    from workers.engine.consent import snapshot_hash
+    from workers.engine.datasets.prepare import PrepareError, prepare_table
+
+    version = DatasetVersion.objects.select_related("dataset__usecase", "dataset__organisation").get(id=version_id)
+    dataset, organisation = version.dataset, version.dataset.organisation
+    actor = User.objects.filter(id=actor_id).first() if actor_id else None
+    purpose = dataset.usecase.purpose
+    as_of = timezone.now()
+    if progress:
+        progress(0.1, "Reading the raw version")
+    table = read_version_table(version)
+    secret = pseudonym_secret(organisation)
+    state = consent_state(organisation, purpose, as_of)
+    valid = sorted(p for p, status in state.items() if status == "granted")
+    roles = {c.name: c.role for c in version.columns.all()}
+    if progress:
+        progress(0.4, f"Filtering {table.num_rows:,} rows by consent for '{purpose}'")
+    try:
+        prepared, spec = prepare_table(
+            table, roles=roles, subject_column=version.subject_key_column, secret=secret, consented=valid
+        )
+    except PrepareError as exc:
+        raise ValidationFailed(exc.message, {"column": exc.column} if exc.column else {}) from None
+    spec.update(
+        {
+            "purpose": purpose,
+            "consent_as_of": as_of.isoformat(),
+            "consent_snapshot_hash": snapshot_hash(valid, purpose, as_of),
+            "parent_sha256": version.sha256,
+        }
+    )
+    if progress:
+        progress(0.7, "Encrypting the prepared version")
+    incoming = EncryptedIncomingFile()
+    try:
+        with tempfile.NamedTemporaryFile(dir=incoming.path.parent, suffix=".parquet") as plain:
+            pq.write_table(prepared, plain.name)
+            with open(plain.name, "rb") as source:
+                while block := source.read(1024 * 1024):
+                    incoming.write(block)
+        sha256 = incoming.close()
+        existing = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
+        if existing is not None:
+            incoming.discard()
+            return {"version_id": str(existing.id), "created": False}
+        with transaction.atomic():
+            number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+            child = DatasetVersion(
+                id=incoming.file_id,
+                dataset=dataset,
+                number=number,
+                kind=DatasetVersion.Kind.PREPARED,
+                parent=version,
+                transform=spec,
+                file_name=f"{Path(version.file_name).stem}-prepared.parquet",
+                file_format="parquet",
+                sha256=sha256,
+                size_bytes=incoming.size,
+                row_count=prepared.num_rows,
+                column_names=prepared.column_names,
+                wrapped_key=incoming.wrapped_key(),
+                retention_until=version.retention_until,
+                subject_key_column=version.subject_key_column,
+                consent_snapshot_hash=spec["consent_snapshot_hash"],
+                consent_as_of=as_of,
+                roles_confirmed_at=timezone.now(),
+                roles_confirmed_by=actor,
+                created_by=actor or version.created_by,
+            )
+            child.storage_path = version_relative_path(child)
+            child.save()
+            destination = storage_root() / child.storage_path
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(incoming.path, destination)
+            job = _queue_profile(actor, child)
+            audit_record(
+                actor=actor,
+                organisation=organisation,
+                action="dataset.prepare",
+                target=child,
+                after={**spec, "sha256": sha256, "profile_job": str(job.id)},
+            )
+    except BaseException:
+        incoming.discard()
+        raise
+    return {
+        "version_id": str(child.id),
+        "created": True,
+        "rows_out": prepared.num_rows,
+        "rows_removed_without_consent": spec["rows_removed_without_consent"],
+    }
+
+
+def datasheet_save(*, actor: User, version: DatasetVersion, content: dict[str, Any] | None = None) -> DatasheetRevision:
+    """Save a datasheet revision; with no content, the prefilled sheet becomes the first revision."""
+    _require_writer(actor, version.dataset.organisation)
+    if content is None:
+        from apps.datasets.selectors import version_coverage
+
+        content = prefill_datasheet(version, version_coverage(version))
+    sheet = normalise_datasheet(content)
+    digest = hashlib.sha256(json.dumps(sheet, sort_keys=True).encode()).hexdigest()
+    with transaction.atomic():
+        latest = version.datasheets.order_by("-number").first()
+        if latest is not None and latest.sha256 == digest:
+            return latest
+        revision = DatasheetRevision.objects.create(
+            version=version, number=(latest.number + 1) if latest else 1, content=sheet, sha256=digest, author=actor
+        )
+        audit_record(
+            actor=actor,
+            organisation=version.dataset.organisation,
+            action="datasheet.save",
+            target=revision,
+            after={"version": str(version.id), "number": revision.number, "sha256": digest},
+        )
+    return revision
+
+
+def dataset_version_erase_expired(*, today: date | None = None) -> list[str]:
+    """Retention: erase versions past their date by destroying their data key and file (one event each)."""
+    today = today or timezone.localdate()
+    erased = []
+    for version in DatasetVersion.objects.filter(retention_until__lt=today).exclude(
+        status=DatasetVersion.Status.ERASED
+    ):
+        with transaction.atomic():
+            locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+            # Without its key the ciphertext is noise, in backups too; the file goes as well.
+            locked.wrapped_key = ""
+            locked.status = DatasetVersion.Status.ERASED
+            locked.erased_at = timezone.now()
+            locked.save(update_fields=["wrapped_key", "status", "erased_at", "updated_at"])
+            (storage_root() / locked.storage_path).unlink(missing_ok=True)
+            audit_record(
+                actor=None,
+                organisation=locked.dataset.organisation,
+                action="dataset.erase",
+                target=locked,
+                after={"retention_until": locked.retention_until, "sha256": locked.sha256},
+            )
+        erased.append(str(version.id))
+    return erased
+
+
+def master_key_rotate() -> int:
+    """Re-wrap every stored data key under the first (newest) master key; one audit event for the rotation."""
+    from apps.consent.models import PseudonymKey
+    from apps.core.keys import rewrap_secret
+
+    count = 0
+    with transaction.atomic():
+        for model in (DatasetVersion, PseudonymKey):
+            for row in model.objects.exclude(wrapped_key="").only("id", "wrapped_key"):
+                model.objects.filter(pk=row.pk).update(wrapped_key=rewrap_secret(row.wrapped_key))
+                count += 1
+        audit_record(actor=None, action="keys.rotate_master", after={"rewrapped": count})
+    return count
