@@ -206,6 +206,10 @@ SPECTACULAR_SETTINGS = {
         "UseCaseStatusEnum": "apps.usecases.models.UseCase.Status",
         "ConsentStatusEnum": "apps.consent.models.ConsentRecord.Status",
         "ConsentImportStatusEnum": "apps.consent.models.ConsentImport.Status",
+        "MembershipRoleEnum": "apps.accounts.models.Role",
+        "ColumnRoleEnum": "apps.datasets.models.ColumnRole",
+        "DatasetVersionStatusEnum": "apps.datasets.models.DatasetVersion.Status",
+        "DatasetVersionKindEnum": "apps.datasets.models.DatasetVersion.Kind",
     },
 }
 

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("apps.jobs.api.urls")),
     path("", include("apps.usecases.api.urls")),
     path("", include("apps.consent.api.urls")),
+    path("", include("apps.datasets.api.urls")),
 ]
 
 urlpatterns = [

@@ -17,6 +17,14 @@ from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import api_token_create, auditor_grant_create
 from apps.audit.models import AuditEvent
 from apps.consent.models import ConsentImport
+from apps.datasets.services import (
+    dataset_create,
+    dataset_version_confirm_roles,
+    dataset_version_profile,
+    dataset_version_upload,
+    datasheet_save,
+)
+from apps.datasets.storage import EncryptedIncomingFile
 from apps.jobs.models import Job
 from apps.usecases.services import usecase_create
 from tests.conftest import make_user
@@ -81,7 +89,20 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/consent/imports/{id}/errors/"): only(
         {"admin": 200, "steward": 200, "auditor": 200, "external_auditor": 200}, 404
     ),
+    ("GET", "/api/v1/datasets/"): everyone(200),
+    ("POST", "/api/v1/datasets/"): only({"admin": 201, "steward": 201}, 403),
+    ("GET", "/api/v1/datasets/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/datasets/{id}/versions/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/datasets/{id}/versions/"): only({"admin": 201, "steward": 201}, 403),
+    ("GET", "/api/v1/dataset-versions/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/dataset-versions/{id}/coverage/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/dataset-versions/{id}/datasheet/"): only({p: 200 for p in IN_ORG}, 200),
+    ("PUT", "/api/v1/dataset-versions/{id}/datasheet/"): only({"admin": 200, "steward": 200}, 403),
+    ("POST", "/api/v1/dataset-versions/{id}/prepare/"): only({"admin": 202, "steward": 202}, 403),
+    ("POST", "/api/v1/dataset-versions/{id}/roles/"): only({"admin": 200, "steward": 200}, 403),
 }
+
+SMALL_CSV = b"applicant_id,email,age,sex\nA-1,a@example.org,30,Male\nA-2,b@example.org,40,Female\n"
 
 
 @dataclass
@@ -112,6 +133,25 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
     membership = Membership.objects.filter(organisation=organisation, user=steward).first()
     grant = auditor_grant_create(actor=None, organisation=organisation, user=grantee, reason="matrix")
     token, _secret = api_token_create(actor=admin, name="matrix")
+    dataset = dataset_create(actor=steward, usecase=usecase, name="Matrix data")
+    incoming = EncryptedIncomingFile()
+    incoming.write(SMALL_CSV)
+    sha256 = incoming.close()
+    version, _created = dataset_version_upload(
+        actor=steward, dataset=dataset, incoming=incoming, sha256=sha256, file_name="m.csv"
+    )
+    dataset_version_profile(version_id=version.id)
+    dataset_version_confirm_roles(
+        actor=steward,
+        version=version,
+        roles={
+            "applicant_id": "subject_key",
+            "email": "direct_identifier",
+            "age": "quasi_identifier",
+            "sex": "sensitive",
+        },
+    )
+    datasheet_save(actor=steward, version=version)
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
     return World(
         organisation,
@@ -124,6 +164,8 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "auditor-grants": str(grant.id),
             "tokens": str(token.id),
             "events": str(event.sequence),
+            "datasets": str(dataset.id),
+            "dataset-versions": str(version.id),
         },
     )
 
@@ -160,6 +202,18 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
             "timestamp": "2025-01-01T00:00:00Z",
         },
     }
+    if (method, path) == ("POST", "/api/v1/datasets/{id}/versions/"):
+        return {
+            "file": SimpleUploadedFile("new.csv", SMALL_CSV + b"A-3,c@example.org,50,Male\n", "text/csv")
+        }, "multipart"
+    if path.startswith("/api/v1/dataset-versions/{id}/roles/"):
+        return {
+            "roles": {"applicant_id": "subject_key", "email": "direct_identifier", "age": "feature", "sex": "sensitive"}
+        }, "json"
+    if path.startswith("/api/v1/dataset-versions/{id}/datasheet/") and method == "PUT":
+        return {"content": {"uses": {"intended": "Matrix"}}}, "json"
+    if (method, path) == ("POST", "/api/v1/datasets/"):
+        return {"usecase": world.ids["usecases"], "name": "Another"}, "json"
     if (method, path) == ("POST", "/api/v1/consent/imports/"):
         content = f"subject_id,purpose,status,timestamp\nS-1,{purpose},granted,2025-01-01T00:00:00Z\n".encode()
         return {"organisation": org_id, "file": SimpleUploadedFile("c.csv", content, "text/csv")}, "multipart"

@@ -1,0 +1,10 @@
+"""REST routes for datasets, mounted under /api/v1/."""
+
+from rest_framework.routers import SimpleRouter
+
+from apps.datasets.api.views import DatasetVersionViewSet, DatasetViewSet
+
+router = SimpleRouter()
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")
+urlpatterns = router.urls

@@ -1,0 +1,50 @@
+"""Dashboard cards of the datasets app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from apps.accounts.models import Role
+from apps.core.dashboard import card
+from apps.datasets.models import DatasetVersion
+
+
+@card(Role.STEWARD, order=10)
+def datasets_to_prepare(request: HttpRequest) -> dict[str, Any]:
+    versions = DatasetVersion.objects.filter(dataset__organisation=request.organisation)  # type: ignore[attr-defined]
+    unconfirmed = versions.filter(kind="raw", status="ready", roles_confirmed_at__isnull=True).count()
+    unprepared = versions.filter(kind="raw", roles_confirmed_at__isnull=False, children__isnull=True).count()
+    body = (
+        f"{unconfirmed} version{'s' if unconfirmed != 1 else ''} need their column roles confirmed; "
+        f"{unprepared} confirmed raw version{'s' if unprepared != 1 else ''} not yet prepared."
+    )
+    return {
+        "title": "Datasets",
+        "count": versions.count(),
+        "body": body,
+        "url": reverse("datasets:list"),
+        "link_text": "Upload and prepare data",
+        "tone": "warning" if unconfirmed else None,
+    }
+
+
+def _datasets(request: HttpRequest) -> dict[str, Any]:
+    prepared = DatasetVersion.objects.filter(
+        dataset__organisation=request.organisation,  # type: ignore[attr-defined]
+        kind="prepared",
+    ).count()
+    return {
+        "title": "Prepared data",
+        "count": prepared,
+        "body": "Consent-filtered, de-identified versions with datasheets and lineage.",
+        "url": reverse("datasets:list"),
+        "link_text": "See datasets",
+    }
+
+
+card(Role.OWNER, order=30)(_datasets)
+card(Role.BOARD, order=30)(_datasets)
+card(Role.AUDITOR, order=30)(_datasets)
