@@ -171,6 +171,7 @@ def version_detail(request: HttpRequest, version_id: Any) -> HttpResponse:
         rows.append(
             {
                 "column": column,
+                "median": (column_profile.get("quantiles") or {}).get("0.5"),
                 "profile": column_profile,
                 "field": roles_form[f"role__{column.name}"] if roles_form else None,
                 "chart": mark_safe(charts.histogram(histogram["edges"], histogram["counts"], title=column.name))  # noqa: S308 - escaped by the renderer
