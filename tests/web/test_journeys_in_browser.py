@@ -4,7 +4,6 @@ import re
 
 import pytest
 
-from apps.accounts.models import Role
 from apps.core.demo import adult_with_applicant_ids
 from apps.datasets.models import DatasetVersion
 from apps.usecases.services import usecase_create
