@@ -31,7 +31,7 @@ def test_manage_check_deploy_passes_with_production_settings_and_fails_without_a
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"ATTEST_DEMO", "ATTEST_TESTING", "DEBUG", "DATABASE_URL"}
+        if key not in {"ATTEST_DEMO", "ATTEST_TESTING", "DEBUG", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
     }
     env.update(
         {
