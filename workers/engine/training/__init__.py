@@ -1,0 +1,1 @@
+"""Differentially private training of tabular models (DP-SGD), accounting, artifacts. No Django here."""
