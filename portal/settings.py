@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.usecases",
     "apps.consent",
     "apps.datasets",
+    "apps.training",
 ]
 
 MIDDLEWARE = [

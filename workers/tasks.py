@@ -62,7 +62,9 @@ def reap_expired_jobs() -> dict[str, int]:
     """Beat, every minute: jobs whose worker died go back to the queue or fail; none stays running."""
     from apps.jobs.services import job_reap_expired
 
-    return job_reap_expired()
+    outcome = job_reap_expired()
+    outcome["training_runs_settled"] = settle_lost_training()
+    return outcome
 
 
 @job_task(task_names.DATASET_PROFILE)
@@ -91,3 +93,190 @@ def dataset_retention() -> list[str]:
     from apps.datasets.services import dataset_version_erase_expired
 
     return dataset_version_erase_expired()
+
+
+@job_task(task_names.TRAINING)
+def training(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """DP-SGD on a prepared version: the engine trains; apps' services record progress, budget and the model."""
+    import shutil
+    import time as clock
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from apps.core.errors import ValidationFailed
+    from apps.datasets.services import read_version_table
+    from apps.training import services
+    from apps.training.models import TrainingRun
+    from workers.engine.training.accounting import Mechanism, epsilon_spent
+    from workers.engine.training.artifacts import save_model
+    from workers.engine.training.data import DataError
+    from workers.engine.training.trainer import TrainingCancelled, TrainingConfig, TrainingError, train
+    from workers.runtime import JobCancelled
+
+    run = TrainingRun.objects.select_related("dataset_version__dataset", "usecase").get(id=spec["run_id"])
+    config = TrainingConfig(
+        **{k: v for k, v in run.spec.items() if k in TrainingConfig.__dataclass_fields__}, private=not run.non_private
+    )
+    budget = services.budget_for(run.dataset_version)
+    planned: dict[str, Any] = {}
+    last_cancel_check = [0.0]
+
+    def composed_with(mechanism: dict[str, Any] | None) -> float | None:
+        history = [
+            Mechanism(m["noise_multiplier"], m["sample_rate"], m["steps"])
+            for m in services.committed_mechanisms(budget)
+        ]
+        if mechanism:
+            history.append(Mechanism(mechanism["noise_multiplier"], mechanism["sample_rate"], mechanism["steps"]))
+        return epsilon_spent(history, budget.delta, budget.accountant).epsilon if history else 0.0
+
+    def spent_after(steps: int) -> dict[str, Any] | None:
+        if run.non_private or not planned or steps == 0:
+            return None
+        report = epsilon_spent(
+            [Mechanism(planned["noise_multiplier"], planned["sample_rate"], steps)], config.delta, config.accountant
+        )
+        return {
+            **planned,
+            "steps": steps,
+            "epsilon": report.epsilon,
+            "accountant": report.accountant,
+            "accountant_label": report.label,
+            "delta": config.delta,
+        }
+
+    def on_progress(point: dict[str, Any]) -> None:
+        services.training_run_progress(
+            run=run, steps=point["step"], curve_point={k: point[k] for k in ("step", "epoch", "loss", "epsilon")}
+        )
+        ctx.progress(
+            point["step"] / point["total_steps"],
+            f"Epoch {point['epoch']}, step {point['step']:,} of {point['total_steps']:,}",
+            force=True,
+            step=point["step"],
+            epoch=point["epoch"],
+            loss=point["loss"],
+            epsilon=point["epsilon"],
+            seconds_left=round(point["seconds_left"]),
+            total_steps=point["total_steps"],
+        )
+
+    def should_cancel() -> bool:
+        now = clock.monotonic()
+        if now - last_cancel_check[0] < 1.0:
+            return False
+        last_cancel_check[0] = now
+        return ctx.cancel_requested()
+
+    ctx.progress(0.01, "Loading the prepared data", force=True)
+    frame = read_version_table(run.dataset_version).to_pandas()
+
+    def before_training(noise_multiplier: float, sample_rate: float, total_steps: int) -> None:
+        planned.update(
+            {
+                "noise_multiplier": noise_multiplier,
+                "sample_rate": sample_rate,
+                "total_steps": total_steps,
+                "max_grad_norm": config.max_grad_norm,
+            }
+        )
+        services.training_run_started(run=run, planned=planned)
+
+    try:
+        result = train(frame, config, on_progress=on_progress, should_cancel=should_cancel, on_plan=before_training)
+    except TrainingCancelled as exc:
+        spent = spent_after(exc.steps_done)
+        services.training_run_stop(
+            run=run,
+            status="cancelled",
+            message=f"Cancelled after {exc.steps_done} steps.",
+            spent=spent,
+            composed=composed_with(spent),
+        )
+        raise JobCancelled({"steps_done": exc.steps_done}) from None
+    except (TrainingError, DataError) as exc:
+        steps = getattr(exc, "steps_done", 0)
+        spent = spent_after(steps)
+        services.training_run_stop(
+            run=run, status="failed", message=str(exc), spent=spent, composed=composed_with(spent)
+        )
+        raise ValidationFailed(str(exc)) from None
+    # Artifacts go under a key made of the job id and attempt; recorded only after every file is written.
+    relative = f"models/{run.organisation_id}/{ctx.job.id}-{ctx.job.attempt}"
+    folder = Path(settings.STORAGE_ROOT) / relative
+    shutil.rmtree(folder, ignore_errors=True)
+    version = run.dataset_version
+    manifest = save_model(
+        folder,
+        model=result.model,
+        spec=result.spec,
+        model_kind=config.model,
+        hidden=list(config.hidden),
+        manifest={
+            "training_run": str(run.id),
+            "usecase": run.usecase.reference,
+            "dataset_version": str(version.id),
+            "dataset_sha256": version.sha256,
+            "consent_snapshot_hash": version.consent_snapshot_hash,
+            "seed": config.seed,
+            "privacy": result.privacy,
+            "split_sha256": result.metrics["split_sha256"],
+            "non_private": run.non_private,
+            "config": run.spec,
+        },
+    )
+    privacy = {**result.privacy}
+    composed = None if run.non_private else composed_with(privacy)
+    model = services.training_run_succeed(
+        run=run,
+        privacy=privacy,
+        metrics=result.metrics,
+        split={name: [int(i) for i in rows] for name, rows in result.split.items()}
+        | {"sha256": result.metrics["split_sha256"]},
+        curve=result.curve,
+        manifest=manifest,
+        storage_path=relative,
+        composed=composed,
+    )
+    return {
+        "model_version": str(model.id),
+        "model_sha256": model.sha256,
+        "epsilon": privacy.get("epsilon"),
+        "validation_accuracy": result.metrics["validation_accuracy"],
+    }
+
+
+@shared_task(name=task_names.SETTLE_LOST_TRAINING, expires=55)
+def settle_lost_training() -> int:
+    """Beat, every minute after the reaper: a run whose worker died commits its completed steps' spend."""
+    from apps.training import services
+    from workers.engine.training.accounting import Mechanism, epsilon_spent
+
+    settled = 0
+    for run in services.lost_runs():
+        spent = None
+        planned = run.planned or {}
+        if run.steps_completed and planned.get("noise_multiplier") and not run.non_private:
+            budget = services.budget_for(run.dataset_version)
+            mechanism = {
+                "noise_multiplier": planned["noise_multiplier"],
+                "sample_rate": planned["sample_rate"],
+                "steps": run.steps_completed,
+            }
+            report = epsilon_spent([Mechanism(**mechanism)], budget.delta, budget.accountant)
+            spent = {**mechanism, "epsilon": report.epsilon, "accountant": report.accountant}
+            history = [Mechanism(**m) for m in services.committed_mechanisms(budget)] + [Mechanism(**mechanism)]
+            composed = epsilon_spent(history, budget.delta, budget.accountant).epsilon
+        else:
+            composed = None
+        services.training_run_stop(
+            run=run,
+            status="failed",
+            spent=spent,
+            composed=composed,
+            message=(run.job.error or {}).get("message", "The job ended unexpectedly.")
+            + " The partial model was discarded.",
+        )
+        settled += 1
+    return settled

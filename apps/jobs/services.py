@@ -31,10 +31,19 @@ PROGRESS_MIN_INTERVAL = 0.5
 _last_progress_write: dict[str, float] = {}
 
 
+# A queued job whose message has not been picked up after this long is sent again (lost message, broker restart).
+STALE_QUEUED_SECONDS = 300
+
+
 def _enqueue(job: Job) -> None:
+    """Send the task; a broker outage must not turn a committed request into an error, so it is logged and the
+    reaper sends stale queued jobs again (a second delivery is harmless: the claim lets only one run)."""
     from portal.celery import app as celery_app
 
-    celery_app.send_task(job.task_name, args=[str(job.id)], queue=job.queue)
+    try:
+        celery_app.send_task(job.task_name, args=[str(job.id)], queue=job.queue)
+    except Exception:  # noqa: BLE001 - any broker error; the row stays QUEUED and is retried by the reaper
+        logger.exception("Could not send job %s to the broker; the reaper will send it again", job.id)
 
 
 def job_create(
@@ -279,6 +288,12 @@ def job_reap_expired() -> dict[str, int]:
                     after={"attempt": job.attempt, "reason": "lease expired"},
                     request_id=job.request_id,
                 )
+    stale = Job.objects.filter(
+        status=S.QUEUED, cancel_requested=False, updated_at__lt=now - timedelta(seconds=STALE_QUEUED_SECONDS)
+    )
+    for job in stale:
+        Job.objects.filter(pk=job.pk).update(updated_at=now)
+        transaction.on_commit(lambda job=job: _enqueue(job))
     if requeued or failed:
         logger.warning("Reaped expired jobs: %d requeued, %d failed", requeued, failed)
     return {"requeued": requeued, "failed": failed}

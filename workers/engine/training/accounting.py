@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from opacus.accountants import PRVAccountant, RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
 
+from workers.engine.training.delta import default_delta  # noqa: F401 - re-exported
+
 PRV_EPSILON_LIMIT = 10.0
 logger = logging.getLogger(__name__)
 
@@ -36,13 +38,6 @@ class EpsilonReport:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def default_delta(n: int) -> float:
-    """The largest power of ten at or below 1/(10 n): n counts people, not rows."""
-    if n <= 0:
-        raise ValueError("n must be positive")
-    return 10.0 ** math.floor(math.log10(1.0 / (10 * n)))
 
 
 def check_delta(delta: float, n: int) -> None:

@@ -87,7 +87,9 @@ def train(
     on_progress: ProgressCallback | None = None,
     should_cancel: Callable[[], bool] | None = None,
     progress_every_s: float = 0.5,
+    on_plan: Callable[[float, float, int], None] | None = None,
 ) -> TrainingResult:
+    """Train; ``on_plan(noise_multiplier, sample_rate, total_steps)`` is called once before the first step."""
     frame = frame.reset_index(drop=True)
     if config.label not in frame.columns:
         raise DataError(f"The label column {config.label!r} is not in the data.")
@@ -125,6 +127,8 @@ def train(
             steps=total_steps,
             accountant=config.accountant,
         )
+    if on_plan is not None:
+        on_plan(noise_multiplier, sample_rate, total_steps)
     clipper = FastClipper(model) if config.private else None
     expected_batch = sample_rate * n
     curve: list[dict[str, float]] = []

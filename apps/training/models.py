@@ -1,0 +1,110 @@
+"""Private training runs, the per-dataset privacy-budget ledger, and the model versions they produce."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import BaseModel
+
+
+class PrivacyBudget(BaseModel):
+    """The privacy budget of one dataset (shared by all its versions), capped by the use case's policy."""
+
+    dataset = models.OneToOneField("datasets.Dataset", on_delete=models.PROTECT, related_name="privacy_budget")
+    epsilon_cap = models.FloatField()
+    delta = models.FloatField(help_text="The delta every run on this dataset is accounted at.")
+    people = models.PositiveIntegerField(help_text="n: distinct data subjects, for the delta rule.")
+    composed_spent = models.FloatField(default=0.0, help_text="Epsilon of all committed runs composed (accountant).")
+    naive_spent = models.FloatField(default=0.0, help_text="Sum of committed runs' epsilons, shown beside it.")
+    accountant = models.CharField(max_length=8, default="prv")
+    reserved = models.FloatField(default=0.0, help_text="Planned epsilon of runs launched but not finished.")
+
+    def __str__(self) -> str:
+        return f"budget of {self.dataset}"
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.epsilon_cap - self.composed_spent - self.reserved)
+
+
+class BudgetEntry(BaseModel):
+    """One ledger line: a reservation at launch, then a commit of what was spent or a release."""
+
+    class Kind(models.TextChoices):
+        RESERVE = "reserve", "Reserved"
+        COMMIT = "commit", "Committed"
+        RELEASE = "release", "Released"
+
+    budget = models.ForeignKey(PrivacyBudget, on_delete=models.PROTECT, related_name="entries")
+    run = models.ForeignKey("TrainingRun", on_delete=models.PROTECT, related_name="budget_entries")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    epsilon = models.FloatField()
+    noise_multiplier = models.FloatField(null=True, blank=True)
+    sample_rate = models.FloatField(null=True, blank=True)
+    steps = models.PositiveIntegerField(null=True, blank=True)
+    composed_after = models.FloatField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.epsilon:.3f}"
+
+
+class TrainingRun(BaseModel):
+    """A DP-SGD (or non-private baseline) training run on a prepared dataset version."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    usecase = models.ForeignKey("usecases.UseCase", on_delete=models.PROTECT, related_name="training_runs")
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="training_runs"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    non_private = models.BooleanField(default=False, help_text="A baseline for comparison only; never deployable.")
+    spec = models.JSONField(
+        help_text="label, features, model, epochs, batch size, clipping, learning rate, seed, target epsilon, delta"
+    )
+    planned = models.JSONField(default=dict, help_text="noise multiplier, sample rate and steps planned at launch")
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    steps_completed = models.PositiveIntegerField(default=0)
+    privacy = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    curve = models.JSONField(default=list, blank=True)
+    split = models.JSONField(default=dict, blank=True, help_text="row indices of train/validation/test, and hash")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {str(self.id)[:8]} on {self.dataset_version}"
+
+
+class ModelVersion(BaseModel):
+    """The trained model: weights (safetensors), preprocessing spec and manifest, addressed by sha256."""
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    usecase = models.ForeignKey("usecases.UseCase", on_delete=models.PROTECT, related_name="model_versions")
+    training_run = models.OneToOneField(TrainingRun, on_delete=models.PROTECT, related_name="model_version")
+    number = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, unique=True)
+    storage_path = models.CharField(max_length=500)
+    manifest = models.JSONField()
+    non_private = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["usecase", "number"], name="model_version_number_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.usecase.reference} model v{self.number}"
