@@ -211,6 +211,7 @@ SPECTACULAR_SETTINGS = {
         "ColumnRoleEnum": "apps.datasets.models.ColumnRole",
         "DatasetVersionStatusEnum": "apps.datasets.models.DatasetVersion.Status",
         "DatasetVersionKindEnum": "apps.datasets.models.DatasetVersion.Kind",
+        "BudgetEntryKindEnum": "apps.training.models.BudgetEntry.Kind",
     },
 }
 

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.usecases.api.urls")),
     path("", include("apps.consent.api.urls")),
     path("", include("apps.datasets.api.urls")),
+    path("", include("apps.training.api.urls")),
 ]
 
 urlpatterns = [
@@ -23,6 +24,7 @@ urlpatterns = [
     path("usecases/", include("apps.usecases.urls")),
     path("consent/", include("apps.consent.urls")),
     path("datasets/", include("apps.datasets.urls")),
+    path("training/", include("apps.training.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

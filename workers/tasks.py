@@ -280,3 +280,40 @@ def settle_lost_training() -> int:
         )
         settled += 1
     return settled
+
+
+SCORE_MAX_ROWS = 10_000
+
+
+@job_task(task_names.SCORE)
+def score_batch(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """Predictions for a small CSV batch with a model version (weights loaded from safetensors, no pickle)."""
+    import io
+    from pathlib import Path
+
+    import pandas as pd
+    from django.conf import settings
+
+    from apps.core.errors import ValidationFailed
+    from apps.training.models import ModelVersion
+    from workers.engine.training.artifacts import score
+    from workers.engine.training.data import DataError
+
+    model = ModelVersion.objects.get(id=spec["model_version_id"])
+    try:
+        frame = pd.read_csv(io.StringIO(spec["csv"]), nrows=SCORE_MAX_ROWS + 1)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValidationFailed(f"The batch is not a readable CSV: {exc}") from None
+    if len(frame) > SCORE_MAX_ROWS:
+        raise ValidationFailed(f"Score at most {SCORE_MAX_ROWS:,} rows at a time.")
+    try:
+        scored = score(frame, Path(settings.STORAGE_ROOT) / model.storage_path)
+    except DataError as exc:
+        raise ValidationFailed(str(exc)) from None
+    return {
+        "model_version": str(model.id),
+        "model_sha256": model.sha256,
+        "rows": len(scored),
+        "non_private_model": model.non_private,
+        "predictions": scored.to_dict(orient="records"),
+    }

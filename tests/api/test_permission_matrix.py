@@ -5,18 +5,21 @@ Adding a route without adding it to EXPECTED fails ``test_every_route_in_the_sch
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import api_token_create, auditor_grant_create
 from apps.audit.models import AuditEvent
 from apps.consent.models import ConsentImport
+from apps.datasets.models import Dataset, DatasetColumn, DatasetVersion
 from apps.datasets.services import (
     dataset_create,
     dataset_version_confirm_roles,
@@ -26,6 +29,8 @@ from apps.datasets.services import (
 )
 from apps.datasets.storage import EncryptedIncomingFile
 from apps.jobs.models import Job
+from apps.training.models import ModelVersion, PrivacyBudget, TrainingRun
+from apps.usecases.models import UseCase
 from apps.usecases.services import usecase_create
 from tests.conftest import make_user
 from tests.usecases.factories import usecase_data
@@ -100,6 +105,14 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("PUT", "/api/v1/dataset-versions/{id}/datasheet/"): only({"admin": 200, "steward": 200}, 403),
     ("POST", "/api/v1/dataset-versions/{id}/prepare/"): only({"admin": 202, "steward": 202}, 403),
     ("POST", "/api/v1/dataset-versions/{id}/roles/"): only({"admin": 200, "steward": 200}, 403),
+    ("GET", "/api/v1/training-runs/"): everyone(200),
+    ("POST", "/api/v1/training-runs/"): only({"admin": 202, "owner": 202}, 403),
+    ("GET", "/api/v1/training-runs/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/training-runs/{id}/cancel/"): only({"admin": 200, "owner": 200}, 403),
+    ("GET", "/api/v1/model-versions/"): everyone(200),
+    ("GET", "/api/v1/model-versions/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/model-versions/{id}/score/"): only({"admin": 202, "owner": 202}, 403),
+    ("GET", "/api/v1/privacy-budgets/{dataset}/"): only({p: 200 for p in IN_ORG}, 200),
 }
 
 SMALL_CSV = b"applicant_id,email,age,sex\nA-1,a@example.org,30,Male\nA-2,b@example.org,40,Female\n"
@@ -152,6 +165,60 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
         },
     )
     datasheet_save(actor=steward, version=version)
+    # Training objects are made directly: the matrix is about who may act, not about training itself.
+    approved = usecase_create(
+        actor=owner,
+        organisation=organisation,
+        data=usecase_data(purpose=(organisation.processing_purposes or ["Benefit fraud triage"])[0], title="Approved"),
+    )
+    UseCase.objects.filter(pk=approved.pk).update(status="approved")
+    trained_data = Dataset.objects.create(
+        organisation=organisation, usecase=approved, name="Trained", created_by=steward
+    )
+    prepared = DatasetVersion.objects.create(
+        dataset=trained_data,
+        number=1,
+        kind="prepared",
+        status="ready",
+        parent=version,
+        file_name="p.parquet",
+        file_format="parquet",
+        sha256="1" * 64,
+        size_bytes=1,
+        row_count=2,
+        column_names=version.column_names,
+        storage_path=version.storage_path,
+        wrapped_key=version.wrapped_key,
+        created_by=steward,
+        subject_key_column="applicant_id",
+        consent_as_of=timezone.now(),
+        roles_confirmed_at=timezone.now(),
+    )
+    for column in version.columns.all():
+        DatasetColumn.objects.create(
+            version=prepared, position=column.position, name=column.name, kind=column.kind, role=column.role
+        )
+    run_job = Job.objects.create(
+        organisation=organisation, kind="training", task_name="attest.gpu.training", queue="gpu", created_by=owner
+    )
+    run = TrainingRun.objects.create(
+        organisation=organisation,
+        usecase=approved,
+        dataset_version=prepared,
+        created_by=owner,
+        spec={"model": "logistic_regression"},
+        job=run_job,
+    )
+    model = ModelVersion.objects.create(
+        organisation=organisation,
+        usecase=approved,
+        training_run=run,
+        number=1,
+        sha256=uuid.uuid4().hex * 2,
+        storage_path="models/x",
+        manifest={},
+    )
+    PrivacyBudget.objects.create(dataset=trained_data, epsilon_cap=3.0, delta=1e-5, people=2)
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
     return World(
         organisation,
@@ -166,6 +233,10 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "events": str(event.sequence),
             "datasets": str(dataset.id),
             "dataset-versions": str(version.id),
+            "training-runs": str(run.id),
+            "model-versions": str(model.id),
+            "privacy-budgets": str(trained_data.id),
+            "prepared": str(prepared.id),
         },
     )
 
@@ -212,6 +283,16 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
         }, "json"
     if path.startswith("/api/v1/dataset-versions/{id}/datasheet/") and method == "PUT":
         return {"content": {"uses": {"intended": "Matrix"}}}, "json"
+    if (method, path) == ("POST", "/api/v1/training-runs/"):
+        return {
+            "dataset_version": world.ids["prepared"],
+            "label": "sex",
+            "features": ["age"],
+            "model": "logistic_regression",
+            "target_epsilon": 0.5,
+        }, "json"
+    if (method, path) == ("POST", "/api/v1/model-versions/{id}/score/"):
+        return {"file": SimpleUploadedFile("batch.csv", b"age\n30\n", "text/csv")}, "multipart"
     if (method, path) == ("POST", "/api/v1/datasets/"):
         return {"usecase": world.ids["usecases"], "name": "Another"}, "json"
     if (method, path) == ("POST", "/api/v1/consent/imports/"):
