@@ -5,6 +5,7 @@ Accessible (role="img", <title>, <desc>), deterministic, every label escaped, no
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from html import escape
 
@@ -30,10 +31,13 @@ def _fmt(value: float) -> str:
 
 
 def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> str:
+    # Ids unique per chart (and deterministic): several charts share a page, and a repeated id would make every
+    # chart announce the first one's title.
+    key = "c" + hashlib.sha256(f"{title}\0{desc}".encode()).hexdigest()[:10]
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" role="img" aria-labelledby="t d" {FONT} font-size="12">'
-        f'<title id="t">{escape(title)}</title><desc id="d">{escape(desc)}</desc>{"".join(body)}</svg>'
+        f'height="{height}" role="img" aria-labelledby="{key}t {key}d" {FONT} font-size="12">'
+        f'<title id="{key}t">{escape(title)}</title><desc id="{key}d">{escape(desc)}</desc>{"".join(body)}</svg>'
     )
 
 
@@ -159,7 +163,7 @@ def line_chart(
     body.append(f'<text x="{left - 4}" y="{sy(y_max) + 4:.1f}" text-anchor="end">{_fmt(y_max)}</text>')
     body.append(f'<text x="{left - 4}" y="{bottom}" text-anchor="end">{_fmt(y_min)}</text>')
     body.append(f'<text x="{width - 10}" y="{height - 6}" text-anchor="end">{escape(x_label)} {_fmt(x_max)}</text>')
-    body.append(f'<text x="{left}" y="{top_pad - 4}">{escape(y_label)}</text>')
+    body.append(f'<text x="{left + 6}" y="{top_pad + 12}" fill="#555">{escape(y_label)}</text>')
     for index, (name, values) in enumerate(series.items()):
         path = " ".join(f"{'M' if i == 0 else 'L'}{sx(a):.1f},{sy(b):.1f}" for i, (a, b) in enumerate(values))
         color = PALETTE[index % len(PALETTE)]

@@ -32,6 +32,11 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not Dataset.objects.filter(organisation=organisation).exists():
         _seed_dataset(organisation)
         out.write("Seeded the Adult dataset: raw and prepared versions.")
+    from apps.training.models import TrainingRun
+
+    if not TrainingRun.objects.filter(organisation=organisation).exists():
+        _seed_training(organisation)
+        out.write("Seeded a finished DP training run and a non-private baseline.")
 
 
 def _seed_usecases(organisation: Organisation) -> None:
@@ -252,3 +257,44 @@ def _seed_dataset(organisation: Organisation) -> None:
     dataset_version_profile(version_id=prepared.id)
     Job.objects.filter(id=prepared.profile_job_id).update(status=Job.Status.SUCCEEDED, progress=1.0)
     datasheet_save(actor=steward, version=prepared)
+
+
+def _seed_training(organisation: Organisation) -> None:
+    """Train on the prepared Adult version inline (a few seconds on a CPU), exactly as the worker would."""
+    from apps.datasets.models import DatasetVersion
+    from apps.jobs.services import job_claim
+    from apps.training.services import training_run_request
+    from workers.runtime import JobContext
+    from workers.tasks import training
+
+    owner = _user("owner")
+    version = DatasetVersion.objects.get(dataset__organisation=organisation, kind="prepared")
+    spec = {
+        "label": "class",
+        "features": [
+            "age",
+            "workclass",
+            "education-num",
+            "marital-status",
+            "occupation",
+            "race",
+            "sex",
+            "hours-per-week",
+            "capital-gain",
+            "capital-loss",
+        ],
+        "model": "logistic_regression",
+        "epochs": 3,
+        "batch_size": 256,
+        "learning_rate": 0.05,
+        "max_grad_norm": 1.0,
+        "target_epsilon": 1.0,
+        "seed": 7,
+    }
+    for non_private in (False, True):
+        run = training_run_request(actor=owner, version=version, spec=spec, non_private=non_private)
+        job = job_claim(job_id=run.job_id, worker="demo-seed")
+        result = training.job_body(JobContext(job=job), job.spec)
+        from apps.jobs.services import job_succeed
+
+        job_succeed(job=job, result=result)

@@ -183,6 +183,9 @@ def dataset_version_profile(*, version_id: Any, progress: Any = None) -> dict[st
     from workers.engine.datasets.profiling import profile_table
 
     version = DatasetVersion.objects.select_related("dataset").get(id=version_id)
+    if version.status == DatasetVersion.Status.READY and version.profile:
+        # Already profiled (a redelivered job, or the demo seed profiled inline): never wipe confirmed roles.
+        return {"columns": version.columns.count(), "already_profiled": True}
     if progress:
         progress(0.1, "Reading the file")
     table = read_version_table(version)
