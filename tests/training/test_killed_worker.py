@@ -23,11 +23,13 @@ def wait_for(predicate, timeout=120):
     raise AssertionError("condition not met in time")
 
 
-def test_a_killed_training_worker_commits_completed_steps_once_and_publishes_nothing(celery_worker, owner,
-                                                                                      prepared_version):
+def test_a_killed_training_worker_commits_completed_steps_once_and_publishes_nothing(
+    celery_worker, owner, prepared_version
+):
     worker = celery_worker("gpu")
-    run = training_run_request(actor=owner, version=prepared_version,
-                               spec=run_spec(epochs=200, batch_size=8, model="mlp", target_epsilon=2.0))
+    run = training_run_request(
+        actor=owner, version=prepared_version, spec=run_spec(epochs=200, batch_size=8, model="mlp", target_epsilon=2.0)
+    )
     wait_for(lambda: TrainingRun.objects.get(pk=run.pk).steps_completed > 20)
     worker.kill()
     run.refresh_from_db()

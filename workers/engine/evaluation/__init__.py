@@ -1,0 +1,1 @@
+"""Evaluation engine: performance and fairness by group from confusion counts, bootstrap intervals, gates, and the membership-inference audit. No Django; fairlearn and scikit-learn are only the references in tests."""
