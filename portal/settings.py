@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.consent",
     "apps.datasets",
     "apps.training",
+    "apps.evaluation",
 ]
 
 MIDDLEWARE = [

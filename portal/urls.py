@@ -25,6 +25,7 @@ urlpatterns = [
     path("consent/", include("apps.consent.urls")),
     path("datasets/", include("apps.datasets.urls")),
     path("training/", include("apps.training.urls")),
+    path("evaluation/", include("apps.evaluation.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -317,3 +317,105 @@ def score_batch(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
         "non_private_model": model.non_private,
         "predictions": scored.to_dict(orient="records"),
     }
+
+
+@job_task(task_names.EVALUATION)
+def evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    """Performance and fairness by group on rows the model never trained on, and the membership audit."""
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+    from django.conf import settings
+
+    from apps.core.errors import ValidationFailed
+    from apps.datasets.services import read_version_table
+    from apps.evaluation import services
+    from apps.evaluation.models import Evaluation
+    from workers.engine.evaluation.evaluate import Policy, evaluate, privacy_cost
+    from workers.engine.evaluation.metrics import multiclass_summary
+    from workers.engine.evaluation.privacy_audit import loss_threshold_audit
+    from workers.engine.training.artifacts import load_model
+    from workers.engine.training.data import DataError, encode_labels, transform
+    from workers.engine.training.models import loss_per_sample
+
+    item = Evaluation.objects.select_related("model_version__training_run", "dataset_version").get(
+        id=spec["evaluation_id"]
+    )
+    Evaluation.objects.filter(pk=item.pk).update(status=Evaluation.Status.RUNNING)
+    run = item.model_version.training_run
+    model, prep, _manifest = load_model(Path(settings.STORAGE_ROOT) / item.model_version.storage_path)
+    ctx.progress(0.1, "Loading the evaluation rows", force=True)
+    frame = read_version_table(item.dataset_version).to_pandas()
+    if item.kind == Evaluation.Kind.HELD_OUT:
+        test_rows = frame.iloc[run.split["test"]]
+        member_rows = frame.iloc[run.split["train"]]
+    else:
+        test_rows, member_rows = frame, None
+    policy = item.policy or {}
+    try:
+        inputs = torch.from_numpy(transform(test_rows, prep))
+        labels = encode_labels(test_rows, prep)
+    except DataError as exc:
+        services.evaluation_fail(evaluation=item, message=str(exc))
+        raise ValidationFailed(str(exc)) from None
+    with torch.no_grad():
+        logits = model(inputs)
+    ctx.progress(0.4, "Computing performance and fairness by group", force=True)
+    if logits.shape[1] == 1:
+        scores = torch.sigmoid(logits[:, 0]).numpy()
+        try:
+            results = evaluate(
+                y_true=labels,
+                y_score=scores,
+                sensitive=test_rows,
+                seed=item.seed,
+                resamples=200,
+                policy=Policy(
+                    sensitive_attributes=policy.get("sensitive_attributes", []),
+                    gates=policy.get("gates", []),
+                    min_group_size=policy.get("min_group_size", 30),
+                    intersections=policy.get("intersections", True),
+                ),
+            )
+        except ValueError as exc:
+            services.evaluation_fail(evaluation=item, message=str(exc))
+            raise ValidationFailed(str(exc)) from None
+        results["positive_class"] = prep.classes[1]
+    else:
+        predictions = logits.argmax(dim=1).numpy()
+        results = {
+            "multiclass": multiclass_summary(labels, predictions, len(prep.classes)),
+            "groupings": [],
+            "gates": [],
+            "verdict": "fail" if policy.get("gates") else "pass",
+            "note": "Fairness gates are defined for binary outcomes; multiclass models show performance.",
+        }
+    audit: dict[str, Any] = {}
+    if member_rows is not None:
+        ctx.progress(0.7, "Membership-inference audit", force=True)
+        rng = np.random.default_rng(item.seed)
+        sample = member_rows.iloc[rng.permutation(len(member_rows))[:5000]]
+        with torch.no_grad():
+            member_loss = loss_per_sample(
+                model(torch.from_numpy(transform(sample, prep))), torch.from_numpy(encode_labels(sample, prep))
+            ).numpy()
+            nonmember_loss = loss_per_sample(logits, torch.from_numpy(labels)).numpy()
+        audit = loss_threshold_audit(
+            member_loss,
+            nonmember_loss,
+            proven_epsilon=run.privacy.get("epsilon"),
+            delta=run.privacy.get("delta") or 1e-5,
+            seed=item.seed,
+        )
+    cost: list[dict[str, Any]] = []
+    baseline = Evaluation.objects.filter(
+        model_version__training_run__non_private=True,
+        model_version__usecase=item.model_version.usecase,
+        dataset_version=item.dataset_version,
+        status=Evaluation.Status.SUCCEEDED,
+    ).first()
+    if baseline is not None and not run.non_private and results.get("groupings"):
+        cost = privacy_cost(results, baseline.results)
+    services.evaluation_record(evaluation=item, results=results, audit=audit, privacy_cost=cost)
+    return {"verdict": results.get("verdict"), "audit_epsilon_lower_bound": audit.get("empirical_epsilon_lower_bound")}

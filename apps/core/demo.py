@@ -291,10 +291,18 @@ def _seed_training(organisation: Organisation) -> None:
         "target_epsilon": 1.0,
         "seed": 7,
     }
+    from apps.jobs.services import job_succeed
+
     for non_private in (False, True):
         run = training_run_request(actor=owner, version=version, spec=spec, non_private=non_private)
         job = job_claim(job_id=run.job_id, worker="demo-seed")
-        result = training.job_body(JobContext(job=job), job.spec)
-        from apps.jobs.services import job_succeed
+        job_succeed(job=job, result=training.job_body(JobContext(job=job), job.spec))
+    from apps.evaluation.models import Evaluation
+    from workers.tasks import evaluation
 
-        job_succeed(job=job, result=result)
+    # The baseline first, so the private model's evaluation can show the cost of privacy per group.
+    for item in sorted(
+        Evaluation.objects.filter(organisation=organisation), key=lambda e: not e.model_version.non_private
+    ):
+        job = job_claim(job_id=item.job_id, worker="demo-seed")
+        job_succeed(job=job, result=evaluation.job_body(JobContext(job=job), job.spec))

@@ -280,6 +280,10 @@ def training_run_succeed(
         run.privacy, run.metrics, run.split, run.curve = privacy, metrics, split, curve
         run.steps_completed = privacy.get("steps", 0)
         run.save()
+        from apps.evaluation.services import evaluation_request
+
+        # Every finished run is evaluated on its held-out rows straight away.
+        evaluation_request(actor=None, model_version=model)
         audit_record(
             actor=None,
             organisation=run.organisation,

@@ -303,3 +303,52 @@ def usecase_transition(*, actor: User, usecase: UseCase, action: str, reason: st
             after={"status": locked.status, "reason": reason, "revision": locked.revision},
         )
     return locked
+
+
+def usecase_tighten_gate(*, actor: User, usecase: UseCase, metric: str, threshold: float) -> UseCase:
+    """Make a fairness gate stricter (or add one) in any state: tightening never weakens a protection, so it needs
+    no new review; loosening a gate is an ordinary edit of a draft."""
+    from apps.usecases.vocab import FAIRNESS_METRICS
+
+    roles = roles_in(actor, usecase.organisation)
+    if not roles:
+        raise NotFound()
+    if not (roles & {Role.ADMIN} or (Role.OWNER in roles and usecase.owner_id == actor.id)):
+        raise PermissionDenied("Only the use case's owner or an org admin changes its gates.")
+    if metric not in FAIRNESS_METRICS:
+        raise ValidationFailed("Unknown fairness metric.", {"metric": [f"one of {', '.join(FAIRNESS_METRICS)}"]})
+    direction = FAIRNESS_METRICS[metric]
+    with transaction.atomic():
+        locked = UseCase.objects.select_for_update().get(pk=usecase.pk)
+        if locked.status == S.RETIRED:
+            raise InvalidState("A retired use case's policy no longer changes.")
+        policy = dict(locked.fairness_policy or {})
+        gates = [dict(g) for g in policy.get("gates", [])]
+        current = next((g for g in gates if g["metric"] == metric), None)
+        if current is not None:
+            looser = threshold > current["threshold"] if direction == "max" else threshold < current["threshold"]
+            if looser or threshold == current["threshold"]:
+                raise ValidationFailed(
+                    f"{metric} is already gated at {current['threshold']}; only a stricter threshold is accepted "
+                    "outside a draft.",
+                    {"threshold": ["not stricter"]},
+                )
+            before = current["threshold"]
+            current["threshold"] = float(threshold)
+        else:
+            before = None
+            gates.append({"metric": metric, "threshold": float(threshold), "direction": direction})
+        policy["gates"] = gates
+        locked.fairness_policy = normalise_fairness_policy(policy)
+        locked.revision += 1
+        locked.save()
+        _write_revision(locked, author=actor, changed=["fairness_policy"], note=f"Gate {metric} tightened")
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="usecase.tighten_gate",
+            target=locked,
+            before={"metric": metric, "threshold": before},
+            after={"metric": metric, "threshold": threshold, "revision": locked.revision},
+        )
+    return locked

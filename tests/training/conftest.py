@@ -31,6 +31,11 @@ def approved_usecase(org, owner, board_member):
         data=usecase_data(
             purpose="Service improvement",
             privacy_policy={"epsilon_cap": 5.0, "accountant": "prv", "max_consent_age_days": 30},
+            fairness_policy={
+                "sensitive_attributes": ["sex", "race"],
+                "min_group_size": 30,
+                "gates": [{"metric": "demographic_parity_difference", "threshold": 0.9}],
+            },
         ),
     )
     usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")

@@ -1,0 +1,123 @@
+"""Requesting evaluations and recording their results (computed by the worker's engine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from apps.accounts.models import Role, User
+from apps.accounts.selectors import roles_in
+from apps.audit.services import audit_record
+from apps.core.errors import AttestError, NotFound, PermissionDenied
+from apps.datasets.models import DatasetVersion
+from apps.evaluation.models import Evaluation
+from apps.training.models import ModelVersion
+from workers import task_names
+
+
+def evaluation_request(
+    *, actor: User | None, model_version: ModelVersion, dataset_version: DatasetVersion | None = None, seed: int = 0
+) -> Evaluation:
+    """Queue an evaluation: on the run's held-out rows, or on another version with a compatible schema."""
+    from apps.jobs.services import job_create
+
+    organisation = model_version.organisation
+    if actor is not None:
+        if not roles_in(actor, organisation):
+            raise NotFound()
+        if not roles_in(actor, organisation) & {Role.OWNER, Role.ADMIN}:
+            raise PermissionDenied("Only use-case owners and org admins request evaluations.")
+    run = model_version.training_run
+    kind = Evaluation.Kind.HELD_OUT
+    if dataset_version is None or dataset_version.pk == run.dataset_version_id:
+        dataset_version = run.dataset_version
+    else:
+        kind = Evaluation.Kind.EXTERNAL
+        if dataset_version.dataset.organisation_id != organisation.pk:
+            raise NotFound()
+        needed = set(run.spec["features"]) | {run.spec["label"]}
+        missing = sorted(needed - set(dataset_version.column_names))
+        if missing:
+            raise AttestError(
+                "invalid",
+                f"The test set lacks the model's columns: {', '.join(missing)}.",
+                {"missing_columns": missing},
+            )
+    from apps.usecases.models import UseCase
+
+    usecase = UseCase.objects.get(pk=model_version.usecase_id)  # the policy as it is now, not as cached
+    with transaction.atomic():
+        evaluation = Evaluation.objects.create(
+            organisation=organisation,
+            model_version=model_version,
+            dataset_version=dataset_version,
+            kind=kind,
+            created_by=actor,
+            seed=seed,
+            policy=usecase.fairness_policy or {},
+            policy_revision=usecase.revision,
+        )
+        evaluation.job = job_create(
+            actor=actor,
+            organisation=organisation,
+            kind="evaluation",
+            task_name=task_names.EVALUATION,
+            queue="gpu",
+            spec={"evaluation_id": str(evaluation.id)},
+            target=evaluation,
+        )
+        evaluation.save(update_fields=["job"])
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="evaluation.request",
+            target=evaluation,
+            after={
+                "model_version": str(model_version.id),
+                "model_sha256": model_version.sha256,
+                "dataset_version": str(dataset_version.id),
+                "kind": kind,
+                "policy_revision": usecase.revision,
+            },
+        )
+    return evaluation
+
+
+def evaluation_record(
+    *, evaluation: Evaluation, results: dict[str, Any], audit: dict[str, Any], privacy_cost: list[dict[str, Any]]
+) -> Evaluation:
+    with transaction.atomic():
+        evaluation.results, evaluation.audit, evaluation.privacy_cost = results, audit, privacy_cost
+        evaluation.verdict = results.get("verdict", "")
+        evaluation.status = Evaluation.Status.SUCCEEDED
+        evaluation.save()
+        audit_record(
+            actor=None,
+            organisation=evaluation.organisation,
+            action="evaluation.record",
+            target=evaluation,
+            after={
+                "verdict": evaluation.verdict,
+                "gates": results.get("gates"),
+                "audit": {
+                    k: audit.get(k)
+                    for k in ("auc", "empirical_epsilon_lower_bound", "proven_epsilon", "accounting_fault")
+                },
+            },
+        )
+    return evaluation
+
+
+def evaluation_fail(*, evaluation: Evaluation, message: str) -> None:
+    with transaction.atomic():
+        evaluation.status = Evaluation.Status.FAILED
+        evaluation.error = message
+        evaluation.save(update_fields=["status", "error", "updated_at"])
+        audit_record(
+            actor=None,
+            organisation=evaluation.organisation,
+            action="evaluation.fail",
+            target=evaluation,
+            after={"message": message},
+        )

@@ -1,0 +1,135 @@
+"""The evaluation page: verdict, gates with intervals, group tables and charts, privacy audit; re-evaluation and
+gate tightening."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from apps.core import charts
+from apps.core.errors import AttestError
+from apps.evaluation import services
+from apps.evaluation.permissions import visible_to
+from apps.usecases.services import usecase_tighten_gate
+from apps.usecases.vocab import FAIRNESS_METRICS
+
+GROUP_COLUMNS = [
+    ("selection_rate", "Selection rate"),
+    ("accuracy", "Accuracy"),
+    ("recall", "TPR (recall)"),
+    ("false_positive_rate", "FPR"),
+    ("precision", "Precision"),
+    ("roc_auc", "ROC AUC"),
+]
+
+
+def gate_chart(gate: dict[str, Any], groupings: list[dict[str, Any]]) -> str:
+    bars = []
+    for grouping in groupings:
+        entry = grouping["fairness"][gate["metric"]]
+        if entry["value"] is not None:
+            low, high = entry["ci"]
+            bars.append(charts.Bar(grouping["name"], entry["value"], low, high))
+    label = "at most" if gate["direction"] == "max" else "at least"
+    return charts.bar_chart(
+        bars,
+        title=gate["metric"].replace("_", " "),
+        threshold=gate["threshold"],
+        threshold_label=f"threshold ({label})",
+        max_value=1.0,
+    )
+
+
+def selection_chart(grouping: dict[str, Any]) -> str:
+    bars = [
+        charts.Bar(
+            row["group"], row["selection_rate"], *row["selection_rate_ci"], note="too small" if row["too_small"] else ""
+        )
+        for row in grouping["groups"]
+    ]
+    return charts.bar_chart(bars, title=f"Selection rate by {grouping['name']} (95% intervals)", max_value=1.0)
+
+
+@login_required
+def evaluation_detail(request: HttpRequest, evaluation_id: Any) -> HttpResponse:
+    item = get_object_or_404(
+        visible_to(request.user).select_related(
+            "model_version__training_run", "model_version__usecase", "dataset_version", "job"
+        ),
+        id=evaluation_id,
+    )
+    results = item.results or {}
+    groupings = results.get("groupings", [])
+    gate_charts = [mark_safe(gate_chart(gate, groupings)) for gate in results.get("gates", [])]  # noqa: S308 - escaped by the renderer
+    group_sections = [{"grouping": g, "chart": mark_safe(selection_chart(g))} for g in groupings]  # noqa: S308
+    audit = item.audit or {}
+    audit_chart = ""
+    if audit.get("proven_epsilon") is not None:
+        audit_chart = mark_safe(
+            charts.bar_chart(  # noqa: S308
+                [
+                    charts.Bar("proven epsilon (accountant)", audit["proven_epsilon"]),
+                    charts.Bar("empirical lower bound (95%)", audit["empirical_epsilon_lower_bound"]),
+                ],
+                title="Privacy: proven epsilon beside the audit's lower bound",
+            )
+        )
+    usecase = item.model_version.usecase
+    return render(
+        request,
+        "evaluation/detail.html",
+        {
+            "evaluation": item,
+            "results": results,
+            "gate_charts": zip(results.get("gates", []), gate_charts, strict=False),
+            "groups": group_sections,
+            "columns": GROUP_COLUMNS,
+            "audit": audit,
+            "audit_chart": audit_chart,
+            "usecase": usecase,
+            "metrics": list(FAIRNESS_METRICS),
+            "live": item.status in ("queued", "running"),
+            "newer": item.model_version.evaluations.filter(created_at__gt=item.created_at).first(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def evaluation_rerun(request: HttpRequest, evaluation_id: Any) -> HttpResponse:
+    item = get_object_or_404(visible_to(request.user), id=evaluation_id)
+    try:
+        new = services.evaluation_request(
+            actor=request.user, model_version=item.model_version, dataset_version=item.dataset_version, seed=item.seed
+        )
+    except AttestError as exc:
+        messages.error(request, exc.message)
+        return redirect("evaluation:detail", evaluation_id=item.id)
+    return redirect("evaluation:detail", evaluation_id=new.id)
+
+
+@login_required
+@require_POST
+def tighten_gate(request: HttpRequest, evaluation_id: Any) -> HttpResponse:
+    item = get_object_or_404(visible_to(request.user).select_related("model_version__usecase"), id=evaluation_id)
+    try:
+        threshold = float(request.POST.get("threshold", ""))
+        usecase_tighten_gate(
+            actor=request.user,
+            usecase=item.model_version.usecase,
+            metric=request.POST.get("metric", ""),
+            threshold=threshold,
+        )
+    except ValueError:
+        messages.error(request, "The threshold must be a number.")
+    except AttestError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Gate tightened. Run the evaluation again to apply it.")
+    return redirect("evaluation:detail", evaluation_id=item.id)

@@ -1,0 +1,80 @@
+import pytest
+
+from apps.audit.models import AuditEvent
+from apps.core.errors import PermissionDenied, ValidationFailed
+from apps.evaluation.models import Evaluation
+from apps.evaluation.services import evaluation_request
+from apps.jobs.services import job_claim
+from apps.training.services import training_run_request
+from apps.usecases.services import usecase_tighten_gate
+from tests.training.conftest import run_spec
+from workers.runtime import JobContext
+from workers.tasks import evaluation, training
+
+pytestmark = pytest.mark.django_db
+
+
+def run_job(task, job_id):
+    job = job_claim(job_id=job_id, worker="test")
+    return task.job_body(JobContext(job=job), job.spec)
+
+
+@pytest.fixture
+def trained(prepared_version, owner):
+    run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(target_epsilon=2.0))
+    run_job(training, run.job_id)
+    run.refresh_from_db()
+    return run.model_version
+
+
+def test_a_finished_run_is_evaluated_on_its_held_out_rows_with_gates_and_an_audit(trained):
+    item = Evaluation.objects.get(model_version=trained)  # queued automatically by the training run
+    run_job(evaluation, item.job_id)
+    item.refresh_from_db()
+    results = item.results
+    assert item.status == "succeeded" and item.kind == "held_out"
+    assert results["rows"] == len(trained.training_run.split["test"])  # rows training never saw
+    names = [g["name"] for g in results["groupings"]]
+    assert names == ["sex", "race", "sex x race"]
+    assert {gate["metric"] for gate in results["gates"]} == {"demographic_parity_difference"}
+    assert item.verdict == ("pass" if results["gates"][0]["passed"] else "fail")
+    audit = item.audit
+    assert audit["proven_epsilon"] == pytest.approx(trained.training_run.privacy["epsilon"])
+    assert 0 <= audit["empirical_epsilon_lower_bound"] <= audit["proven_epsilon"]
+    assert audit["accounting_fault"] is False
+    assert AuditEvent.objects.filter(action="evaluation.record", object_id=str(item.id)).count() == 1
+
+
+def test_a_stricter_gate_turns_the_next_evaluation_red(trained, owner):
+    first = Evaluation.objects.get(model_version=trained)
+    run_job(evaluation, first.job_id)
+    first.refresh_from_db()
+    assert first.verdict == "pass"
+    value = first.results["gates"][0]["value"]
+    usecase_tighten_gate(
+        actor=owner, usecase=trained.usecase, metric="demographic_parity_difference", threshold=value / 2
+    )
+    with pytest.raises(ValidationFailed):  # loosening is not allowed outside a draft
+        usecase_tighten_gate(
+            actor=owner, usecase=trained.usecase, metric="demographic_parity_difference", threshold=0.9
+        )
+    second = evaluation_request(actor=owner, model_version=trained)
+    run_job(evaluation, second.job_id)
+    second.refresh_from_db()
+    assert second.verdict == "fail" and second.results["gates"][0]["passed"] is False
+    assert second.policy_revision > first.policy_revision
+
+
+def test_the_same_seed_reproduces_the_evaluation(trained, owner):
+    first = Evaluation.objects.get(model_version=trained)
+    run_job(evaluation, first.job_id)
+    second = evaluation_request(actor=owner, model_version=trained)
+    run_job(evaluation, second.job_id)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.results == second.results and first.audit == second.audit
+
+
+def test_only_owners_and_admins_request_evaluations(trained, steward):
+    with pytest.raises(PermissionDenied):
+        evaluation_request(actor=steward, model_version=trained)
