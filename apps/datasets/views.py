@@ -11,13 +11,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from apps.core import charts
 from apps.core.errors import AttestError
-from apps.core.forms import add_service_errors
+from apps.core.forms import add_service_errors, chart_html
 from apps.datasets import services
 from apps.datasets.datasheet import empty_datasheet
 from apps.datasets.forms import DatasetForm, DatasheetForm, RolesForm
@@ -174,7 +173,7 @@ def version_detail(request: HttpRequest, version_id: Any) -> HttpResponse:
                 "median": (column_profile.get("quantiles") or {}).get("0.5"),
                 "profile": column_profile,
                 "field": roles_form[f"role__{column.name}"] if roles_form else None,
-                "chart": mark_safe(charts.histogram(histogram["edges"], histogram["counts"], title=column.name))  # noqa: S308 - escaped by the renderer
+                "chart": chart_html(charts.histogram(histogram["edges"], histogram["counts"], title=column.name))
                 if histogram
                 else "",
             }
@@ -195,7 +194,7 @@ def version_detail(request: HttpRequest, version_id: Any) -> HttpResponse:
             "roles_form": roles_form,
             "can_write": can_write,
             "coverage": coverage,
-            "coverage_chart": mark_safe(_coverage_chart(coverage)),  # noqa: S308 - escaped by the renderer
+            "coverage_chart": chart_html(_coverage_chart(coverage)),
             "profile_job": version.profile_job,
             "prepare_job": jobs.filter(kind="prepare").first(),
             "children": version.children.all(),

@@ -9,11 +9,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from apps.core import charts
 from apps.core.errors import AttestError
+from apps.core.forms import chart_html
 from apps.evaluation import services
 from apps.evaluation.permissions import visible_to
 from apps.usecases.services import usecase_tighten_gate
@@ -66,13 +66,13 @@ def evaluation_detail(request: HttpRequest, evaluation_id: Any) -> HttpResponse:
     )
     results = item.results or {}
     groupings = results.get("groupings", [])
-    gate_charts = [mark_safe(gate_chart(gate, groupings)) for gate in results.get("gates", [])]  # noqa: S308 - escaped by the renderer
-    group_sections = [{"grouping": g, "chart": mark_safe(selection_chart(g))} for g in groupings]  # noqa: S308
+    gate_charts = [chart_html(gate_chart(gate, groupings)) for gate in results.get("gates", [])]
+    group_sections = [{"grouping": g, "chart": chart_html(selection_chart(g))} for g in groupings]
     audit = item.audit or {}
     audit_chart = ""
     if audit.get("proven_epsilon") is not None:
-        audit_chart = mark_safe(
-            charts.bar_chart(  # noqa: S308
+        audit_chart = chart_html(
+            charts.bar_chart(
                 [
                     charts.Bar("proven epsilon (accountant)", audit["proven_epsilon"]),
                     charts.Bar("empirical lower bound (95%)", audit["empirical_epsilon_lower_bound"]),
