@@ -70,7 +70,7 @@ demo: install
 	$(DEMO_ENV) $(PY) manage.py seed_demo
 	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C stops the portal and its worker)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(DEMO_ENV) $(VENV)/bin/celery -A portal worker -Q default,gpu --concurrency 2 --loglevel INFO & \
+	$(DEMO_ENV) $(VENV)/bin/celery -A portal worker -B -s var/celerybeat-schedule -Q default,gpu --concurrency 2 --loglevel INFO & \
 	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000 --noreload; \
 	wait
 

@@ -65,6 +65,11 @@ def _configure(app: Celery) -> None:
                 # An entry that could not run within its minute is dropped, not stacked behind the next one.
                 "options": {"queue": "default", "expires": 55},
             },
+            "remind-board-votes-due": {
+                "task": "attest.default.review_reminders",
+                "schedule": 3600.0,
+                "options": {"queue": "default", "expires": 3000},
+            },
             "erase-expired-dataset-versions": {
                 "task": "attest.default.dataset_retention",
                 "schedule": 24 * 3600.0,

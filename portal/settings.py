@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.training",
     "apps.evaluation",
+    "apps.modelcards",
+    "apps.ethics",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.organisation",
+                "apps.ethics.context_processors.notices",
             ],
         },
     },
@@ -213,6 +216,11 @@ SPECTACULAR_SETTINGS = {
         "DatasetVersionStatusEnum": "apps.datasets.models.DatasetVersion.Status",
         "DatasetVersionKindEnum": "apps.datasets.models.DatasetVersion.Kind",
         "BudgetEntryKindEnum": "apps.training.models.BudgetEntry.Kind",
+        "EvaluationKindEnum": "apps.evaluation.models.Evaluation.Kind",
+        "ReviewKindEnum": "apps.ethics.models.ReviewRequest.Kind",
+        "ReviewStatusEnum": "apps.ethics.models.ReviewRequest.Status",
+        "WaiverStatusEnum": "apps.ethics.models.Waiver.Status",
+        "ConditionStatusEnum": "apps.ethics.models.Condition.Status",
     },
 }
 
@@ -236,6 +244,8 @@ EMAIL_BACKEND = env_str(
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "attest@localhost")
+# Where links in e-mails point (the portal's public address).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,8 @@ api_v1 = [
     path("", include("apps.consent.api.urls")),
     path("", include("apps.datasets.api.urls")),
     path("", include("apps.training.api.urls")),
+    path("", include("apps.evaluation.api.urls")),
+    path("", include("apps.ethics.api.urls")),
 ]
 
 urlpatterns = [
@@ -26,6 +28,8 @@ urlpatterns = [
     path("datasets/", include("apps.datasets.urls")),
     path("training/", include("apps.training.urls")),
     path("evaluation/", include("apps.evaluation.urls")),
+    path("reviews/", include("apps.ethics.urls")),
+    path("modelcards/", include("apps.modelcards.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

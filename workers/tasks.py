@@ -95,6 +95,14 @@ def dataset_retention() -> list[str]:
     return dataset_version_erase_expired()
 
 
+@shared_task(name=task_names.REVIEW_REMINDERS, expires=3000)
+def review_reminders() -> int:
+    """Beat, hourly: remind board members whose vote on an open review is due within two days (once a day each)."""
+    from apps.ethics.services import reviews_remind_due
+
+    return reviews_remind_due()
+
+
 @job_task(task_names.TRAINING)
 def training(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     """DP-SGD on a prepared version: the engine trains; apps' services record progress, budget and the model."""

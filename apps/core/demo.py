@@ -37,12 +37,17 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not TrainingRun.objects.filter(organisation=organisation).exists():
         _seed_training(organisation)
         out.write("Seeded a finished DP training run and a non-private baseline.")
+    from apps.ethics.models import ReviewRequest
+
+    if not ReviewRequest.objects.filter(organisation=organisation, kind="deployment").exists():
+        _request_deployment_review(organisation)
+        out.write("Opened the board's deployment review of the private model.")
 
 
 def _seed_usecases(organisation: Organisation) -> None:
     from apps.usecases.services import usecase_create, usecase_transition
 
-    owner, board = _user("owner"), _user("board1")
+    owner = _user("owner")
     dpia = {
         "need": {
             "aims": "Prioritise benefit applications whose eligibility needs a caseworker's review, using "
@@ -147,14 +152,9 @@ def _seed_usecases(organisation: Organisation) -> None:
         "privacy_policy": {"epsilon_cap": 3.0, "delta": None, "accountant": "prv", "max_consent_age_days": 30},
     }
     usecase = usecase_create(actor=owner, organisation=organisation, data=data)
+    _seed_board(organisation)
     usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
-    usecase = usecase_transition(actor=board, usecase=usecase, action="start_review")
-    usecase_transition(
-        actor=board,
-        usecase=usecase,
-        action="approve",
-        reason="Lawful basis and DPIA are sound; gates and privacy budget are adequate.",
-    )
+    _approve_for_development(usecase)
     draft = dict(
         data,
         title="Fraud and error signals",
@@ -166,6 +166,106 @@ def _seed_usecases(organisation: Organisation) -> None:
         fairness_policy={},
     )
     usecase_create(actor=owner, organisation=organisation, data=draft)
+
+
+def _seed_board(organisation: Organisation) -> None:
+    from apps.ethics.services import board_update
+
+    board_update(
+        actor=_user("admin"),
+        organisation=organisation,
+        data={"quorum": 2, "approval_threshold": 0.66, "chair": str(_user("board1").id), "vote_days": 10},
+    )
+
+
+def _approve_for_development(usecase: Any) -> None:
+    """The board's development review of the triage use case: approved with one tracked condition."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.ethics.models import ReviewRequest
+    from apps.ethics.services import comment_add, review_answer_checklist, vote_cast
+
+    review = ReviewRequest.objects.get(usecase=usecase, status=ReviewRequest.Status.OPEN)
+    review_answer_checklist(
+        actor=usecase.owner,
+        review=review,
+        answers={
+            "purpose": {"answer": "yes", "note": "Triage only; caseworkers decide."},
+            "necessity": {"answer": "yes", "note": "Manual triage backlog is 11 weeks."},
+            "consent": {"answer": "yes", "note": "Consent records are checked at preparation."},
+            "oversight": {"answer": "yes", "note": "Every flag is read by a caseworker."},
+        },
+    )
+    comment_add(actor=_user("board2"), review=review, section="usecase",
+                body="How do applicants learn that a model helped prioritise their case?")
+    vote_cast(
+        actor=_user("board1"),
+        review=review,
+        choice="approve_with_conditions",
+        reason="Sound basis and DPIA; applicants must be able to contest.",
+        conditions=[{
+            "text": "Publish how applicants can contest a prioritisation, and link it from the decision letter.",
+            "owner": str(usecase.owner_id),
+            "due": (timezone.localdate() + timedelta(days=45)).isoformat(),
+        }],
+    )
+    vote_cast(actor=_user("board2"), review=review, choice="approve",
+              reason="Proportionate; gates and privacy budget are adequate.")
+
+
+def _request_deployment_review(organisation: Organisation) -> None:
+    """Ask the board to approve the private model for deployment: the review the demo's board members vote on."""
+    from apps.ethics.services import review_request_deployment
+    from apps.modelcards.services import card_prefill, modelcard_save
+    from apps.training.models import ModelVersion
+
+    model = ModelVersion.objects.get(organisation=organisation, non_private=False)
+    narrative = card_prefill(model)
+    narrative["intended_use"] = ("Prioritise benefit applications for caseworker review. Caseworkers make every "
+                                 "decision; the score only orders the queue.")
+    modelcard_save(actor=model.usecase.owner, model_version=model, narrative=narrative)
+    from apps.ethics.bindings import bound_evaluation
+
+    evaluation = bound_evaluation(model)
+    failing = [g["metric"].replace("_", " ") for g in (evaluation.results or {}).get("gates", []) if not g["passed"]]
+    fairness = (
+        {"answer": "no", "note": f"Fails on {', '.join(failing)}; a time-boxed waiver is requested."}
+        if failing
+        else {"answer": "yes", "note": "Every gate passes on held-out rows."}
+    )
+    review = review_request_deployment(
+        actor=model.usecase.owner,
+        model_version=model,
+        answers={
+            "purpose": {"answer": "yes", "note": "Unchanged since development approval."},
+            "necessity": {"answer": "yes", "note": "Backlog of 11 weeks; the model only orders the queue."},
+            "consent": {"answer": "yes", "note": "Prepared version filtered on consent; snapshot hash in the manifest."},
+            "minimisation": {"answer": "yes", "note": "Applicant ids pseudonymised; 10 features."},
+            "privacy": {"answer": "yes", "note": f"epsilon {model.training_run.privacy.get('epsilon', 0):.2f} "
+                        "of a 3.0 cap"},
+            "fairness": fairness,
+            "oversight": {"answer": "yes", "note": "Caseworkers decide every application."},
+            "transparency": {"answer": "yes", "note": "Notice updated; model card published."},
+            "risks": {"answer": "yes", "note": "Residual risks medium, accepted by the Deputy Director."},
+            "dpo": {"answer": "yes", "note": "DPO advice followed."},
+        },
+    )
+    if failing:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from apps.ethics.services import waiver_request
+
+        waiver_request(
+            actor=model.usecase.owner,
+            review=review,
+            justification="The gaps are on small intersectional groups with wide intervals; every flagged case is "
+            "read by a caseworker, and the gates are re-checked monthly on fresh data.",
+            expires_on=timezone.localdate() + timedelta(days=90),
+        )
 
 
 def _seed_consent(organisation: Organisation) -> None:

@@ -415,6 +415,10 @@ def datasheet_save(*, actor: User, version: DatasetVersion, content: dict[str, A
             target=revision,
             after={"version": str(version.id), "number": revision.number, "sha256": digest},
         )
+    from apps.ethics.services import reviews_supersede_stale
+
+    # Reviews bound to the previous datasheet were read against other words: their votes start again.
+    reviews_supersede_stale(usecase=version.dataset.usecase, actor=actor)
     return revision
 
 

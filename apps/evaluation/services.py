@@ -106,6 +106,10 @@ def evaluation_record(
                 },
             },
         )
+    from apps.ethics.services import reviews_supersede_stale
+
+    # A newer evaluation replaces the one open deployment reviews are bound to.
+    reviews_supersede_stale(usecase=evaluation.model_version.usecase, actor=None)
     return evaluation
 
 

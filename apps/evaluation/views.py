@@ -87,7 +87,8 @@ def evaluation_detail(request: HttpRequest, evaluation_id: Any) -> HttpResponse:
         {
             "evaluation": item,
             "results": results,
-            "gate_charts": zip(results.get("gates", []), gate_charts, strict=False),
+            # A list, not a zip: the template walks it twice (the table, then the charts).
+            "gate_charts": list(zip(results.get("gates", []), gate_charts, strict=False)),
             "groups": group_sections,
             "columns": GROUP_COLUMNS,
             "audit": audit,

@@ -10,9 +10,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.accounts.models import Role
+from apps.accounts.selectors import roles_in
 from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import add_service_errors, chart_html
+from apps.ethics.selectors import deployment_status
 from apps.jobs.services import job_cancel
 from apps.training import services
 from apps.training.forms import TrainingForm
@@ -92,13 +95,27 @@ def _run_context(request: HttpRequest, run: TrainingRun) -> dict[str, Any]:
                 y_label="epsilon",
             )
     budget = PrivacyBudget.objects.filter(dataset=run.dataset_version.dataset).first()
+    model = getattr(run, "model_version", None) if run.status == "succeeded" else None
+    deployment = deployment_status(model) if model else None
+    roles = roles_in(request.user, run.organisation)
+    may_request_review = False
+    if model is not None and not model.non_private and (
+        Role.ADMIN in roles or (Role.OWNER in roles and run.usecase.owner_id == request.user.id)
+    ):
+        # A new request when none is open and the last one did not end in approval.
+        review = deployment["review"]
+        may_request_review = review is None or (
+            review.status != "open" and not (hasattr(review, "decision") and review.decision.approved)
+        )
     return {
+        "deployment": deployment,
+        "may_request_review": may_request_review,
         "run": run,
         "job": job,
         "chart": chart_html(chart),
         "live": job is not None and not job.is_finished,
         "budget": budget_summary(budget),
-        "model": getattr(run, "model_version", None) if run.status == "succeeded" else None,
+        "model": model,
         "can_cancel": job is not None
         and not job.is_finished
         and (job.created_by_id == request.user.id or can(request.user, "launch", run.organisation)),

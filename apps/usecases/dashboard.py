@@ -40,26 +40,6 @@ def register_usecase(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@card(Role.BOARD, order=10)
-def to_review(request: HttpRequest) -> dict[str, Any]:
-    waiting = UseCase.objects.filter(
-        organisation=request.organisation,  # type: ignore[attr-defined]
-        status__in=[UseCase.Status.SUBMITTED, UseCase.Status.IN_REVIEW],
-    )
-    waiting = waiting.exclude(owner=request.user)
-    count = waiting.count()
-    return {
-        "title": "Use cases awaiting the board",
-        "count": count,
-        "body": f"{count} submitted or in review. You cannot review your own."
-        if count
-        else "Nothing is waiting for the board.",
-        "url": reverse("usecases:list") + "?status=submitted",
-        "link_text": "Review use cases",
-        "tone": "warning" if count else None,
-    }
-
-
 def _register(request: HttpRequest) -> dict[str, Any]:
     total = UseCase.objects.filter(organisation=request.organisation).count()  # type: ignore[attr-defined]
     return {

@@ -39,6 +39,4 @@ def can(user: User, action: str, usecase: UseCase) -> bool:
         return False
     if transition.owner_may and usecase.owner_id == user.id and Role.OWNER in roles:
         return True
-    if transition.board_may and Role.BOARD in roles and usecase.owner_id != user.id:
-        return True
     return transition.admin_may and Role.ADMIN in roles

@@ -13,7 +13,7 @@ from django.db import transaction
 from apps.accounts.models import Organisation, Role, User
 from apps.accounts.selectors import roles_in
 from apps.audit.services import audit_record
-from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from apps.usecases.dpia import dpia_missing, normalise_dpia
 from apps.usecases.models import UseCase, UseCaseRevision
 from apps.usecases.policies import normalise_fairness_policy, normalise_privacy_policy
@@ -54,23 +54,26 @@ class Transition:
     target: str
     owner_may: bool = False
     admin_may: bool = False
-    board_may: bool = False
     needs_reason: bool = False
 
 
-# Approval and rejection are recorded by board members here; the ethics board's quorum decisions call the same
-# transitions with the board's decision as the reason.
+# Approval, rejection and requests for changes are the ethics board's decisions (apps.ethics): submitting opens a
+# development review, and the board's decision moves the use case through ``usecase_apply_decision``.
 TRANSITIONS: dict[str, Transition] = {
     "submit": Transition((S.DRAFT,), S.SUBMITTED, owner_may=True, admin_may=True),
-    "withdraw": Transition((S.SUBMITTED,), S.DRAFT, owner_may=True, admin_may=True),
-    "start_review": Transition((S.SUBMITTED,), S.IN_REVIEW, board_may=True, admin_may=True),
-    "approve": Transition((S.IN_REVIEW,), S.APPROVED, board_may=True, needs_reason=True),
-    "reject": Transition((S.IN_REVIEW,), S.REJECTED, board_may=True, needs_reason=True),
     "reopen": Transition((S.REJECTED,), S.DRAFT, owner_may=True, admin_may=True),
     "put_in_production": Transition((S.APPROVED,), S.IN_PRODUCTION, admin_may=True),
     "retire": Transition(
         (S.APPROVED, S.IN_PRODUCTION, S.REJECTED), S.RETIRED, admin_may=True, owner_may=True, needs_reason=True
     ),
+}
+
+# Where each board outcome leaves the use case: changes requested send it back to its owner as a draft.
+DECISION_TARGETS = {
+    "approved": S.APPROVED,
+    "approved_with_conditions": S.APPROVED,
+    "changes_requested": S.DRAFT,
+    "rejected": S.REJECTED,
 }
 
 
@@ -280,8 +283,6 @@ def usecase_transition(*, actor: User, usecase: UseCase, action: str, reason: st
                 f"Cannot {action.replace('_', ' ')} a use case that is {locked.get_status_display().lower()}.",
                 {"status": locked.status, "allowed_from": list(transition.sources)},
             )
-        if transition.board_may and not transition.owner_may and locked.owner_id == actor.id:
-            raise AttestError("separation_of_duties", "Separation of duties: the use case's owner cannot review it.")
         if not can(actor, action, locked):
             raise PermissionDenied(f"You may not {action.replace('_', ' ')} this use case.")
         reason = (reason or "").strip()
@@ -291,6 +292,14 @@ def usecase_transition(*, actor: User, usecase: UseCase, action: str, reason: st
             blockers = submission_blockers(locked)
             if blockers:
                 raise ValidationFailed("The use case is not ready to submit.", {"blockers": blockers})
+        if action == "put_in_production":
+            from apps.ethics.models import Decision
+
+            approved_models = Decision.objects.filter(
+                review__usecase=locked, review__kind="deployment", outcome__in=["approved", "approved_with_conditions"]
+            )
+            if not approved_models.exists():
+                raise InvalidState("No model of this use case is approved for deployment by the ethics board.")
         before = locked.status
         locked.status = transition.target
         locked.save(update_fields=["status", "updated_at"])
@@ -302,7 +311,18 @@ def usecase_transition(*, actor: User, usecase: UseCase, action: str, reason: st
             before={"status": before},
             after={"status": locked.status, "reason": reason, "revision": locked.revision},
         )
+        if action == "submit":
+            from apps.ethics.services import review_open_development
+
+            review_open_development(actor=actor, usecase=locked)
+            locked.refresh_from_db()
     return locked
+
+
+def usecase_apply_decision(*, usecase: UseCase, outcome: str) -> None:
+    """Apply the board's decision on a development review (called inside the decision's transaction, whose audit
+    event records it)."""
+    UseCase.objects.filter(pk=usecase.pk, status=S.IN_REVIEW).update(status=DECISION_TARGETS[outcome])
 
 
 def usecase_tighten_gate(*, actor: User, usecase: UseCase, metric: str, threshold: float) -> UseCase:
@@ -351,4 +371,7 @@ def usecase_tighten_gate(*, actor: User, usecase: UseCase, metric: str, threshol
             before={"metric": metric, "threshold": before},
             after={"metric": metric, "threshold": threshold, "revision": locked.revision},
         )
+    from apps.ethics.services import reviews_supersede_stale
+
+    reviews_supersede_stale(usecase=locked, actor=actor)
     return locked

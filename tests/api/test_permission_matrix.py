@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +29,9 @@ from apps.datasets.services import (
     datasheet_save,
 )
 from apps.datasets.storage import EncryptedIncomingFile
+from apps.ethics.models import Condition, Decision, ReviewRequest, Waiver
+from apps.ethics.services import review_request_deployment
+from apps.evaluation.models import Evaluation
 from apps.jobs.models import Job
 from apps.training.models import ModelVersion, PrivacyBudget, TrainingRun
 from apps.usecases.models import UseCase
@@ -113,6 +117,34 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/model-versions/{id}/"): only({p: 200 for p in IN_ORG}, 200),
     ("POST", "/api/v1/model-versions/{id}/score/"): only({"admin": 202, "owner": 202}, 403),
     ("GET", "/api/v1/privacy-budgets/{dataset}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/evaluations/"): everyone(200),
+    ("POST", "/api/v1/evaluations/"): only({"admin": 202, "owner": 202}, 403),
+    ("GET", "/api/v1/evaluations/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/reviews/"): everyone(200),
+    ("POST", "/api/v1/reviews/"): only({"admin": 201, "owner": 201}, 403),
+    ("GET", "/api/v1/reviews/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/reviews/{id}/votes/"): only({"board": 201}, 403),
+    ("POST", "/api/v1/reviews/{id}/recusal/"): only({"board": 201}, 403),
+    ("POST", "/api/v1/reviews/{id}/close/"): only({}, 403),  # only the chair, and the world's board has none
+    ("POST", "/api/v1/reviews/{id}/answers/"): only({"admin": 200, "owner": 200}, 403),
+    ("POST", "/api/v1/reviews/{id}/stances/"): only({"board": 201}, 403),
+    ("GET", "/api/v1/reviews/{id}/comments/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/reviews/{id}/comments/"): only({"admin": 201, "owner": 201, "steward": 201, "board": 201}, 403),
+    # Allowed personas pass the permission check and meet the domain's refusal: nothing fails, and a waiver is open.
+    ("POST", "/api/v1/reviews/{id}/waivers/"): only({"admin": 409, "owner": 409, "board": 409}, 403),
+    ("GET", "/api/v1/waivers/"): everyone(200),
+    ("GET", "/api/v1/waivers/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/waivers/{id}/votes/"): only({"board": 201}, 403),
+    ("GET", "/api/v1/conditions/"): everyone(200),
+    ("GET", "/api/v1/conditions/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/conditions/{id}/met/"): only({"admin": 200, "owner": 200}, 403),
+    ("GET", "/api/v1/boards/{organisation}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("PATCH", "/api/v1/boards/{organisation}/"): only(ADMIN_ONLY, 403),
+    ("GET", "/api/v1/notices/"): everyone(200),
+    ("POST", "/api/v1/notices/read/"): everyone(200),
+    ("GET", "/api/v1/model-cards/"): everyone(200),
+    ("POST", "/api/v1/model-cards/"): only({"admin": 201, "owner": 201}, 403),
+    ("GET", "/api/v1/model-cards/{id}/"): only({p: 200 for p in IN_ORG}, 200),
 }
 
 SMALL_CSV = b"applicant_id,email,age,sex\nA-1,a@example.org,30,Male\nA-2,b@example.org,40,Female\n"
@@ -218,7 +250,28 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
         storage_path="models/x",
         manifest={},
     )
+    evaluation = Evaluation.objects.create(organisation=organisation, model_version=model, dataset_version=prepared,
+                                           policy={}, status="succeeded", verdict="pass")
     PrivacyBudget.objects.create(dataset=trained_data, epsilon_cap=3.0, delta=1e-5, people=2)
+    # A second model with an open deployment review (the first stays free for POST /reviews/), a waiver on it,
+    # and a decided development review with a condition.
+    approved.refresh_from_db()
+    run2 = TrainingRun.objects.create(organisation=organisation, usecase=approved, dataset_version=prepared,
+                                      created_by=owner, spec={"model": "logistic_regression"})
+    model2 = ModelVersion.objects.create(organisation=organisation, usecase=approved, training_run=run2, number=2,
+                                         sha256=uuid.uuid4().hex * 2, storage_path="models/y", manifest={})
+    Evaluation.objects.create(organisation=organisation, model_version=model2, dataset_version=prepared, policy={},
+                              status="succeeded", verdict="pass")
+    review = review_request_deployment(actor=owner, model_version=model2)
+    waiver = Waiver.objects.create(review=review, waived=[{"key": "gate:x", "label": "x"}], justification="j" * 30,
+                                   expires_on=timezone.localdate() + timedelta(days=30), requested_by=owner)
+    decided = ReviewRequest.objects.create(
+        organisation=organisation, reference="RV-9999", kind="development", status="decided", usecase=usecase,
+        requested_by=owner, bindings={}, bindings_sha256="0" * 64, due_at=timezone.now())
+    decision = Decision.objects.create(review=decided, outcome="approved_with_conditions", tally={}, quorum=1,
+                                       approval_threshold=0.5, bindings_sha256="0" * 64)
+    condition = Condition.objects.create(decision=decision, organisation=organisation, text="Publish a notice",
+                                         owner=owner, due_on=timezone.localdate(), proposed_by=owner)
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
     return World(
         organisation,
@@ -237,6 +290,12 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "model-versions": str(model.id),
             "privacy-budgets": str(trained_data.id),
             "prepared": str(prepared.id),
+            "evaluations": str(evaluation.id),
+            "reviews": str(review.id),
+            "waivers": str(waiver.id),
+            "conditions": str(condition.id),
+            "boards": str(organisation.id),
+            "model-cards": str(model2.card_revisions.get().id),
         },
     )
 
@@ -293,6 +352,25 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
         }, "json"
     if (method, path) == ("POST", "/api/v1/model-versions/{id}/score/"):
         return {"file": SimpleUploadedFile("batch.csv", b"age\n30\n", "text/csv")}, "multipart"
+    if (method, path) == ("POST", "/api/v1/evaluations/"):
+        return {"model_version": world.ids["model-versions"]}, "json"
+    ethics_bodies: dict[tuple[str, str], Any] = {
+        ("POST", "/api/v1/reviews/"): {"model_version": world.ids["model-versions"]},
+        ("POST", "/api/v1/reviews/{id}/votes/"): {"choice": "approve", "reason": "Sound."},
+        ("POST", "/api/v1/reviews/{id}/recusal/"): {"reason": "I advised the vendor."},
+        ("POST", "/api/v1/reviews/{id}/answers/"): {"answers": {"purpose": {"answer": "yes"}}},
+        ("POST", "/api/v1/reviews/{id}/stances/"): {"item_key": "purpose", "stance": "confirm"},
+        ("POST", "/api/v1/reviews/{id}/comments/"): {"section": "usecase", "body": "Why this retention?"},
+        ("POST", "/api/v1/reviews/{id}/waivers/"): {"justification": "j" * 30,
+                                                    "expires_on": (timezone.localdate() + timedelta(days=9)).isoformat()},
+        ("POST", "/api/v1/waivers/{id}/votes/"): {"choice": "approve", "reason": "Acceptable."},
+        ("POST", "/api/v1/conditions/{id}/met/"): {"note": "Published."},
+        ("PATCH", "/api/v1/boards/{organisation}/"): {"quorum": 1},
+        ("POST", "/api/v1/model-cards/"): {"model_version": world.ids["model-versions"],
+                                           "narrative": {"intended_use": "Triage"}},
+    }
+    if (method, path) in ethics_bodies:
+        return ethics_bodies[(method, path)], "json"
     if (method, path) == ("POST", "/api/v1/datasets/"):
         return {"usecase": world.ids["usecases"], "name": "Another"}, "json"
     if (method, path) == ("POST", "/api/v1/consent/imports/"):

@@ -11,7 +11,8 @@ from apps.datasets.services import (
     dataset_version_upload,
 )
 from apps.datasets.storage import EncryptedIncomingFile
-from apps.usecases.services import usecase_create, usecase_transition
+from apps.usecases.services import usecase_create
+from tests.ethics.factories import approve_by_board
 from tests.usecases.factories import usecase_data
 
 ROWS = 2000
@@ -38,9 +39,7 @@ def approved_usecase(org, owner, board_member):
             },
         ),
     )
-    usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
-    usecase = usecase_transition(actor=board_member, usecase=usecase, action="start_review")
-    return usecase_transition(actor=board_member, usecase=usecase, action="approve", reason="ok")
+    return approve_by_board(usecase, board_member)
 
 
 @pytest.fixture

@@ -68,13 +68,13 @@ def test_transitions_and_revisions_through_the_api(org, owner, board_member):
     assert patched.json()["revision"] == 2
     assert (
         owner_client.post(f"/api/v1/usecases/{usecase.id}/transition/", {"action": "submit"}).json()["status"]
-        == "submitted"
+        == "in_review"
     )
     refused = client_for(board_member).post(
         f"/api/v1/usecases/{usecase.id}/transition/", {"action": "approve", "reason": "ok"}
     )
-    assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "invalid_state"
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "invalid"
     revisions = owner_client.get(f"/api/v1/usecases/{usecase.id}/revisions/").json()["results"]
     assert [r["number"] for r in revisions] == [2, 1]
     assert revisions[0]["changed_fields"] == ["retention"]

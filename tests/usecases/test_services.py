@@ -3,8 +3,10 @@ import pytest
 from apps.accounts.models import Membership, Role
 from apps.audit.models import AuditEvent
 from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDenied, ValidationFailed
+from apps.ethics.services import vote_cast
 from apps.usecases.models import UseCase
 from apps.usecases.services import usecase_create, usecase_transition, usecase_update
+from tests.ethics.factories import approve_by_board
 from tests.usecases.factories import usecase_data
 
 pytestmark = pytest.mark.django_db
@@ -86,26 +88,25 @@ def test_another_owner_cannot_edit_but_an_admin_can(org, owner, admin_user):
 def test_the_lifecycle_runs_from_draft_to_retired_with_one_event_per_step(org, owner, board_member, admin_user):
     usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
     usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
-    assert usecase.status == "submitted"
+    # Submitting opens the board's development review straight away.
+    assert usecase.status == "in_review"
     with pytest.raises(InvalidState):
         usecase_update(actor=owner, usecase=usecase, data={"title": "Too late"})
-    usecase = usecase_transition(actor=board_member, usecase=usecase, action="start_review")
-    usecase = usecase_transition(actor=board_member, usecase=usecase, action="approve", reason="Gates are sound.")
+    usecase = approve_by_board(usecase, board_member)
     assert usecase.status == "approved"
-    usecase = usecase_transition(actor=admin_user, usecase=usecase, action="put_in_production")
+    with pytest.raises(InvalidState, match="approved for deployment"):
+        usecase_transition(actor=admin_user, usecase=usecase, action="put_in_production")
     usecase = usecase_transition(actor=owner, usecase=usecase, action="retire", reason="Replaced.")
     assert usecase.status == "retired"
     actions = list(
         AuditEvent.objects.filter(object_id=str(usecase.id)).order_by("sequence").values_list("action", flat=True)
     )
-    assert actions == [
-        "usecase.create",
-        "usecase.submit",
-        "usecase.start_review",
-        "usecase.approve",
-        "usecase.put_in_production",
-        "usecase.retire",
-    ]
+    assert actions == ["usecase.create", "usecase.submit", "usecase.retire"]
+    review_actions = list(
+        AuditEvent.objects.filter(object_type="ethics.reviewrequest").order_by("sequence")
+        .values_list("action", flat=True)
+    )
+    assert review_actions == ["review.open", "review.vote"]
 
 
 def test_an_incomplete_draft_cannot_be_submitted_and_says_why(org, owner):
@@ -130,22 +131,20 @@ def test_the_owner_cannot_approve_their_own_use_case_even_as_a_board_member(org,
     Membership.objects.create(user=owner, organisation=org, role=Role.BOARD)
     usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
     usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
-    usecase = usecase_transition(actor=board_member, usecase=usecase, action="start_review")
+    review = usecase.reviews.get()
     with pytest.raises(AttestError) as caught:
-        usecase_transition(actor=owner, usecase=usecase, action="approve", reason="Looks fine to me")
+        vote_cast(actor=owner, review=review, choice="approve", reason="Looks fine to me")
     assert caught.value.code == "separation_of_duties"
     usecase.refresh_from_db()
     assert usecase.status == "in_review"
 
 
-def test_approval_needs_a_reason_and_the_right_state(org, owner, board_member):
+def test_approval_is_the_boards_decision_not_a_transition(org, owner, board_member):
     usecase = usecase_create(actor=owner, organisation=org, data=usecase_data())
-    with pytest.raises(InvalidState):
-        usecase_transition(actor=board_member, usecase=usecase, action="approve", reason="x")
     usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
-    usecase = usecase_transition(actor=board_member, usecase=usecase, action="start_review")
-    with pytest.raises(ValidationFailed):
-        usecase_transition(actor=board_member, usecase=usecase, action="approve", reason="  ")
+    for action in ("approve", "reject", "start_review"):
+        with pytest.raises(ValidationFailed):
+            usecase_transition(actor=board_member, usecase=usecase, action=action, reason="x")
 
 
 def test_a_steward_cannot_move_a_use_case_and_an_outsider_cannot_see_it(org, owner, steward, outsider):

@@ -20,7 +20,7 @@ UNLABELLED_CONTROLS_JS = """
         ("admin_user", "Org admin dashboard", "Members and roles"),
         ("owner", "Use-case owner dashboard", "My use cases"),
         ("steward", "Data steward dashboard", "Consent records"),
-        ("board_member", "Ethics board dashboard", "Use cases awaiting the board"),
+        ("board_member", "Ethics board dashboard", "Reviews awaiting your vote"),
         ("auditor", "Auditor dashboard", "Audit trail"),
         ("external_auditor", "Auditor dashboard", "Use-case register"),
     ],

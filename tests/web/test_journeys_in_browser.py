@@ -133,6 +133,6 @@ def test_an_owner_registers_a_use_case_with_its_dpia_and_policies_and_submits_it
     page.get_by_role("button", name="Save revision").click()
 
     page.get_by_role("button", name="Submit").click()
-    assert page.get_by_text("is now submitted").is_visible()
+    assert page.get_by_text("is now in review").is_visible()
     history = page.get_by_role("region", name="Revision history")
     assert history.get_by_text("Revision 3").is_visible()

@@ -59,9 +59,13 @@ class Command(BaseCommand):
                 accounts.auditor_grant_create(
                     actor=None, organisation=organisation, user=regulator, reason="Supervisory authority (demo)"
                 )
+        from django.test.utils import override_settings
+
         from apps.core.demo import seed_demo_content
 
-        seed_demo_content(organisation, self.stdout)
+        # The seeded reviews notify the board; keep those e-mails out of the printed logins (in-app notices stay).
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            seed_demo_content(organisation, self.stdout)
         self._print_logins(organisation, other)
 
     def _organisation(self, data: dict[str, Any]) -> Organisation:

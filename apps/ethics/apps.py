@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EthicsConfig(AppConfig):
+    name = "apps.ethics"
+    label = "ethics"

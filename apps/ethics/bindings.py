@@ -1,0 +1,90 @@
+"""What a review is bound to: every artifact a member reads, with its revision and sha256.
+
+A review's votes count only for the exact artifacts it bound when it opened; if any of them changes, the review is
+superseded and votes start again (see ``services.reviews_supersede_stale``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from apps.datasets.models import DatasetVersion
+from apps.evaluation.models import Evaluation
+from apps.training.models import ModelVersion
+from apps.usecases.models import UseCase
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def lineage(version: DatasetVersion) -> list[DatasetVersion]:
+    """The version and its ancestors, newest first."""
+    chain = []
+    current: DatasetVersion | None = version
+    while current is not None:
+        chain.append(current)
+        current = current.parent
+    return chain
+
+
+def bound_evaluation(model_version: ModelVersion) -> Evaluation | None:
+    """The newest finished evaluation of the model on its own held-out rows: the one the board reads."""
+    return (
+        model_version.evaluations.filter(status=Evaluation.Status.SUCCEEDED, kind=Evaluation.Kind.HELD_OUT)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def usecase_bindings(usecase: UseCase) -> dict[str, Any]:
+    revision = usecase.revisions.order_by("-number").first()
+    return {
+        "usecase": {
+            "id": str(usecase.id),
+            "reference": usecase.reference,
+            "revision": revision.number if revision else usecase.revision,
+            "sha256": revision.sha256 if revision else "",
+        },
+        "dpia": {"revision": usecase.revision, "sha256": _digest(usecase.dpia or {})},
+        "policies": {"sha256": _digest({"fairness": usecase.fairness_policy, "privacy": usecase.privacy_policy})},
+    }
+
+
+def model_bindings(model_version: ModelVersion) -> dict[str, Any]:
+    run = model_version.training_run
+    trained_on = run.dataset_version
+    sheet = trained_on.datasheets.order_by("-number").first()
+    evaluation = bound_evaluation(model_version)
+    card = model_version.card_revisions.order_by("-number").first()
+    return {
+        "datasets": [
+            {"id": str(v.id), "dataset": v.dataset.name, "label": v.label, "sha256": v.sha256}
+            for v in lineage(trained_on)
+        ],
+        "datasheet": {"revision": sheet.number, "sha256": sheet.sha256} if sheet else None,
+        "model": {"id": str(model_version.id), "number": model_version.number, "sha256": model_version.sha256},
+        "evaluation": (
+            {
+                "id": str(evaluation.id),
+                "verdict": evaluation.verdict,
+                "sha256": _digest({"results": evaluation.results, "audit": evaluation.audit}),
+            }
+            if evaluation
+            else None
+        ),
+        "model_card": {"revision": card.number, "sha256": card.sha256} if card else None,
+    }
+
+
+def bindings_for(usecase: UseCase, model_version: ModelVersion | None) -> tuple[dict[str, Any], str]:
+    bound = usecase_bindings(usecase)
+    if model_version is not None:
+        bound.update(model_bindings(model_version))
+    return bound, _digest(bound)
+
+
+def changed_artifacts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ModelCardsConfig(AppConfig):
+    name = "apps.modelcards"
+    label = "modelcards"
