@@ -221,6 +221,7 @@ SPECTACULAR_SETTINGS = {
         "ReviewStatusEnum": "apps.ethics.models.ReviewRequest.Status",
         "WaiverStatusEnum": "apps.ethics.models.Waiver.Status",
         "ConditionStatusEnum": "apps.ethics.models.Condition.Status",
+        "AnonymisationStatusEnum": "apps.datasets.models.Anonymisation.Status",
     },
 }
 

@@ -87,6 +87,27 @@ def dataset_prepare(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+@job_task(task_names.DATASET_ANONYMISE)
+def dataset_anonymise(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    from apps.datasets.anonymisation import anonymisation_run
+
+    return anonymisation_run(
+        anonymisation_id=spec["anonymisation_id"],
+        progress=lambda fraction, message: ctx.progress(fraction, message, force=True),
+    )
+
+
+@job_task(task_names.DATASET_ANONYMISE_APPLY)
+def dataset_anonymise_apply(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    from apps.datasets.anonymisation import anonymisation_apply
+
+    return anonymisation_apply(
+        anonymisation_id=spec["anonymisation_id"],
+        actor_id=ctx.job.created_by_id,
+        progress=lambda fraction, message: ctx.progress(fraction, message, force=True),
+    )
+
+
 @shared_task(name=task_names.DATASET_RETENTION, expires=3600)
 def dataset_retention() -> list[str]:
     """Beat, daily: erase dataset versions past their retention date (their data keys are destroyed)."""
@@ -327,12 +348,49 @@ def score_batch(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _membership_audit(item: Any, run: Any, model: Any, prep: Any, frame: Any, member_rows: Any,
+                      test_rows: Any) -> dict[str, Any]:
+    """Members (training rows) against non-members (held-out test rows), balanced; reference models trained on the
+    run's validation rows (audited by neither side) calibrate the stronger attack when there are enough of them."""
+    import numpy as np
+    import torch
+
+    from workers.engine.evaluation.privacy_audit import membership_audit
+    from workers.engine.evaluation.reference_models import reference_losses
+    from workers.engine.training.data import DataError, encode_labels, transform
+    from workers.engine.training.models import loss_per_sample
+    from workers.engine.training.trainer import TrainingConfig
+
+    rng = np.random.default_rng(item.seed)
+    size = min(len(member_rows), len(test_rows), 5000)
+    members = member_rows.iloc[rng.permutation(len(member_rows))[:size]]
+    nonmembers = test_rows.iloc[rng.permutation(len(test_rows))[:size]]
+
+    def target_loss(rows: Any) -> Any:
+        with torch.no_grad():
+            return loss_per_sample(model(torch.from_numpy(transform(rows, prep))),
+                                   torch.from_numpy(encode_labels(rows, prep))).numpy()
+
+    config = TrainingConfig(**{k: v for k, v in run.spec.items() if k in TrainingConfig.__dataclass_fields__})
+    try:
+        references = reference_losses(frame.iloc[run.split.get("validation", [])], config, [members, nonmembers],
+                                      seed=item.seed)
+    except DataError:  # a reference sample without one of the classes: the loss attack alone is reported
+        references = None
+    return membership_audit(
+        target_loss(members), target_loss(nonmembers),
+        proven_epsilon=run.privacy.get("epsilon"), delta=run.privacy.get("delta") or 1e-5,
+        reference_member_losses=references[0] if references else None,
+        reference_nonmember_losses=references[1] if references else None,
+        seed=item.seed,
+    )
+
+
 @job_task(task_names.EVALUATION)
 def evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     """Performance and fairness by group on rows the model never trained on, and the membership audit."""
     from pathlib import Path
 
-    import numpy as np
     import torch
     from django.conf import settings
 
@@ -342,10 +400,8 @@ def evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     from apps.evaluation.models import Evaluation
     from workers.engine.evaluation.evaluate import Policy, evaluate, privacy_cost
     from workers.engine.evaluation.metrics import multiclass_summary
-    from workers.engine.evaluation.privacy_audit import loss_threshold_audit
     from workers.engine.training.artifacts import load_model
     from workers.engine.training.data import DataError, encode_labels, transform
-    from workers.engine.training.models import loss_per_sample
 
     item = Evaluation.objects.select_related("model_version__training_run", "dataset_version").get(
         id=spec["evaluation_id"]
@@ -401,21 +457,8 @@ def evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
         }
     audit: dict[str, Any] = {}
     if member_rows is not None:
-        ctx.progress(0.7, "Membership-inference audit", force=True)
-        rng = np.random.default_rng(item.seed)
-        sample = member_rows.iloc[rng.permutation(len(member_rows))[:5000]]
-        with torch.no_grad():
-            member_loss = loss_per_sample(
-                model(torch.from_numpy(transform(sample, prep))), torch.from_numpy(encode_labels(sample, prep))
-            ).numpy()
-            nonmember_loss = loss_per_sample(logits, torch.from_numpy(labels)).numpy()
-        audit = loss_threshold_audit(
-            member_loss,
-            nonmember_loss,
-            proven_epsilon=run.privacy.get("epsilon"),
-            delta=run.privacy.get("delta") or 1e-5,
-            seed=item.seed,
-        )
+        ctx.progress(0.6, "Membership-inference audit", force=True)
+        audit = _membership_audit(item, run, model, prep, frame, member_rows, test_rows)
     cost: list[dict[str, Any]] = []
     baseline = Evaluation.objects.filter(
         model_version__training_run__non_private=True,

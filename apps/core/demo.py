@@ -37,6 +37,11 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not TrainingRun.objects.filter(organisation=organisation).exists():
         _seed_training(organisation)
         out.write("Seeded a finished DP training run and a non-private baseline.")
+    from apps.datasets.models import Anonymisation
+
+    if not Anonymisation.objects.filter(version__dataset__organisation=organisation).exists():
+        _seed_anonymisation(organisation)
+        out.write("Anonymised the prepared Adult version to 5-anonymity (a new version in its lineage).")
     from apps.ethics.models import ReviewRequest
 
     if not ReviewRequest.objects.filter(organisation=organisation, kind="deployment").exists():
@@ -357,6 +362,55 @@ def _seed_dataset(organisation: Organisation) -> None:
     dataset_version_profile(version_id=prepared.id)
     Job.objects.filter(id=prepared.profile_job_id).update(status=Job.Status.SUCCEEDED, progress=1.0)
     datasheet_save(actor=steward, version=prepared)
+
+
+ADULT_QUASI_IDENTIFIERS = ["age", "workclass", "education", "marital-status", "occupation", "race", "sex",
+                           "native-country"]
+
+
+def adult_hierarchy_specs() -> dict[str, dict[str, Any]]:
+    """The Adult hierarchies shipped in data/hierarchies (one CSV per categorical quasi-identifier)."""
+    import csv
+
+    from django.conf import settings
+
+    specs = {}
+    for column in ADULT_QUASI_IDENTIFIERS:
+        path = settings.BASE_DIR / "data" / "hierarchies" / f"adult-{column}.csv"
+        if path.exists():
+            with open(path, newline="") as handle:
+                specs[column] = {"kind": "table", "rows": list(csv.reader(handle))}
+    specs["age"] = {"kind": "intervals", "widths": [5, 10, 20, 40, 80]}
+    return specs
+
+
+def _seed_anonymisation(organisation: Organisation) -> None:
+    """The steward anonymises the prepared Adult version (ARX's classic task: eight quasi-identifiers, k = 5, at most
+    5% suppressed), run inline as the worker would, and applies it."""
+    from apps.datasets.anonymisation import anonymisation_apply_start, anonymisation_request
+    from apps.datasets.models import Anonymisation, DatasetVersion
+    from apps.datasets.services import dataset_version_profile
+    from apps.jobs.models import Job
+    from apps.jobs.services import job_claim, job_succeed
+    from workers.runtime import JobContext
+    from workers.tasks import dataset_anonymise, dataset_anonymise_apply
+
+    steward = _user("steward")
+    prepared = DatasetVersion.objects.get(dataset__organisation=organisation, kind="prepared")
+    item = anonymisation_request(
+        actor=steward,
+        version=prepared,
+        config={"quasi_identifiers": ADULT_QUASI_IDENTIFIERS, "k": 5, "suppression_limit": 0.05,
+                "hierarchies": adult_hierarchy_specs()},
+    )
+    for task, current in ((dataset_anonymise, item), (dataset_anonymise_apply, None)):
+        if current is None:
+            current = anonymisation_apply_start(actor=steward, anonymisation=Anonymisation.objects.get(pk=item.pk))
+        job = job_claim(job_id=current.job_id, worker="demo-seed")
+        job_succeed(job=job, result=task.job_body(JobContext(job=job), job.spec))
+    child = Anonymisation.objects.get(pk=item.pk).output
+    dataset_version_profile(version_id=child.id)
+    Job.objects.filter(id=child.profile_job_id).update(status=Job.Status.SUCCEEDED, progress=1.0)
 
 
 def _seed_training(organisation: Organisation) -> None:

@@ -128,3 +128,39 @@ class DatasheetRevision(BaseModel):
 
     def __str__(self) -> str:
         return f"datasheet r{self.number} of {self.version}"
+
+
+class Anonymisation(BaseModel):
+    """A steward's anonymisation of a version: the chosen quasi-identifiers, hierarchies and privacy models, the
+    optimal generalisation found, risk and utility before and after, and (once applied) the version it produced."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Searching"
+        READY = "ready", "Ready to apply"
+        APPLYING = "applying", "Applying"
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="anonymisations")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    config = models.JSONField(help_text="quasi-identifiers, hierarchies, sensitive attribute, k, l, t, suppression")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    output = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"anonymisation of {self.version} ({self.status})"
+
+    @property
+    def effective_status(self) -> str:
+        """The status people see: a search or apply whose job failed or was cancelled never looks in progress."""
+        in_progress = (self.Status.QUEUED, self.Status.RUNNING, self.Status.APPLYING)
+        if self.status in in_progress and self.job is not None and self.job.status in ("failed", "cancelled"):
+            return self.Status.FAILED
+        return self.status

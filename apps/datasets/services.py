@@ -295,7 +295,6 @@ def dataset_version_prepare_start(*, actor: User, version: DatasetVersion) -> An
 
 def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: Any = None) -> dict[str, Any]:
     """The prepare job's body: consent filter as of now, drop identifiers, pseudonymise; a new version with lineage."""
-    import pyarrow.parquet as pq
 
     from apps.consent.selectors import consent_state
     from apps.consent.services import pseudonym_secret
@@ -332,41 +331,81 @@ def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: 
     )
     if progress:
         progress(0.7, "Encrypting the prepared version")
+    child, created = store_derived_version(
+        source=version,
+        table=prepared,
+        kind=DatasetVersion.Kind.PREPARED,
+        transform=spec,
+        suffix="prepared",
+        actor=actor,
+        consent_snapshot_hash=spec["consent_snapshot_hash"],
+        consent_as_of=as_of,
+        action="dataset.prepare",
+    )
+    if not created:
+        return {"version_id": str(child.id), "created": False}
+    return {
+        "version_id": str(child.id),
+        "created": True,
+        "rows_out": prepared.num_rows,
+        "rows_removed_without_consent": spec["rows_removed_without_consent"],
+    }
+
+
+def store_derived_version(
+    *,
+    source: DatasetVersion,
+    table: Any,
+    kind: str,
+    transform: dict[str, Any],
+    suffix: str,
+    actor: User | None,
+    action: str,
+    consent_snapshot_hash: str | None = None,
+    consent_as_of: Any = None,
+) -> tuple[DatasetVersion, bool]:
+    """Encrypt a derived table as a new version of ``source``'s dataset, with lineage, and queue its profile (one audit
+    event, ``action``). Content already stored returns that version; a failure leaves no file and no row."""
+    import pyarrow.parquet as pq
+
+    dataset = source.dataset
     incoming = EncryptedIncomingFile()
     try:
         with tempfile.NamedTemporaryFile(dir=incoming.path.parent, suffix=".parquet") as plain:
-            pq.write_table(prepared, plain.name)
-            with open(plain.name, "rb") as source:
-                while block := source.read(1024 * 1024):
+            pq.write_table(table, plain.name)
+            with open(plain.name, "rb") as stream:
+                while block := stream.read(1024 * 1024):
                     incoming.write(block)
         sha256 = incoming.close()
         existing = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
         if existing is not None:
             incoming.discard()
-            return {"version_id": str(existing.id), "created": False}
+            return existing, False
         with transaction.atomic():
             number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
             child = DatasetVersion(
                 id=incoming.file_id,
                 dataset=dataset,
                 number=number,
-                kind=DatasetVersion.Kind.PREPARED,
-                parent=version,
-                transform=spec,
-                file_name=f"{Path(version.file_name).stem}-prepared.parquet",
+                kind=kind,
+                parent=source,
+                transform=transform,
+                file_name=f"{Path(source.file_name).stem.removesuffix('-prepared')}-{suffix}.parquet",
                 file_format="parquet",
                 sha256=sha256,
                 size_bytes=incoming.size,
-                row_count=prepared.num_rows,
-                column_names=prepared.column_names,
+                row_count=table.num_rows,
+                column_names=table.column_names,
                 wrapped_key=incoming.wrapped_key(),
-                retention_until=version.retention_until,
-                subject_key_column=version.subject_key_column,
-                consent_snapshot_hash=spec["consent_snapshot_hash"],
-                consent_as_of=as_of,
+                retention_until=source.retention_until,
+                subject_key_column=source.subject_key_column if source.subject_key_column in table.column_names
+                else "",
+                consent_snapshot_hash=consent_snapshot_hash if consent_snapshot_hash is not None
+                else source.consent_snapshot_hash,
+                consent_as_of=consent_as_of if consent_as_of is not None else source.consent_as_of,
                 roles_confirmed_at=timezone.now(),
                 roles_confirmed_by=actor,
-                created_by=actor or version.created_by,
+                created_by=actor or source.created_by,
             )
             child.storage_path = version_relative_path(child)
             child.save()
@@ -376,20 +415,15 @@ def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: 
             job = _queue_profile(actor, child)
             audit_record(
                 actor=actor,
-                organisation=organisation,
-                action="dataset.prepare",
+                organisation=dataset.organisation,
+                action=action,
                 target=child,
-                after={**spec, "sha256": sha256, "profile_job": str(job.id)},
+                after={**transform, "sha256": sha256, "parent": str(source.id), "profile_job": str(job.id)},
             )
     except BaseException:
         incoming.discard()
         raise
-    return {
-        "version_id": str(child.id),
-        "created": True,
-        "rows_out": prepared.num_rows,
-        "rows_removed_without_consent": spec["rows_removed_without_consent"],
-    }
+    return child, True
 
 
 def datasheet_save(*, actor: User, version: DatasetVersion, content: dict[str, Any] | None = None) -> DatasheetRevision:

@@ -20,7 +20,7 @@ from apps.accounts.models import Membership, Organisation, Role
 from apps.accounts.services import api_token_create, auditor_grant_create
 from apps.audit.models import AuditEvent
 from apps.consent.models import ConsentImport
-from apps.datasets.models import Dataset, DatasetColumn, DatasetVersion
+from apps.datasets.models import Anonymisation, Dataset, DatasetColumn, DatasetVersion
 from apps.datasets.services import (
     dataset_create,
     dataset_version_confirm_roles,
@@ -145,6 +145,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/model-cards/"): everyone(200),
     ("POST", "/api/v1/model-cards/"): only({"admin": 201, "owner": 201}, 403),
     ("GET", "/api/v1/model-cards/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    # The world's detail version is raw: writers pass the permission check and meet "anonymise a prepared version".
+    ("POST", "/api/v1/dataset-versions/{id}/anonymisations/"): only({"admin": 409, "steward": 409}, 403),
+    ("GET", "/api/v1/anonymisations/"): everyone(200),
+    ("GET", "/api/v1/anonymisations/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/anonymisations/{id}/apply/"): only({"admin": 202, "steward": 202}, 403),
 }
 
 SMALL_CSV = b"applicant_id,email,age,sex\nA-1,a@example.org,30,Male\nA-2,b@example.org,40,Female\n"
@@ -270,6 +275,9 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
         requested_by=owner, bindings={}, bindings_sha256="0" * 64, due_at=timezone.now())
     decision = Decision.objects.create(review=decided, outcome="approved_with_conditions", tally={}, quorum=1,
                                        approval_threshold=0.5, bindings_sha256="0" * 64)
+    anonymisation = Anonymisation.objects.create(version=prepared, created_by=steward, status="ready",
+                                                 config={"quasi_identifiers": ["age"], "k": 2},
+                                                 result={"level_tuple": [1]})
     condition = Condition.objects.create(decision=decision, organisation=organisation, text="Publish a notice",
                                          owner=owner, due_on=timezone.localdate(), proposed_by=owner)
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
@@ -296,6 +304,7 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "conditions": str(condition.id),
             "boards": str(organisation.id),
             "model-cards": str(model2.card_revisions.get().id),
+            "anonymisations": str(anonymisation.id),
         },
     )
 
@@ -369,6 +378,7 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
         ("POST", "/api/v1/model-cards/"): {"model_version": world.ids["model-versions"],
                                            "narrative": {"intended_use": "Triage"}},
     }
+    ethics_bodies[("POST", "/api/v1/dataset-versions/{id}/anonymisations/")] = {"quasi_identifiers": ["age"], "k": 2}
     if (method, path) in ethics_bodies:
         return ethics_bodies[(method, path)], "json"
     if (method, path) == ("POST", "/api/v1/datasets/"):

@@ -42,6 +42,13 @@ def test_a_finished_run_is_evaluated_on_its_held_out_rows_with_gates_and_an_audi
     assert audit["proven_epsilon"] == pytest.approx(trained.training_run.privacy["epsilon"])
     assert 0 <= audit["empirical_epsilon_lower_bound"] <= audit["proven_epsilon"]
     assert audit["accounting_fault"] is False
+    # Both attacks ran (the run has ~300 validation rows for reference models), each with sane figures, and the
+    # headline is the stronger one.
+    assert [a["attack"].split(" ")[0] for a in audit["attacks"]] == ["loss", "calibrated"]
+    for attack in audit["attacks"]:
+        assert 0 <= attack["tpr_at_fpr_0_001"] <= attack["tpr_at_fpr_0_01"] <= 1 and 0 <= attack["auc"] <= 1
+        assert attack["members"] == attack["nonmembers"] == len(trained.training_run.split["test"])
+        assert attack["empirical_epsilon_lower_bound"] <= audit["empirical_epsilon_lower_bound"]
     assert AuditEvent.objects.filter(action="evaluation.record", object_id=str(item.id)).count() == 1
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.datasets.models import ColumnRole, Dataset, DatasetColumn, DatasetVersion, DatasheetRevision
+from apps.datasets.models import Anonymisation, ColumnRole, Dataset, DatasetColumn, DatasetVersion, DatasheetRevision
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -82,3 +82,31 @@ class DatasheetSerializer(serializers.ModelSerializer):
 
 class DatasheetWriteSerializer(serializers.Serializer):
     content = serializers.DictField()
+
+
+class AnonymisationSerializer(serializers.ModelSerializer):
+    version = serializers.UUIDField(source="version_id", read_only=True)
+    output = serializers.UUIDField(source="output_id", read_only=True, allow_null=True)
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    status = serializers.CharField(source="effective_status", read_only=True)
+
+    class Meta:
+        model = Anonymisation
+        fields = ["id", "version", "status", "config", "result", "error", "job", "output", "created_at"]
+
+
+class AnonymisationRequestSerializer(serializers.Serializer):
+    quasi_identifiers = serializers.ListField(child=serializers.CharField(max_length=200), min_length=1)
+    sensitive = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    k = serializers.IntegerField(min_value=2, max_value=1000, default=5)
+    suppression_limit = serializers.FloatField(min_value=0, max_value=0.5, default=0.05)
+    l_diversity = serializers.IntegerField(min_value=2, required=False, allow_null=True, default=None)
+    l_kind = serializers.ChoiceField(choices=["distinct", "entropy"], default="distinct")
+    t_closeness = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True, default=None)
+    t_distance = serializers.ChoiceField(choices=["equal", "hierarchical"], default="equal")
+    measure = serializers.ChoiceField(choices=["loss", "entropy"], default="loss")
+    hierarchies = serializers.DictField(
+        child=serializers.DictField(), required=False, default=dict,
+        help_text='Per column: {"kind": "intervals", "widths": [5, 10]} | {"kind": "table", "rows": [[value, ...]]} '
+        "| dates | prefix | suppression | propose",
+    )

@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from apps.core.errors import AttestError, ValidationFailed
 from apps.datasets import services
 from apps.datasets.api.serializers import (
+    AnonymisationRequestSerializer,
+    AnonymisationSerializer,
     CoverageSerializer,
     DatasetCreateSerializer,
     DatasetSerializer,
@@ -23,7 +25,7 @@ from apps.datasets.api.serializers import (
     RolesSerializer,
     VersionUploadSerializer,
 )
-from apps.datasets.models import DatasetVersion
+from apps.datasets.models import Anonymisation, DatasetVersion
 from apps.datasets.permissions import visible_to
 from apps.datasets.selectors import version_coverage
 from apps.datasets.uploads import EncryptingUploadHandler
@@ -121,6 +123,16 @@ class DatasetVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             raise AttestError("invalid_state", "Mark a subject-key column first: coverage matches rows with consent.")
         return Response(coverage)
 
+    @extend_schema(request=AnonymisationRequestSerializer, responses={202: AnonymisationSerializer})
+    @action(detail=True, methods=["post"])
+    def anonymisations(self, request: Request, pk: str) -> Response:
+        from apps.datasets.anonymisation import anonymisation_request
+
+        payload = AnonymisationRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        item = anonymisation_request(actor=request.user, version=self.get_object(), config=payload.validated_data)
+        return Response(AnonymisationSerializer(item).data, status=status.HTTP_202_ACCEPTED)
+
     @extend_schema(request=None, responses={202: JobSerializer})
     @action(detail=True, methods=["post"])
     def prepare(self, request: Request, pk: str) -> Response:
@@ -143,3 +155,21 @@ class DatasetVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         if latest is None:
             raise AttestError("not_found", "This version has no datasheet yet; a steward creates it by opening it.")
         return Response(DatasheetSerializer(latest).data)
+
+
+@extend_schema(tags=["datasets"])
+class AnonymisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = AnonymisationSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return Anonymisation.objects.filter(
+            version__in=visible_to(self.request.user, "view", DatasetVersion)
+        ).select_related("job").order_by("-created_at")
+
+    @extend_schema(request=None, responses={202: AnonymisationSerializer})
+    @action(detail=True, methods=["post"])
+    def apply(self, request: Request, pk: str) -> Response:
+        from apps.datasets.anonymisation import anonymisation_apply_start
+
+        item = anonymisation_apply_start(actor=request.user, anonymisation=self.get_object())
+        return Response(AnonymisationSerializer(item).data, status=status.HTTP_202_ACCEPTED)

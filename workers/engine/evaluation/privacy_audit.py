@@ -1,4 +1,5 @@
-"""Membership-inference audit of a trained model (loss-threshold attack, Yeom et al. 2018).
+"""Membership-inference audit of a trained model: a loss-threshold attack (Yeom et al. 2018) and, when the data
+allow reference models, a difficulty-calibrated attack (Watson et al. 2022; offline LiRA, Carlini et al. 2022).
 
 Members are training rows, non-members held-out rows. A lower loss suggests membership. We report the attack's ROC
 AUC, its TPR at 0.1% and 1% FPR, and an empirical epsilon lower bound: for any threshold an (epsilon, delta)-DP
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import beta
 
-ENGINE_VERSION = "attest-mia-1"
+ENGINE_VERSION = "attest-mia-2"
 
 
 def clopper_pearson(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -67,6 +68,81 @@ def epsilon_lower_bound(
     return {"epsilon": float(candidates[best]), "tpr": float(tp[best] / members), "fpr": float(fp[best] / nonmembers)}
 
 
+def audit_from_scores(
+    member_scores: np.ndarray,
+    nonmember_scores: np.ndarray,
+    *,
+    attack: str,
+    proven_epsilon: float | None,
+    delta: float,
+) -> dict[str, Any]:
+    """ROC AUC, TPR at low FPR and the epsilon lower bound of an attack whose higher score means 'member'."""
+    members, nonmembers = len(member_scores), len(nonmember_scores)
+    thresholds, tp, fp = _roc(np.asarray(member_scores, float), np.asarray(nonmember_scores, float))
+    tpr, fpr = tp / members, fp / nonmembers
+    auc = float(np.trapezoid(np.r_[0, tpr], np.r_[0, fpr]))
+    bound = epsilon_lower_bound(tp, fp, members, nonmembers, delta)
+
+    def tpr_at(target: float) -> float:
+        allowed = fpr <= target
+        return float(tpr[allowed].max()) if allowed.any() else 0.0
+
+    return {
+        "attack": attack,
+        "members": members,
+        "nonmembers": nonmembers,
+        "auc": auc,
+        "tpr_at_fpr_0_001": tpr_at(0.001),
+        "tpr_at_fpr_0_01": tpr_at(0.01),
+        "empirical_epsilon_lower_bound": bound["epsilon"],
+        "bound_at": {"tpr": bound["tpr"], "fpr": bound["fpr"]},
+        "accounting_fault": bool(proven_epsilon is not None and bound["epsilon"] > proven_epsilon),
+    }
+
+
+def calibrated_scores(target_loss: np.ndarray, reference_losses: np.ndarray, min_std: float = 1e-3) -> np.ndarray:
+    """Difficulty-calibrated membership scores (Watson et al. 2022; the offline variant of LiRA, Carlini et al. 2022):
+    how much lower the target's loss on an example is than the losses of reference models that never saw it, in units
+    of their spread. ``reference_losses`` has one row per reference model."""
+    reference_losses = np.atleast_2d(np.asarray(reference_losses, float))
+    mean = reference_losses.mean(axis=0)
+    spread = reference_losses.std(axis=0, ddof=1) if len(reference_losses) > 1 else np.ones_like(mean)
+    return (mean - np.asarray(target_loss, float)) / np.maximum(spread, min_std)
+
+
+def membership_audit(
+    member_losses: np.ndarray,
+    nonmember_losses: np.ndarray,
+    *,
+    proven_epsilon: float | None,
+    delta: float,
+    reference_member_losses: np.ndarray | None = None,
+    reference_nonmember_losses: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The audit: the loss-threshold attack, and the calibrated attack when reference losses are given. The headline
+    figures are those of the attack with the larger lower bound; an accounting fault is raised by either."""
+    attacks = [audit_from_scores(-np.asarray(member_losses, float), -np.asarray(nonmember_losses, float),
+                                 attack="loss threshold", proven_epsilon=proven_epsilon, delta=delta)]
+    if reference_member_losses is not None and reference_nonmember_losses is not None:
+        references = len(np.atleast_2d(reference_member_losses))
+        attacks.append(audit_from_scores(
+            calibrated_scores(member_losses, reference_member_losses),
+            calibrated_scores(nonmember_losses, reference_nonmember_losses),
+            attack=f"calibrated with {references} reference models", proven_epsilon=proven_epsilon, delta=delta))
+    strongest = max(attacks, key=lambda a: (a["empirical_epsilon_lower_bound"], a["auc"]))
+    return {
+        "engine_version": ENGINE_VERSION,
+        **strongest,
+        "attacks": attacks,
+        "accounting_fault": any(a["accounting_fault"] for a in attacks),
+        "confidence": 0.95,
+        "delta": delta,
+        "proven_epsilon": proven_epsilon,
+        "seed": seed,
+    }
+
+
 def loss_threshold_audit(
     member_losses: np.ndarray,
     nonmember_losses: np.ndarray,
@@ -76,34 +152,9 @@ def loss_threshold_audit(
     max_points: int = 5000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """The audit result; members and non-members are balanced by subsampling to the smaller count."""
+    """The loss-threshold attack alone; members and non-members balanced by subsampling to the smaller count."""
     rng = np.random.default_rng(seed)
     size = min(len(member_losses), len(nonmember_losses), max_points)
     members = rng.choice(np.asarray(member_losses, float), size, replace=False)
     nonmembers = rng.choice(np.asarray(nonmember_losses, float), size, replace=False)
-    thresholds, tp, fp = _roc(-members, -nonmembers)
-    tpr, fpr = tp / size, fp / size
-    auc = float(np.trapezoid(np.r_[0, tpr], np.r_[0, fpr]))
-    bound = epsilon_lower_bound(tp, fp, size, size, delta)
-
-    def tpr_at(target: float) -> float:
-        allowed = fpr <= target
-        return float(tpr[allowed].max()) if allowed.any() else 0.0
-
-    fault = proven_epsilon is not None and bound["epsilon"] > proven_epsilon
-    return {
-        "engine_version": ENGINE_VERSION,
-        "attack": "loss threshold",
-        "members": size,
-        "nonmembers": size,
-        "auc": auc,
-        "tpr_at_fpr_0_001": tpr_at(0.001),
-        "tpr_at_fpr_0_01": tpr_at(0.01),
-        "empirical_epsilon_lower_bound": bound["epsilon"],
-        "bound_at": {"tpr": bound["tpr"], "fpr": bound["fpr"]},
-        "confidence": 0.95,
-        "delta": delta,
-        "proven_epsilon": proven_epsilon,
-        "accounting_fault": bool(fault),
-        "seed": seed,
-    }
+    return membership_audit(members, nonmembers, proven_epsilon=proven_epsilon, delta=delta, seed=seed)

@@ -38,7 +38,10 @@ def test_round_trip_and_plaintext_hash_match_hashlib(tmp_path, size):
     path, key, file_id, enc = encrypt(tmp_path, data)
     assert enc.sha256.hexdigest() == hashlib.sha256(data).hexdigest() and enc.size == size
     assert decrypt(path, key, file_id) == data
-    assert data[:64] not in path.read_bytes() or size == 0
+    # A plaintext prefix never shows in the file. Only meaningful for prefixes long enough not to occur by chance
+    # (a 1-byte plaintext appears in ~18% of random headers).
+    if size >= 16:
+        assert data[:64] not in path.read_bytes()
 
 
 def chunk_offsets(raw):

@@ -183,3 +183,45 @@ def test_the_audit_finds_leakage_in_a_memorising_model_and_none_in_identical_dis
     same = loss_threshold_audit(rng.exponential(1.0, 2000), rng.exponential(1.0, 2000), proven_epsilon=1.0, delta=1e-5)
     assert abs(same["auc"] - 0.5) < 0.05 and same["empirical_epsilon_lower_bound"] < 0.3
     assert same["accounting_fault"] is False
+
+
+def test_the_calibrated_attack_separates_members_from_easy_examples():
+    """Half the examples are easy (every model has a low loss on them), half hard. Members' losses are a little lower
+    than their own difficulty. The raw loss mostly detects 'easy', the calibrated score detects 'member'."""
+    from sklearn.metrics import roc_auc_score
+
+    from workers.engine.evaluation.privacy_audit import calibrated_scores, membership_audit
+
+    rng = np.random.default_rng(1)
+    n, references = 3000, 6
+    difficulty_members = rng.choice([0.05, 2.0], n)
+    difficulty_nonmembers = rng.choice([0.05, 2.0], n)
+
+    def reference(difficulty):
+        return difficulty * np.exp(rng.normal(0, 0.1, (references, len(difficulty))))
+
+    member_loss = difficulty_members * np.exp(rng.normal(-0.3, 0.1, n))
+    nonmember_loss = difficulty_nonmembers * np.exp(rng.normal(0, 0.1, n))
+    audit = membership_audit(member_loss, nonmember_loss, proven_epsilon=10.0, delta=1e-5,
+                             reference_member_losses=reference(difficulty_members),
+                             reference_nonmember_losses=reference(difficulty_nonmembers))
+    by_name = {a["attack"].split(" ")[0]: a for a in audit["attacks"]}
+    assert by_name["calibrated"]["auc"] > 0.9 > by_name["loss"]["auc"]
+    assert audit["attack"].startswith("calibrated")
+    # The AUC agrees with scikit-learn on the same scores.
+    scores = np.r_[calibrated_scores(member_loss, reference(difficulty_members)),
+                   calibrated_scores(nonmember_loss, reference(difficulty_nonmembers))]
+    assert roc_auc_score(np.r_[np.ones(n), np.zeros(n)], scores) > 0.9
+
+
+def test_constant_references_leave_the_loss_attack_unchanged():
+    from workers.engine.evaluation.privacy_audit import membership_audit
+
+    rng = np.random.default_rng(2)
+    members, nonmembers = rng.exponential(0.5, 800), rng.exponential(1.0, 800)
+    flat = np.ones((3, 800))
+    audit = membership_audit(members, nonmembers, proven_epsilon=None, delta=1e-5,
+                             reference_member_losses=flat, reference_nonmember_losses=flat)
+    loss, calibrated = audit["attacks"]
+    assert calibrated["auc"] == pytest.approx(loss["auc"], abs=1e-12)
+    assert calibrated["empirical_epsilon_lower_bound"] == pytest.approx(loss["empirical_epsilon_lower_bound"])

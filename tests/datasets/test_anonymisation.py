@@ -1,0 +1,81 @@
+"""Anonymising a prepared version through the services: search, independent check, risk before and after, apply as a
+new version with lineage; bad input names the column and value and creates nothing."""
+
+import pytest
+
+from apps.audit.models import AuditEvent
+from apps.core.errors import InvalidState, PermissionDenied, ValidationFailed
+from apps.datasets.anonymisation import (
+    anonymisation_apply,
+    anonymisation_apply_start,
+    anonymisation_request,
+    anonymisation_run,
+    parse_hierarchy_csv,
+)
+from apps.datasets.models import Anonymisation, DatasetVersion
+from apps.datasets.services import read_version_table
+from tests.training.conftest import approved_usecase, prepared_version, private_storage  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+QIS = ["age", "sex", "marital-status"]
+
+
+def test_a_steward_anonymises_to_k5_and_applies_it(prepared_version, steward):  # noqa: F811 - the shared fixture
+    item = anonymisation_request(actor=steward, version=prepared_version,
+                                 config={"quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05})
+    anonymisation_run(anonymisation_id=item.id)
+    item.refresh_from_db()
+    assert item.status == "ready"
+    result = item.result
+    assert result["risk_before"]["highest"] > result["risk_after"]["highest"]
+    assert result["risk_after"]["highest"] <= 1 / 5 and result["risk_after"]["smallest_class"] >= 5
+    assert result["suppressed"] <= 0.05 * prepared_version.row_count
+    assert result["independent_check"] == "passed"
+    anonymisation_apply_start(actor=steward, anonymisation=item)
+    anonymisation_apply(anonymisation_id=item.id, actor_id=steward.id)
+    item.refresh_from_db()
+    child = item.output
+    assert item.status == "applied" and child.kind == "anonymised" and child.parent == prepared_version
+    assert child.transform["levels"] == result["levels"]
+    assert child.consent_snapshot_hash == prepared_version.consent_snapshot_hash
+    table = read_version_table(child).to_pandas()
+    assert len(table) == result["rows_after"]
+    assert table.groupby(QIS).size().min() >= 5
+    assert AuditEvent.objects.filter(action="dataset.anonymise", object_id=str(child.id)).count() == 1
+
+
+def test_an_uploaded_hierarchy_that_misses_a_value_names_it_and_creates_nothing(prepared_version, steward):  # noqa: F811 - the shared fixture
+    spec = parse_hierarchy_csv("marital-status", b"Never-married,Single\nDivorced,Single\n")
+    item = anonymisation_request(actor=steward, version=prepared_version, config={
+        "quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05, "hierarchies": {"marital-status": spec}})
+    versions = DatasetVersion.objects.count()
+    with pytest.raises(ValidationFailed) as caught:
+        anonymisation_run(anonymisation_id=item.id)
+    assert caught.value.details["column"] == "marital-status"
+    assert caught.value.details["value"] in {"Married-civ-spouse", "Separated", "Widowed", "Married-spouse-absent",
+                                             "Married-AF-spouse"}
+    item.refresh_from_db()
+    assert item.status == "failed" and "not in its hierarchy" in item.error
+    assert DatasetVersion.objects.count() == versions
+    with pytest.raises(InvalidState):
+        anonymisation_apply_start(actor=steward, anonymisation=item)
+
+
+def test_unsatisfiable_settings_and_missing_columns_are_refused(prepared_version, steward, owner):  # noqa: F811 - the shared fixture
+    with pytest.raises(ValidationFailed) as caught:
+        anonymisation_request(actor=steward, version=prepared_version,
+                              config={"quasi_identifiers": ["postcode"], "k": 5, "suppression_limit": 0.05})
+    assert "postcode" in str(caught.value.details["quasi_identifiers"])
+    with pytest.raises(PermissionDenied):
+        anonymisation_request(actor=owner, version=prepared_version, config={"quasi_identifiers": QIS})
+    item = anonymisation_request(actor=steward, version=prepared_version, config={
+        "quasi_identifiers": ["age"], "sensitive": "sex", "l_diversity": 3, "k": 2, "suppression_limit": 0.0})
+    with pytest.raises(ValidationFailed, match="No generalisation satisfies"):
+        anonymisation_run(anonymisation_id=item.id)
+    assert Anonymisation.objects.get(pk=item.pk).status == "failed"
+
+
+def test_raw_versions_are_not_anonymised(prepared_version, steward):  # noqa: F811 - the shared fixture
+    with pytest.raises(InvalidState, match="prepared version"):
+        anonymisation_request(actor=steward, version=prepared_version.parent, config={"quasi_identifiers": QIS})

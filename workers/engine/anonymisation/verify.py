@@ -1,0 +1,53 @@
+"""An independent check of an anonymised table, written apart from the search on purpose: pandas group-bys over the
+released strings, not the search's integer codes. Every result the portal applies passes it first."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def verify(original: pd.DataFrame, released: pd.DataFrame, quasi_identifiers: list[str], *, k: int,
+           suppression_limit: float, sensitive: str | None = None, l_diversity: int | None = None,
+           l_kind: str = "distinct", t_closeness: float | None = None,
+           t_distance_of: Any = None) -> list[str]:
+    """Problems found (empty when the release meets every criterion). ``t_distance_of(class_distribution,
+    overall_distribution)`` computes the t-closeness distance for a pandas Series pair."""
+    problems = []
+    suppressed = len(original) - len(released)
+    if suppressed > math.floor(suppression_limit * len(original) + 1e-9):
+        problems.append(f"{suppressed} records suppressed, more than {suppression_limit:.0%} of {len(original)}")
+    if released.empty:
+        return problems
+    groups = released.groupby(quasi_identifiers, dropna=False, observed=True)
+    sizes = groups.size()
+    if (sizes < k).any():
+        problems.append(f"{int((sizes < k).sum())} classes have fewer than {k} records (smallest {sizes.min()})")
+    if sensitive and l_diversity:
+        if l_kind == "distinct":
+            distinct = groups[sensitive].nunique()
+            if (distinct < l_diversity).any():
+                problems.append(f"{int((distinct < l_diversity).sum())} classes have fewer than {l_diversity} "
+                                f"distinct values of {sensitive}")
+        else:
+            def entropy(values: pd.Series) -> float:
+                p = values.value_counts(normalize=True).to_numpy()
+                return float(-(p * np.log(p)).sum())
+
+            low = groups[sensitive].apply(entropy) < math.log(l_diversity) - 1e-9
+            if low.any():
+                problems.append(f"{int(low.sum())} classes have entropy below log({l_diversity}) for {sensitive}")
+    if sensitive and t_closeness is not None:
+        overall = original[sensitive].astype(str).value_counts(normalize=True)
+        far = 0
+        for _key, group in groups:
+            local = group[sensitive].astype(str).value_counts(normalize=True).reindex(overall.index, fill_value=0.0)
+            distance = t_distance_of(local, overall) if t_distance_of else 0.5 * (local - overall).abs().sum()
+            if distance > t_closeness + 1e-9:
+                far += 1
+        if far:
+            problems.append(f"{far} classes are further than t={t_closeness} from the overall distribution")
+    return problems
