@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.evaluation",
     "apps.modelcards",
     "apps.ethics",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
@@ -222,6 +223,8 @@ SPECTACULAR_SETTINGS = {
         "WaiverStatusEnum": "apps.ethics.models.Waiver.Status",
         "ConditionStatusEnum": "apps.ethics.models.Condition.Status",
         "AnonymisationStatusEnum": "apps.datasets.models.Anonymisation.Status",
+        "ReportKindEnum": "apps.reports.models.Report.Kind",
+        "ReportStatusEnum": "apps.reports.models.Report.Status",
     },
 }
 
@@ -255,4 +258,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # WeasyPrint logs each layout step at INFO, and pyHanko the chain search it tries first for self-signed
+    # certificates: keep the problems only.
+    "loggers": {"weasyprint.progress": {"level": "WARNING"}, "pyhanko.sign.validation": {"level": "ERROR"},
+                "pyhanko_certvalidator": {"level": "ERROR"}},
 }

@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.training.api.urls")),
     path("", include("apps.evaluation.api.urls")),
     path("", include("apps.ethics.api.urls")),
+    path("", include("apps.reports.api.urls")),
 ]
 
 urlpatterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     path("evaluation/", include("apps.evaluation.urls")),
     path("reviews/", include("apps.ethics.urls")),
     path("modelcards/", include("apps.modelcards.urls")),
+    path("reports/", include("apps.reports.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

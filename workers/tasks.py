@@ -116,6 +116,14 @@ def dataset_retention() -> list[str]:
     return dataset_version_erase_expired()
 
 
+@job_task(task_names.REPORT_RENDER)
+def report_render(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
+    from apps.reports.services import report_render as render
+
+    return render(report_id=spec["report_id"],
+                  progress=lambda fraction, message: ctx.progress(fraction, message, force=True))
+
+
 @shared_task(name=task_names.REVIEW_REMINDERS, expires=3000)
 def review_reminders() -> int:
     """Beat, hourly: remind board members whose vote on an open review is due within two days (once a day each)."""

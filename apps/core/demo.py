@@ -47,6 +47,11 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not ReviewRequest.objects.filter(organisation=organisation, kind="deployment").exists():
         _request_deployment_review(organisation)
         out.write("Opened the board's deployment review of the private model.")
+    from apps.reports.models import Report
+
+    if not Report.objects.filter(organisation=organisation).exists():
+        _seed_reports(organisation)
+        out.write("Issued signed reports: model card, Annex IV, datasheet, DPIA, Art. 30, decision record, audit.")
 
 
 def _seed_usecases(organisation: Organisation) -> None:
@@ -271,6 +276,36 @@ def _request_deployment_review(organisation: Organisation) -> None:
             "read by a caseworker, and the gates are re-checked monthly on fresh data.",
             expires_on=timezone.localdate() + timedelta(days=90),
         )
+
+
+def _seed_reports(organisation: Organisation) -> None:
+    """One report of each kind, rendered and signed inline as the worker would (the library is not empty)."""
+    from apps.datasets.models import DatasetVersion
+    from apps.ethics.models import ReviewRequest
+    from apps.jobs.services import job_claim, job_succeed
+    from apps.reports.services import report_request
+    from apps.training.models import ModelVersion
+    from apps.usecases.models import UseCase
+    from workers.runtime import JobContext
+    from workers.tasks import report_render
+
+    owner, steward, admin = _user("owner"), _user("steward"), _user("admin")
+    model = ModelVersion.objects.get(organisation=organisation, non_private=False)
+    requests = [
+        (owner, "model_card", model),
+        (owner, "annex_iv", model),
+        (steward, "datasheet", model.training_run.dataset_version),
+        (owner, "dpia", UseCase.objects.get(organisation=organisation, status="approved")),
+        (admin, "art30", organisation),
+        (admin, "decision", ReviewRequest.objects.filter(organisation=organisation, status="decided").first()),
+        (admin, "audit_extract", organisation),
+    ]
+    for actor, kind, subject in requests:
+        if subject is None or (isinstance(subject, DatasetVersion) and subject.status == "erased"):
+            continue
+        report = report_request(actor=actor, kind=kind, subject=subject)
+        job = job_claim(job_id=report.job_id, worker="demo-seed")
+        job_succeed(job=job, result=report_render.job_body(JobContext(job=job), job.spec))
 
 
 def _seed_consent(organisation: Organisation) -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as settings_module
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +35,7 @@ from apps.ethics.models import Condition, Decision, ReviewRequest, Waiver
 from apps.ethics.services import review_request_deployment
 from apps.evaluation.models import Evaluation
 from apps.jobs.models import Job
+from apps.reports.models import Report
 from apps.training.models import ModelVersion, PrivacyBudget, TrainingRun
 from apps.usecases.models import UseCase
 from apps.usecases.services import usecase_create
@@ -150,6 +153,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/anonymisations/"): everyone(200),
     ("GET", "/api/v1/anonymisations/{id}/"): only({p: 200 for p in IN_ORG}, 200),
     ("POST", "/api/v1/anonymisations/{id}/apply/"): only({"admin": 202, "steward": 202}, 403),
+    ("GET", "/api/v1/reports/"): everyone(200),
+    ("POST", "/api/v1/reports/"): only({"admin": 202, "owner": 202, "steward": 202, "board": 202}, 403),
+    ("GET", "/api/v1/reports/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/reports/{id}/download/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/reports/verify/"): everyone(200),  # says only what the uploaded file already holds
 }
 
 SMALL_CSV = b"applicant_id,email,age,sex\nA-1,a@example.org,30,Male\nA-2,b@example.org,40,Female\n"
@@ -278,6 +286,14 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
     anonymisation = Anonymisation.objects.create(version=prepared, created_by=steward, status="ready",
                                                  config={"quasi_identifiers": ["age"], "k": 2},
                                                  result={"level_tuple": [1]})
+    report_file = Path(settings_module.STORAGE_ROOT) / "reports" / f"{organisation.slug}.pdf"
+    report_file.parent.mkdir(parents=True, exist_ok=True)
+    report_file.write_bytes(b"%PDF-1.7 matrix")
+    report = Report.objects.create(organisation=organisation, kind="art30", subject_type="accounts.organisation",
+                                   subject_id=str(organisation.id), subject_label=organisation.name, version=1,
+                                   reference=f"{organisation.slug.upper()}-R00001", status="ready",
+                                   storage_path=str(report_file.relative_to(settings_module.STORAGE_ROOT)),
+                                   sha256="2" * 64)
     condition = Condition.objects.create(decision=decision, organisation=organisation, text="Publish a notice",
                                          owner=owner, due_on=timezone.localdate(), proposed_by=owner)
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
@@ -305,6 +321,7 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "boards": str(organisation.id),
             "model-cards": str(model2.card_revisions.get().id),
             "anonymisations": str(anonymisation.id),
+            "reports": str(report.id),
         },
     )
 
@@ -379,6 +396,9 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
                                            "narrative": {"intended_use": "Triage"}},
     }
     ethics_bodies[("POST", "/api/v1/dataset-versions/{id}/anonymisations/")] = {"quasi_identifiers": ["age"], "k": 2}
+    ethics_bodies[("POST", "/api/v1/reports/")] = {"kind": "art30", "subject": org_id}
+    if (method, path) == ("POST", "/api/v1/reports/verify/"):
+        return {"file": SimpleUploadedFile("r.pdf", b"%PDF-1.7 not ours", "application/pdf")}, "multipart"
     if (method, path) in ethics_bodies:
         return ethics_bodies[(method, path)], "json"
     if (method, path) == ("POST", "/api/v1/datasets/"):

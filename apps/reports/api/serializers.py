@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.reports.models import Report
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    organisation = serializers.UUIDField(source="organisation_id", read_only=True)
+    usecase = serializers.UUIDField(source="usecase_id", read_only=True, allow_null=True)
+    model_version = serializers.UUIDField(source="model_version_id", read_only=True, allow_null=True)
+    superseded_by = serializers.UUIDField(source="superseded_by_id", read_only=True, allow_null=True)
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
+    signer_fingerprint = serializers.CharField(source="signer.fingerprint", read_only=True, default="")
+
+    class Meta:
+        model = Report
+        fields = ["id", "reference", "organisation", "kind", "subject_type", "subject_id", "subject_label", "usecase",
+                  "model_version", "version", "status", "sha256", "size_bytes", "pages", "signer_fingerprint",
+                  "superseded_by", "job", "error", "created_at"]
+
+
+class ReportRequestSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Report.Kind.choices)
+    subject = serializers.CharField(max_length=64, help_text="id of the model version, dataset version, use case, "
+                                    "review or organisation the report is about")
+
+
+class VerifyUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+class VerifyResultSerializer(serializers.Serializer):
+    sha256 = serializers.CharField()
+    authentic = serializers.BooleanField()
+    issued = serializers.BooleanField()
+    unchanged = serializers.BooleanField()
+    verdict = serializers.CharField()
+    signature = serializers.DictField()
+    report = serializers.CharField(allow_null=True)
+    superseded_by = serializers.CharField(allow_null=True)

@@ -1,0 +1,81 @@
+"""Signed PDF/A-3 reports with embedded evidence, their versions, and the organisation's signing identity."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import BaseModel
+
+
+class SigningIdentity(BaseModel):
+    """The organisation's signing certificate and (wrapped) private key: self-signed in the demo, imported in
+    production. The newest active one signs."""
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="signing_keys")
+    certificate_pem = models.TextField()
+    wrapped_key = models.TextField(help_text="The private key (PEM), wrapped by the master key.")
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the certificate (DER).")
+    subject = models.CharField(max_length=300)
+    self_signed = models.BooleanField(default=True)
+    not_after = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Report(BaseModel):
+    """One version of one report about one subject (a model, a dataset version, a use case, a review or the
+    organisation itself). Regenerating makes a new version; the previous one is marked superseded."""
+
+    class Kind(models.TextChoices):
+        MODEL_CARD = "model_card", "Model card"
+        DATASHEET = "datasheet", "Datasheet"
+        DPIA = "dpia", "Data protection impact assessment"
+        ART30 = "art30", "GDPR Art. 30 record of processing"
+        ANNEX_IV = "annex_iv", "EU AI Act Annex IV technical documentation"
+        DECISION = "decision", "Ethics decision record"
+        AUDIT_EXTRACT = "audit_extract", "Audit-trail extract"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RENDERING = "rendering", "Rendering"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="reports")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    subject_type = models.CharField(max_length=40)
+    subject_id = models.CharField(max_length=64)
+    subject_label = models.CharField(max_length=300)
+    usecase = models.ForeignKey("usecases.UseCase", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    model_version = models.ForeignKey("training.ModelVersion", on_delete=models.PROTECT, null=True, blank=True,
+                                      related_name="+")
+    version = models.PositiveIntegerField()
+    reference = models.CharField(max_length=40, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    storage_path = models.CharField(max_length=500, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    signer = models.ForeignKey(SigningIdentity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "subject_type", "subject_id", "version"],
+                                    name="report_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.get_kind_display()} v{self.version}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.reference}.pdf"

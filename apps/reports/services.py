@@ -1,0 +1,267 @@
+"""Issuing, storing and verifying reports. Each write writes one audit event; the PDF's sha256 is in it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from apps.accounts.models import Organisation, Role, User
+from apps.accounts.selectors import roles_in
+from apps.audit.services import audit_record
+from apps.core.errors import AttestError, NotFound, PermissionDenied, ValidationFailed
+from apps.core.keys import unwrap_secret, wrap_secret
+from apps.reports import content as builders
+from apps.reports.models import Report, SigningIdentity
+from apps.reports.pdf import certificate_facts, embedded_evidence, new_self_signed, render_pdf, sign_pdf
+from apps.reports.pdf import signature_status as pdf_signature_status
+from workers import task_names
+
+# Which kind of object each report is about, and how it is built.
+SUBJECTS: dict[str, tuple[str, Any]] = {
+    Report.Kind.MODEL_CARD: ("training.modelversion", builders.model_card),
+    Report.Kind.ANNEX_IV: ("training.modelversion", builders.annex_iv),
+    Report.Kind.DATASHEET: ("datasets.datasetversion", builders.datasheet),
+    Report.Kind.DPIA: ("usecases.usecase", builders.dpia),
+    Report.Kind.ART30: ("accounts.organisation", builders.art30),
+    Report.Kind.AUDIT_EXTRACT: ("accounts.organisation", builders.audit_extract),
+    Report.Kind.DECISION: ("ethics.reviewrequest", builders.decision),
+}
+ISSUER_ROLES = {Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD}
+
+
+def _storage_root() -> Path:
+    from django.conf import settings
+
+    return Path(settings.STORAGE_ROOT)
+
+
+def subject_object(kind: str, subject_id: Any) -> Any:
+    from django.apps import apps
+
+    label, _builder = SUBJECTS[kind]
+    model = apps.get_model(label)
+    return model.objects.get(pk=subject_id)
+
+
+def subject_organisation(subject: Any) -> Organisation:
+    if isinstance(subject, Organisation):
+        return subject
+    if hasattr(subject, "organisation"):
+        return subject.organisation
+    return subject.dataset.organisation  # a dataset version
+
+
+# ------------------------------------------------------------------------------------------------------- signing
+
+
+def signing_identity(organisation: Organisation) -> SigningIdentity:
+    """The active signing identity; a self-signed one is made the first time (an admin imports a real one)."""
+    current = SigningIdentity.objects.filter(organisation=organisation, retired_at__isnull=True).first()
+    if current is not None:
+        return current
+    cert_pem, key_pem, _not_after = new_self_signed(f"{organisation.name} reports (self-signed)", organisation.name)
+    return _store_identity(None, organisation, cert_pem, key_pem)
+
+
+def _store_identity(actor: User | None, organisation: Organisation, cert_pem: str, key_pem: str) -> SigningIdentity:
+    facts = certificate_facts(cert_pem)
+    with transaction.atomic():
+        SigningIdentity.objects.filter(organisation=organisation, retired_at__isnull=True).update(
+            retired_at=timezone.now())
+        identity = SigningIdentity.objects.create(
+            organisation=organisation, certificate_pem=cert_pem, wrapped_key=wrap_secret(key_pem.encode()),
+            fingerprint=facts["fingerprint"], subject=facts["subject"], self_signed=facts["self_signed"],
+            not_after=facts["not_after"])
+        audit_record(actor=actor, organisation=organisation, action="signing_identity.create", target=identity,
+                     after={"fingerprint": identity.fingerprint, "subject": identity.subject,
+                            "self_signed": identity.self_signed})
+    return identity
+
+
+def signing_identity_import(*, actor: User, organisation: Organisation, cert_pem: str,
+                            key_pem: str) -> SigningIdentity:
+    """An org admin imports the organisation's certificate and key (PEM); the key must match the certificate."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if Role.ADMIN not in roles_in(actor, organisation):
+        raise PermissionDenied("Only org admins import signing keys.")
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem.encode())
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except ValueError as exc:
+        raise ValidationFailed("The certificate or key is not valid PEM.", {"pem": [str(exc)[:200]]}) from None
+    fmt = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, fmt) != certificate.public_key().public_bytes(
+            serialization.Encoding.DER, fmt):
+        raise ValidationFailed("The key does not belong to the certificate.", {"key": ["mismatch"]})
+    return _store_identity(actor, organisation, cert_pem, key_pem)
+
+
+# --------------------------------------------------------------------------------------------------------- issue
+
+
+def report_request(*, actor: User, kind: str, subject: Any) -> Report:
+    """Queue a new version of a report about ``subject``."""
+    from apps.jobs.services import job_create
+
+    if kind not in SUBJECTS:
+        raise ValidationFailed("Unknown report kind.", {"kind": [f"one of {', '.join(SUBJECTS)}"]})
+    label, _builder = SUBJECTS[kind]
+    if subject._meta.label_lower != label:
+        raise ValidationFailed(f"A {Report.Kind(kind).label} is about a {label.split('.')[1]}.", {"subject": [label]})
+    organisation = subject_organisation(subject)
+    roles = roles_in(actor, organisation)
+    if not roles:
+        raise NotFound()
+    if not roles & ISSUER_ROLES:
+        raise PermissionDenied("Auditors read and verify reports; members of the organisation issue them.")
+    with transaction.atomic():
+        Organisation.objects.select_for_update().get(pk=organisation.pk)  # serialise numbering per organisation
+        version = (Report.objects.filter(kind=kind, subject_type=label, subject_id=str(subject.pk))
+                   .aggregate(v=Max("version"))["v"] or 0) + 1
+        sequence = Report.objects.filter(organisation=organisation).count() + 1
+        report = Report.objects.create(
+            organisation=organisation, kind=kind, subject_type=label, subject_id=str(subject.pk),
+            subject_label=str(subject)[:300], version=version,
+            reference=f"{organisation.slug.upper()}-R{sequence:05d}",
+            usecase=getattr(subject, "usecase", None) if label != "usecases.usecase" else subject,
+            model_version=subject if label == "training.modelversion" else getattr(subject, "model_version", None),
+            created_by=actor,
+        )
+        report.job = job_create(actor=actor, organisation=organisation, kind="report",
+                                task_name=task_names.REPORT_RENDER, spec={"report_id": str(report.id)},
+                                target=report)
+        report.save(update_fields=["job"])
+        audit_record(actor=actor, organisation=organisation, action="report.request", target=report,
+                     after={"kind": kind, "subject": str(subject.pk), "version": version})
+    return report
+
+
+def report_html(report: Report, content: builders.Content, identity: SigningIdentity) -> str:
+    return render_to_string("reports/document.html", {
+        "title": content.title, "subject_label": content.subject_label, "sections": content.sections,
+        "organisation": report.organisation, "reference": report.reference, "version": report.version,
+        "kind_label": report.get_kind_display(), "generated_at": timezone.now(),
+        "issued_by": report.created_by.display_name if report.created_by else "Attest",
+        "signer_subject": identity.subject, "signer_fingerprint": identity.fingerprint,
+    })
+
+
+def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
+    """The report job: gather, lay out (PDF/A-3b with evidence.json), sign, store, supersede, audit."""
+    report = Report.objects.select_related("organisation", "created_by").get(id=report_id)
+    Report.objects.filter(pk=report.pk).update(status=Report.Status.RENDERING)
+    _label, builder = SUBJECTS[report.kind]
+    subject = subject_object(report.kind, report.subject_id)
+    if progress:
+        progress(0.1, "Gathering the figures")
+    content = builder(subject)
+    identity = signing_identity(report.organisation)
+    evidence = {
+        "report": {"reference": report.reference, "kind": report.kind, "version": report.version,
+                   "organisation": str(report.organisation_id), "subject_type": report.subject_type,
+                   "subject_id": report.subject_id, "issued_at": timezone.now().isoformat(),
+                   "signer_fingerprint": identity.fingerprint},
+        **content.evidence,
+    }
+    if progress:
+        progress(0.3, "Laying out the pages")
+    html = report_html(report, content, identity)
+    pdf, pages, refused = render_pdf(html, evidence=evidence, title=content.title)
+    if progress:
+        progress(0.8, "Signing")
+    signed = sign_pdf(pdf, cert_pem=identity.certificate_pem, key_pem=unwrap_secret(identity.wrapped_key).decode(),
+                      reason=f"{report.get_kind_display()} {report.reference} v{report.version} issued by Attest",
+                      location=report.organisation.name, name=report.organisation.name)
+    digest = hashlib.sha256(signed).hexdigest()
+    relative = Path("reports") / str(report.organisation_id) / f"{report.reference}.pdf"
+    destination = _storage_root() / relative
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as handle:
+        handle.write(signed)
+        temporary = handle.name
+    try:
+        with transaction.atomic():
+            os.replace(temporary, destination)
+            report.sha256, report.size_bytes, report.pages = digest, len(signed), pages
+            report.storage_path, report.evidence, report.signer = str(relative), evidence, identity
+            report.status, report.error = Report.Status.READY, ""
+            report.save()
+            older = Report.objects.filter(kind=report.kind, subject_type=report.subject_type,
+                                          subject_id=report.subject_id, version__lt=report.version,
+                                          superseded_by__isnull=True).exclude(pk=report.pk)
+            superseded = [str(r.reference) for r in older]
+            older.update(superseded_by=report)
+            audit_record(actor=report.created_by, organisation=report.organisation, action="report.issue",
+                         target=report, after={"sha256": digest, "pages": pages, "version": report.version,
+                                               "signer": identity.fingerprint, "supersedes": superseded,
+                                               "refused_urls": len(refused)})
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return {"report_id": str(report.id), "sha256": digest, "pages": pages}
+
+
+def report_fail(*, report: Report, message: str) -> None:
+    with transaction.atomic():
+        Report.objects.filter(pk=report.pk).update(status=Report.Status.FAILED, error=message)
+        audit_record(actor=None, organisation=report.organisation, action="report.fail", target=report,
+                     after={"message": message})
+
+
+def report_file(report: Report) -> bytes:
+    if report.status != Report.Status.READY:
+        raise AttestError("invalid_state", "The report is not ready.")
+    return (_storage_root() / report.storage_path).read_bytes()
+
+
+# -------------------------------------------------------------------------------------------------------- verify
+
+
+def report_verify(data: bytes) -> dict[str, Any]:
+    """Is this a report this portal issued, unchanged, validly signed, and the newest version? (A read: no event.)"""
+    digest = hashlib.sha256(data).hexdigest()
+    issued = Report.objects.select_related("organisation", "signer", "superseded_by").filter(sha256=digest).first()
+    claimed = embedded_evidence(data)
+    claimed_reference = ((claimed or {}).get("report") or {}).get("reference")
+    known = issued or Report.objects.select_related("organisation", "signer", "superseded_by").filter(
+        reference=claimed_reference).first()
+    trusted = []
+    if known is not None:
+        trusted = list(SigningIdentity.objects.filter(organisation=known.organisation)
+                       .values_list("certificate_pem", flat=True))
+    signature = pdf_signature_status(data, trusted) if data[:5] == b"%PDF-" else {
+        "present": False, "valid": False, "detail": "not a PDF"}
+    newest = None
+    if known is not None:
+        newest = Report.objects.filter(kind=known.kind, subject_type=known.subject_type, subject_id=known.subject_id,
+                                       status=Report.Status.READY).order_by("-version").first()
+    authentic = bool(issued and signature.get("valid"))
+    if authentic:
+        verdict = "Authentic: issued by this portal, unchanged, and validly signed."
+    elif known is not None:
+        verdict = (f"Not authentic: it claims to be {known.reference} but differs from the file this portal issued "
+                   "(it was changed after signing).")
+    elif data[:5] != b"%PDF-":
+        verdict = "Not a PDF."
+    else:
+        verdict = "Unknown: this portal did not issue this file."
+    return {
+        "sha256": digest,
+        "authentic": authentic,
+        "issued": issued is not None,
+        "unchanged": issued is not None,
+        "verdict": verdict,
+        "report": known,
+        "signature": signature,
+        "superseded_by": newest if (known is not None and newest is not None and newest.pk != known.pk) else None,
+    }
