@@ -407,7 +407,8 @@ def evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     from apps.evaluation import services
     from apps.evaluation.models import Evaluation
     from workers.engine.evaluation.evaluate import Policy, evaluate, privacy_cost
-    from workers.engine.evaluation.metrics import multiclass_summary
+    from workers.engine.evaluation.groups import group_codes
+    from workers.engine.evaluation.metrics import multiclass_by_group, multiclass_summary
     from workers.engine.training.artifacts import load_model
     from workers.engine.training.data import DataError, encode_labels, transform
 
@@ -458,6 +459,12 @@ def evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
         predictions = logits.argmax(dim=1).numpy()
         results = {
             "multiclass": multiclass_summary(labels, predictions, len(prep.classes)),
+            "multiclass_groups": multiclass_by_group(
+                labels, predictions, len(prep.classes),
+                group_codes(test_rows, [a for a in policy.get("sensitive_attributes", []) if a in test_rows.columns],
+                            policy.get("intersections", True)),
+                policy.get("min_group_size", 30),
+            ),
             "groupings": [],
             "gates": [],
             "verdict": "fail" if policy.get("gates") else "pass",

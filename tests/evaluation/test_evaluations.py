@@ -85,3 +85,22 @@ def test_the_same_seed_reproduces_the_evaluation(trained, owner):
 def test_only_owners_and_admins_request_evaluations(trained, steward):
     with pytest.raises(PermissionDenied):
         evaluation_request(actor=steward, model_version=trained)
+
+
+def test_a_multiclass_model_is_evaluated_per_group_without_binary_gates(prepared_version, owner):
+    features = ["age", "education-num", "sex", "hours-per-week"]
+    run = training_run_request(actor=owner, version=prepared_version,
+                               spec=run_spec(label="marital-status", features=features, target_epsilon=2.0))
+    run_job(training, run.job_id)
+    run.refresh_from_db()
+    item = Evaluation.objects.get(model_version=run.model_version)
+    run_job(evaluation, item.job_id)
+    item.refresh_from_db()
+    results = item.results
+    assert item.status == "succeeded"
+    assert 0 <= results["multiclass"]["accuracy"] <= 1
+    assert [g["name"] for g in results["multiclass_groups"]] == ["sex", "race", "sex x race"]
+    sex = results["multiclass_groups"][0]
+    assert sum(row["count"] for row in sex["groups"]) == len(run.split["test"])
+    # Binary gates cannot judge a multiclass model: with gates in the policy, the verdict says so (fail).
+    assert item.verdict == "fail" and "binary" in results["note"]

@@ -152,3 +152,23 @@ def multiclass_summary(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> 
         "f1_macro": float(f1.mean()),
         "confusion_matrix": matrix.tolist(),
     }
+
+
+def multiclass_by_group(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: int, groupings: list[tuple[str, np.ndarray, list[str]]],
+    min_group_size: int,
+) -> list[dict[str, Any]]:
+    """Multiclass performance per group of each grouping (fairness gates are defined for binary outcomes; here the
+    board still sees who the model serves worse). Groups under ``min_group_size`` are listed as too small to judge."""
+    result = []
+    for name, codes, labels in groupings:
+        rows = []
+        for index, label in enumerate(labels):
+            mask = codes == index
+            summary = multiclass_summary(y_true[mask], y_pred[mask], classes)
+            rows.append({"group": label, "count": int(mask.sum()), "too_small": bool(mask.sum() < min_group_size),
+                         **{k: summary[k] for k in ("accuracy", "balanced_accuracy", "f1_macro")}})
+        judged = [r for r in rows if not r["too_small"]]
+        gap = (max(r["accuracy"] for r in judged) - min(r["accuracy"] for r in judged)) if len(judged) > 1 else None
+        result.append({"name": name, "groups": rows, "accuracy_gap": gap})
+    return result

@@ -225,3 +225,40 @@ def test_constant_references_leave_the_loss_attack_unchanged():
     loss, calibrated = audit["attacks"]
     assert calibrated["auc"] == pytest.approx(loss["auc"], abs=1e-12)
     assert calibrated["empirical_epsilon_lower_bound"] == pytest.approx(loss["empirical_epsilon_lower_bound"])
+
+
+def test_multiclass_performance_by_group_matches_metricframe():
+    from fairlearn.metrics import MetricFrame
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    from workers.engine.evaluation.groups import group_codes
+    from workers.engine.evaluation.metrics import multiclass_by_group
+
+    rng = np.random.default_rng(5)
+    n, classes = 3000, 4
+    y_true = rng.integers(0, classes, n)
+    y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, classes, n))
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "region": rng.choice(["N", "S", "E", "tiny"], n,
+                                                                                  p=[0.4, 0.4, 0.19, 0.01])})
+    # A group where every row has one class: balanced accuracy is its recall alone.
+    frame.loc[frame["region"] == "tiny", "sex"] = "F"
+    y_true[(frame["region"] == "tiny").to_numpy()] = 2
+    groupings = group_codes(frame, ["sex", "region"], intersections=True)
+    result = multiclass_by_group(y_true, y_pred, classes, groupings, min_group_size=40)
+    by_name = {g["name"]: g for g in result}
+    assert list(by_name) == ["sex", "region", "sex x region"]
+    for columns, name in ((["sex"], "sex"), (["region"], "region"), (["sex", "region"], "sex x region")):
+        frame_metrics = MetricFrame(
+            metrics={"accuracy": accuracy_score, "balanced_accuracy": balanced_accuracy_score,
+                     "f1_macro": lambda t, p: f1_score(t, p, average="macro", labels=list(range(classes)),
+                                                       zero_division=0)},
+            y_true=y_true, y_pred=y_pred, sensitive_features=frame[columns] if len(columns) > 1 else frame[columns[0]],
+        ).by_group
+        for row in by_name[name]["groups"]:
+            key = tuple(row["group"].split(" & ")) if len(columns) > 1 else row["group"]
+            expected = frame_metrics.loc[key]
+            assert row["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-9)
+            assert row["balanced_accuracy"] == pytest.approx(expected["balanced_accuracy"], abs=1e-9)
+            assert row["f1_macro"] == pytest.approx(expected["f1_macro"], abs=1e-9)
+    tiny = next(r for r in by_name["region"]["groups"] if r["group"] == "tiny")
+    assert tiny["too_small"] is True
