@@ -60,11 +60,18 @@ def table(columns: list[str | tuple[str, bool]], rows: list[list[Any]]) -> dict[
     cells = []
     for row in rows:
         cells.append([
-            {"value": fmt(value), "num": spec["num"],
-             "css": ("pass" if value == "pass" else "fail" if value == "fail" else "")}
+            {"value": fmt(value), "num": spec["num"], "css": _cell_class(value)}
             for value, spec in zip(row, specs, strict=False)
         ])
     return {"type": "table", "columns": specs, "rows": cells}
+
+
+def _cell_class(value: Any) -> str:
+    if value in ("pass", "fail"):
+        return str(value)
+    if isinstance(value, str) and len(value) >= 32 and all(c in "0123456789abcdef" for c in value):
+        return "hash"  # hashes may break anywhere; words may not
+    return ""
 
 
 def chart(svg: str) -> dict[str, Any]:
