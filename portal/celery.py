@@ -35,6 +35,8 @@ def _configure(app: Celery) -> None:
                 "data_folder_out": str(folder / "queue"),
                 "processed_folder": str(folder / "processed"),
                 "store_processed": False,
+                # kombu's default is ./control: broadcast state belongs beside the queue, not in the working tree.
+                "control_folder": str(folder / "control"),
             }
         )
     app.conf.update(

@@ -81,3 +81,23 @@ def test_the_profile_of_adult_matches_pandas():
     top = frame["workclass"].value_counts().head(1)
     assert workclass["top_values"][0] == {"value": top.index[0], "count": int(top.iloc[0])}
     assert profile["sex"]["kind"] == "categorical"
+
+
+def test_integer_statistics_from_value_counts_equal_numpy_on_the_full_column():
+    import numpy as np
+    import pyarrow as pa
+
+    from workers.engine.datasets.profiling import QUANTILES, profile_column
+
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(-40, 90, 5001), rng.integers(0, 10**9, 2000), np.array([7]), np.array([3, 3, 9])):
+        profile = profile_column("x", pa.chunked_array([pa.array(values)]))
+        assert profile["kind"] == "integer"
+        assert profile["mean"] == pytest.approx(values.mean(), rel=1e-12)
+        assert profile["min"] == values.min() and profile["max"] == values.max()
+        if len(values) > 1:
+            assert profile["std"] == pytest.approx(values.std(ddof=1), rel=1e-9)
+        for q in QUANTILES:
+            assert profile["quantiles"][str(q)] == pytest.approx(np.quantile(values, q), rel=1e-12, abs=1e-9)
+        counts, _edges = np.histogram(values.astype(float), bins=20)
+        assert profile["histogram"]["counts"] == counts.tolist()
