@@ -171,7 +171,6 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
     from workers.engine.anonymisation.hierarchy import AnonymisationError
     from workers.engine.anonymisation.risk import prosecutor_risk
     from workers.engine.anonymisation.search import apply, describe_levels, search
-    from workers.engine.anonymisation.verify import verify
 
     item = Anonymisation.objects.select_related("version__dataset__organisation").get(id=anonymisation_id)
     Anonymisation.objects.filter(pk=item.pk).update(status=Anonymisation.Status.RUNNING)
@@ -184,12 +183,7 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
             progress(0.3, f"Searching {len(frame):,} rows for the optimal generalisation")
         found = search(problem, config["measure"])
         released = apply(frame, problem, found.best.levels)
-        problems = verify(frame, released, config["quasi_identifiers"], k=criteria.k,
-                          suppression_limit=criteria.suppression_limit, sensitive=criteria.sensitive,
-                          l_diversity=criteria.l_diversity, l_kind=criteria.l_kind, t_closeness=criteria.t_closeness,
-                          t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None)
-        if problems:  # never expected; the check exists so a search bug cannot reach a released version
-            raise AnonymisationError("The independent check refused the result: " + "; ".join(problems))
+        _independent_check(frame, released, problem, criteria)
     except AnonymisationError as exc:
         message = exc.message
         anonymisation_fail(anonymisation=item, message=message, column=exc.column, value=exc.value)
@@ -225,6 +219,20 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
     }
     anonymisation_record(anonymisation=item, result=result)
     return {"anonymisation_id": str(item.id), "levels": result["level_tuple"], "loss": found.best.loss}
+
+
+def _independent_check(frame: Any, released: Any, problem: Any, criteria: Any) -> None:
+    """Refuse a release the independent check does not confirm (never expected: it exists so that a search bug
+    cannot reach a released version)."""
+    from workers.engine.anonymisation.hierarchy import AnonymisationError
+    from workers.engine.anonymisation.verify import verify
+
+    problems = verify(frame, released, problem.columns, k=criteria.k, suppression_limit=criteria.suppression_limit,
+                      sensitive=criteria.sensitive, l_diversity=criteria.l_diversity, l_kind=criteria.l_kind,
+                      t_closeness=criteria.t_closeness,
+                      t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None)
+    if problems:
+        raise AnonymisationError("The independent check refused the result: " + "; ".join(problems))
 
 
 def _t_distance(problem: Any) -> Any:
@@ -303,7 +311,6 @@ def anonymisation_apply(*, anonymisation_id: Any, actor_id: Any = None, progress
 
     from workers.engine.anonymisation.hierarchy import AnonymisationError
     from workers.engine.anonymisation.search import apply
-    from workers.engine.anonymisation.verify import verify
 
     item = Anonymisation.objects.select_related("version__dataset__organisation").get(id=anonymisation_id)
     actor = User.objects.filter(id=actor_id).first() if actor_id else None
@@ -311,12 +318,7 @@ def anonymisation_apply(*, anonymisation_id: Any, actor_id: Any = None, progress
         frame, problem, criteria, _ = _engine_inputs(item)
         levels = tuple(item.result["level_tuple"])
         released = apply(frame, problem, levels)
-        problems = verify(frame, released, item.config["quasi_identifiers"], k=criteria.k,
-                          suppression_limit=criteria.suppression_limit, sensitive=criteria.sensitive,
-                          l_diversity=criteria.l_diversity, l_kind=criteria.l_kind, t_closeness=criteria.t_closeness,
-                          t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None)
-        if problems:
-            raise AnonymisationError("The independent check refused the release: " + "; ".join(problems))
+        _independent_check(frame, released, problem, criteria)
     except (AnonymisationError, KeyError) as exc:
         message = getattr(exc, "message", None) or f"The version changed since the search: {exc}"
         with transaction.atomic():
