@@ -39,6 +39,26 @@ def parse_hierarchy_csv(column: str, content: bytes) -> dict[str, Any]:
     return {"kind": "table", "rows": rows}
 
 
+def parse_population_csv(content: bytes) -> dict[str, Any]:
+    """A population table for journalist risk: the quasi-identifier columns and a ``count`` column (how many people
+    of the population share those values). Kept in the settings as columns and rows."""
+    import pandas as pd
+
+    if len(content) > 5 * MAX_HIERARCHY_BYTES:
+        raise ValidationFailed("The population table is larger than 5 MB.", {"population": ["too large"]})
+    try:
+        frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("The population table is not a readable CSV.", {"population": [str(exc)[:200]]}) from None
+    if "count" not in frame.columns:
+        raise ValidationFailed("The population table needs a 'count' column.", {"population": ["no count column"]})
+    counts = pd.to_numeric(frame["count"], errors="coerce")
+    if counts.isna().any() or (counts < 0).any():
+        bad = frame.loc[counts.isna() | (counts < 0), "count"].iloc[0]
+        raise ValidationFailed(f"Population count '{bad}' is not a non-negative number.", {"population": ["count"]})
+    return {"columns": list(frame.columns), "rows": frame.to_numpy().tolist()}
+
+
 def _roles(version: DatasetVersion) -> dict[str, str]:
     return {c.name: c.role for c in version.columns.all()}
 
@@ -110,13 +130,18 @@ def _normalise(version: DatasetVersion, raw: dict[str, Any]) -> dict[str, Any]:
             continue
         if name in quasi or name == sensitive:
             hierarchies[name] = spec
+    population = raw.get("population") or None
+    if population is not None:
+        missing = [name for name in quasi if name not in population.get("columns", [])]
+        if missing:
+            errors["population"] = [f"The population table has no column '{name}'." for name in missing]
     if t_distance == "hierarchical" and t_value is not None and sensitive not in hierarchies:
         errors["t_distance"] = [f"Hierarchical distance needs a hierarchy for '{sensitive}'."]
     if errors:
         raise ValidationFailed("The anonymisation settings are not valid.", errors)
     return {"quasi_identifiers": quasi, "sensitive": sensitive, "k": k, "suppression_limit": limit,
             "l_diversity": l_value, "l_kind": l_kind, "t_closeness": t_value, "t_distance": t_distance,
-            "measure": measure, "hierarchies": hierarchies}
+            "measure": measure, "hierarchies": hierarchies, "population": population}
 
 
 def anonymisation_request(*, actor: User, version: DatasetVersion, config: dict[str, Any]) -> Anonymisation:
@@ -144,7 +169,10 @@ def anonymisation_request(*, actor: User, version: DatasetVersion, config: dict[
 
 def _config_summary(config: dict[str, Any]) -> dict[str, Any]:
     """The config without uploaded hierarchy rows (the transform of an applied version records them in full)."""
-    return {**config, "hierarchies": {k: v.get("kind") for k, v in config["hierarchies"].items()}}
+    summary = {**config, "hierarchies": {k: v.get("kind") for k, v in config["hierarchies"].items()}}
+    if config.get("population"):
+        summary["population"] = f"{len(config['population']['rows'])} rows"
+    return summary
 
 
 def _engine_inputs(item: Anonymisation) -> tuple[Any, Any, Any, Any]:
@@ -184,6 +212,7 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
         found = search(problem, config["measure"])
         released = apply(frame, problem, found.best.levels)
         _independent_check(frame, released, problem, criteria)
+        journalist = _journalist(config, frame, released, problem, found.best.levels)
     except AnonymisationError as exc:
         message = exc.message
         anonymisation_fail(anonymisation=item, message=message, column=exc.column, value=exc.value)
@@ -211,6 +240,8 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
         },
         "risk_before": before,
         "risk_after": after,
+        "journalist_before": journalist[0] if journalist else None,
+        "journalist_after": journalist[1] if journalist else None,
         "search": {"checked": found.checked, "lattice": found.lattice_size, "seconds": round(found.seconds, 3)},
         "class_sizes": _size_histogram(sizes),
         "sample_before": _sample(frame, quasi, config["sensitive"]),
@@ -233,6 +264,36 @@ def _independent_check(frame: Any, released: Any, problem: Any, criteria: Any) -
                       t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None)
     if problems:
         raise AnonymisationError("The independent check refused the result: " + "; ".join(problems))
+
+
+def _journalist(config: dict[str, Any], frame: Any, released: Any, problem: Any,
+                levels: tuple[int, ...]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Journalist risk before and after, when the steward gave a population table: its rows are generalised with the
+    same hierarchies and levels as the data."""
+    import pandas as pd
+
+    from workers.engine.anonymisation.hierarchy import AnonymisationError
+    from workers.engine.anonymisation.risk import journalist_risk
+    from workers.engine.anonymisation.search import _as_strings
+
+    population = config.get("population")
+    if not population:
+        return None
+    quasi = config["quasi_identifiers"]
+    table = pd.DataFrame(population["rows"], columns=population["columns"])
+    table["count"] = pd.to_numeric(table["count"])
+    original = frame[quasi].apply(_as_strings)
+    before = journalist_risk(original, table, quasi)
+    generalised = table.copy()
+    for hierarchy, level in zip(problem.hierarchies, levels, strict=True):
+        values = generalised[hierarchy.column].astype(str)
+        unknown = sorted(set(values) - set(hierarchy.index))
+        if unknown:
+            raise AnonymisationError(f"Population table, column '{hierarchy.column}': value '{unknown[0]}' is not in "
+                                     "its hierarchy.", column=hierarchy.column, value=unknown[0])
+        generalised[hierarchy.column] = [hierarchy.labels[level][hierarchy.index[v]] for v in values]
+    after = journalist_risk(released[quasi].astype(str), generalised, quasi)
+    return before, after
 
 
 def _t_distance(problem: Any) -> Any:

@@ -20,6 +20,7 @@ from apps.datasets.anonymisation import (
     anonymisation_request,
     default_config,
     parse_hierarchy_csv,
+    parse_population_csv,
 )
 from apps.datasets.models import Anonymisation, DatasetVersion
 from apps.datasets.permissions import can, visible_to
@@ -51,6 +52,8 @@ def _config_from_post(request: HttpRequest, version: DatasetVersion) -> dict[str
                                   {f"widths__{name}": ["numbers separated by commas"]}) from None
         elif kind in HIERARCHY_KINDS and kind not in ("propose", "table"):
             hierarchies[name] = {"kind": kind}
+    population_file = request.FILES.get("population")
+    population = parse_population_csv(population_file.read()) if population_file is not None else None
     percent = post.get("suppression_percent", "5")
     try:
         limit = float(percent) / 100
@@ -67,6 +70,7 @@ def _config_from_post(request: HttpRequest, version: DatasetVersion) -> dict[str
         "t_distance": post.get("t_distance", "equal"),
         "measure": post.get("measure", "loss"),
         "hierarchies": hierarchies,
+        "population": population,
     }
 
 

@@ -11,6 +11,7 @@ from apps.datasets.anonymisation import (
     anonymisation_request,
     anonymisation_run,
     parse_hierarchy_csv,
+    parse_population_csv,
 )
 from apps.datasets.models import Anonymisation, DatasetVersion
 from apps.datasets.services import read_version_table
@@ -79,3 +80,27 @@ def test_unsatisfiable_settings_and_missing_columns_are_refused(prepared_version
 def test_raw_versions_are_not_anonymised(prepared_version, steward):  # noqa: F811 - the shared fixture
     with pytest.raises(InvalidState, match="prepared version"):
         anonymisation_request(actor=steward, version=prepared_version.parent, config={"quasi_identifiers": QIS})
+
+
+def test_journalist_risk_uses_the_population_table_and_names_what_it_lacks(prepared_version, steward):  # noqa: F811
+    frame = read_version_table(prepared_version).to_pandas()
+    # A population ten times the sample: every combination of the sample, each shared by ten times as many people.
+    population = frame.groupby(QIS).size().mul(10).rename("count").reset_index()
+    csv_bytes = population.to_csv(index=False).encode()
+    item = anonymisation_request(actor=steward, version=prepared_version, config={
+        "quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05,
+        "population": parse_population_csv(csv_bytes)})
+    anonymisation_run(anonymisation_id=item.id)
+    item.refresh_from_db()
+    before, after = item.result["journalist_before"], item.result["journalist_after"]
+    # Before: each record's population class is exactly ten times its sample class.
+    assert before["highest"] == pytest.approx(item.result["risk_before"]["highest"] / 10)
+    assert before["average"] == pytest.approx(item.result["risk_before"]["average"] / 10)
+    assert after["highest"] <= item.result["risk_after"]["highest"] / 10 + 1e-12
+    assert after["highest"] < before["highest"]
+    with pytest.raises(ValidationFailed) as caught:
+        anonymisation_request(actor=steward, version=prepared_version, config={
+            "quasi_identifiers": QIS, "population": parse_population_csv(b"age,count\n39,10\n")})
+    assert "no column 'sex'" in str(caught.value.details["population"])
+    with pytest.raises(ValidationFailed, match="not a non-negative number"):
+        parse_population_csv(b"age,count\n39,many\n")
