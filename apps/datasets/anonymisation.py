@@ -176,8 +176,6 @@ def _config_summary(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _engine_inputs(item: Anonymisation) -> tuple[Any, Any, Any, Any]:
-    import pyarrow  # noqa: F401 - read_version_table returns an Arrow table
-
     from workers.engine.anonymisation.hierarchy import for_frame
     from workers.engine.anonymisation.search import Criteria, Problem
 

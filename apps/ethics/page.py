@@ -14,9 +14,8 @@ from django.utils import timezone
 from apps.accounts.models import Membership, Role, User
 from apps.accounts.selectors import roles_in
 from apps.core.forms import chart_html
-from apps.ethics import rules
 from apps.ethics.bindings import bound_evaluation, lineage
-from apps.ethics.models import ReviewRequest, Waiver
+from apps.ethics.models import ReviewRequest, Vote, Waiver, WaiverVote
 from apps.ethics.permissions import can
 from apps.ethics.selectors import conflicts_of, review_state
 from apps.ethics.services import SECTIONS
@@ -169,17 +168,15 @@ def review_page_context(review: ReviewRequest, user: User) -> dict[str, Any]:
         "checklist": _checklist(review, user),
         "comments": comments,
         "section_titles": SECTION_TITLES,
-        "vote_choices": [c for c in review.votes.model.Choice.choices],
-        "waiver_choices": Waiver.votes.rel.related_model.Choice.choices,
+        "vote_choices": Vote.Choice.choices,
+        "waiver_choices": WaiverVote.Choice.choices,
         "condition_owners": condition_owners,
         "default_due": (timezone.localdate() + timedelta(days=30)).isoformat(),
         "default_waiver_expiry": (timezone.localdate() + timedelta(days=90)).isoformat(),
         "history": chain,
         "successor": successor,
-        "outcome_labels": dict(review.votes.model.Choice.choices),
         "quorum_text": _quorum_text(state),
         "conflict_names": {m.id: m.display_name for m in state.members if m.id in state.conflicted},
-        "rules": rules,
     }
 
 

@@ -143,7 +143,7 @@ def review_state(review: ReviewRequest) -> ReviewState:
     votes = list(review.votes.all())
     voted = {v.voter_id: v.choice for v in votes}
     eligible = [m for m in members if m.id not in conflicted and m.id not in recused]
-    eligible_ids = {m.id for m in eligible}
+    member_ids = {m.id for m in members}
     # Votes of members who later lost their board role or became conflicted still count: they were valid when cast.
     pending = [m for m in eligible if m.id not in voted]
     choices = [v.choice for v in votes]
@@ -151,10 +151,10 @@ def review_state(review: ReviewRequest) -> ReviewState:
         rules=board.rules,
         members=members,
         eligible=eligible,
-        conflicted={k: v for k, v in conflicted.items() if k in {m.id for m in members}},
+        conflicted={k: v for k, v in conflicted.items() if k in member_ids},
         recused=recused,
         voted=voted,
-        pending=[m for m in pending if m.id in eligible_ids],
+        pending=pending,
         tally=rules.tally(choices),
         current_outcome=rules.outcome(choices, board.rules),
         settled_outcome=rules.settled(choices, len(pending), board.rules),

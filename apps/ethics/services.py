@@ -36,7 +36,7 @@ from apps.ethics.models import (
     WaiverVote,
 )
 from apps.ethics.permissions import can
-from apps.ethics.selectors import board_members, board_of, conflicts_of, failing_items, review_state, unwaived
+from apps.ethics.selectors import board_members, board_of, conflicts_of, review_state, unwaived
 from apps.training.models import ModelVersion
 from apps.usecases.models import UseCase
 
@@ -70,14 +70,19 @@ def _notify(users: list[User], *, organisation: Organisation, review: ReviewRequ
         transaction.on_commit(send)
 
 
-def notices_mark_read(*, actor: User, notice_ids: list[Any] | None = None) -> int:
-    """Mark the actor's notices read (all of them when no ids are given)."""
+def notices_mark_read(*, actor: User, notice_ids: list[Any] | None = None, review: ReviewRequest | None = None
+                      ) -> int:
+    """Mark the actor's notices read (all of them, or those given, or those of one review). Nothing to mark, no event."""
     notices = Notice.objects.filter(user=actor, read_at__isnull=True)
     if notice_ids is not None:
         notices = notices.filter(id__in=notice_ids)
+    if review is not None:
+        notices = notices.filter(review=review)
     with transaction.atomic():
         count = notices.update(read_at=timezone.now())
-        audit_record(actor=actor, action="notice.read", object_type="ethics.notice", after={"count": count})
+        if count:
+            audit_record(actor=actor, action="notice.read", object_type="ethics.notice",
+                         after={"count": count, "review": str(review.id) if review else None})
     return count
 
 
@@ -683,10 +688,3 @@ def reviews_remind_due(*, now: Any = None) -> int:
         sent += len(pending)
     return sent
 
-
-__all__ = [
-    "board_update", "review_open_development", "review_request_deployment", "review_answer_checklist", "vote_cast",
-    "review_recuse", "review_close", "reviews_supersede_stale", "waiver_request", "waiver_vote",
-    "condition_mark_met", "checklist_take_stance", "comment_add", "notices_mark_read", "reviews_remind_due",
-    "failing_items",
-]

@@ -56,7 +56,7 @@ def review_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def review_detail(request: HttpRequest, review_id: Any) -> HttpResponse:
     review = get_object_or_404(visible_to(request.user), id=review_id)
-    Notice.objects.filter(user=request.user, review=review, read_at__isnull=True).update(read_at=review.updated_at)
+    services.notices_mark_read(actor=request.user, review=review)
     return render(request, "ethics/review.html", review_page_context(review, request.user))
 
 

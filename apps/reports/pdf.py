@@ -46,7 +46,7 @@ class StaticOnlyFetcher(URLFetcher):
         raise ValueError(f"Reports load only the portal's own static files; refused {url[:80]!r}")
 
 
-def render_pdf(html: str, *, evidence: dict[str, Any], title: str) -> tuple[bytes, int, list[str]]:
+def render_pdf(html: str, *, evidence: dict[str, Any]) -> tuple[bytes, int, list[str]]:
     """HTML to PDF/A-3b with the evidence attached. Returns the bytes, the page count and the refused URLs."""
     fetcher = StaticOnlyFetcher()
     stylesheet = CSS(string=(Path(settings.BASE_DIR) / "static" / "css" / "report.css").read_text(),

@@ -51,6 +51,14 @@ def subject_object(kind: str, subject_id: Any) -> Any:
     return model.objects.get(pk=subject_id)
 
 
+def _subject_usecase(subject: Any, label: str) -> Any:
+    if label == "usecases.usecase":
+        return subject
+    if label == "datasets.datasetversion":
+        return subject.dataset.usecase
+    return getattr(subject, "usecase", None)
+
+
 def subject_organisation(subject: Any) -> Organisation:
     if isinstance(subject, Organisation):
         return subject
@@ -133,7 +141,7 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
             organisation=organisation, kind=kind, subject_type=label, subject_id=str(subject.pk),
             subject_label=str(subject)[:300], version=version,
             reference=f"{organisation.slug.upper()}-R{sequence:05d}",
-            usecase=getattr(subject, "usecase", None) if label != "usecases.usecase" else subject,
+            usecase=_subject_usecase(subject, label),
             model_version=subject if label == "training.modelversion" else getattr(subject, "model_version", None),
             created_by=actor,
         )
@@ -176,7 +184,7 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
     if progress:
         progress(0.3, "Laying out the pages")
     html = report_html(report, content, identity)
-    pdf, pages, refused = render_pdf(html, evidence=evidence, title=content.title)
+    pdf, pages, refused = render_pdf(html, evidence=evidence)
     if progress:
         progress(0.8, "Signing")
     signed = sign_pdf(pdf, cert_pem=identity.certificate_pem, key_pem=unwrap_secret(identity.wrapped_key).decode(),

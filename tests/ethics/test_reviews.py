@@ -141,17 +141,26 @@ def test_separation_of_duties_excludes_owner_steward_and_trainer_whatever_their_
     assert {m.username for m in state.eligible} == {board_member.username, board2.username}
 
 
-def test_whoever_launched_the_training_cannot_vote_even_as_an_admin_owner(org, admin_user, trained_model, owner,
-                                                                             board_member):
-    from apps.ethics.selectors import conflicts_of
+def test_whoever_launched_the_training_cannot_vote_even_as_a_board_member(org, admin_user, owner, prepared_version,
+                                                                          board_member):
+    from apps.evaluation.models import Evaluation
+    from apps.training.services import training_run_request
+    from tests.ethics.conftest import run_inline
+    from tests.training.conftest import run_spec
+    from workers.tasks import evaluation, training
 
-    review = review_request_deployment(actor=owner, model_version=trained_model)
-    assert conflicts_of(review)[trained_model.training_run.created_by_id] in (
-        "owns the use case", "launched the training run")
+    # The admin launches the run (not the use case's owner), then sits on the board.
+    run = training_run_request(actor=admin_user, version=prepared_version, spec=run_spec(target_epsilon=2.0))
+    run_inline(training, run.job_id)
+    run.refresh_from_db()
+    run_inline(evaluation, Evaluation.objects.get(model_version=run.model_version).job_id)
     Membership.objects.create(user=admin_user, organisation=org, role=Role.BOARD)
-    # An admin requesting the review is its requester: also out.
-    review.requested_by = admin_user
-    assert conflicts_of(review)[admin_user.id] == "requested this review"
+    review = review_request_deployment(actor=owner, model_version=run.model_version)
+    with pytest.raises(AttestError) as caught:
+        vote_cast(actor=admin_user, review=review, choice="approve", reason="My run is fine.")
+    assert caught.value.code == "separation_of_duties"
+    assert caught.value.details["reason"] == "launched the training run"
+    vote_cast(actor=board_member, review=review, choice="approve", reason="Sound.")  # an unconnected member may
 
 
 def test_approval_with_conditions_creates_tracked_conditions(submitted, owner, board_member, board2, board3,
@@ -311,7 +320,9 @@ def test_a_new_evaluation_supersedes_and_a_stale_vote_supersedes_on_the_spot(org
 
 def test_decisions_are_immutable_in_postgresql(submitted, board_member, board2, board3):
     if connection.vendor != "postgresql":
-        pytest.skip("the trigger exists on PostgreSQL only")
+        from tests.plugins.services import require_service
+
+        require_service("PostgreSQL", "the decisions trigger exists on PostgreSQL only")
     set_board_rules(submitted.organisation, quorum=1, chair=board_member)
     review = open_review(submitted)
     vote_cast(actor=board_member, review=review, choice="approve", reason="Sound.")

@@ -125,7 +125,7 @@ def test_the_renderer_reads_no_local_file_and_contacts_no_address(canary):
     body {{ background: url("{canary}/bg.png"); }}</style></head><body><p>Report</p>
     <img src="{canary}/pixel.png"><img src="file:///etc/passwd"><object data="file:///etc/hostname"></object>
     <iframe src="{canary}/frame"></iframe><a href="{canary}/link">link</a></body></html>"""
-    pdf, _pages, refused = render_pdf(html, evidence={"x": 1}, title="canary")
+    pdf, _pages, refused = render_pdf(html, evidence={"x": 1})
     assert Canary.hits == []
     assert any(url.startswith("file://") for url in refused) and any(canary in url for url in refused)
     text = pdftotext(pdf)
