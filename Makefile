@@ -45,13 +45,19 @@ system-deps:
 		echo "Missing system packages:$$missing (run as root with apt, or install them; tests that need them fail under CI)"; \
 	fi
 
+# Static gates first (lint, formatting, architecture contracts from pyproject.toml, models without a migration), then
+# the suite.
 test: system-deps install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	ATTEST_TESTING=1 DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -32,7 +32,7 @@ def main() -> None:
     from apps.accounts.models import User
     from apps.reports import content
     from apps.reports.models import Report
-    from apps.reports.pdf import StaticOnlyFetcher
+    from apps.reports.pdf import static_only_fetcher
     from apps.reports.services import report_html, report_render, report_request, signing_identity
     from apps.training.models import ModelVersion
 
@@ -45,7 +45,7 @@ def main() -> None:
     report.refresh_from_db()
 
     html = report_html(report, content.annex_iv(model), signing_identity(model.organisation))
-    fetcher = StaticOnlyFetcher()
+    fetcher = static_only_fetcher()
     css = CSS(string=(Path(settings.BASE_DIR) / "static" / "css" / "report.css").read_text(), url_fetcher=fetcher)
     started = time.perf_counter()
     HTML(string=html, url_fetcher=fetcher).write_pdf(stylesheets=[css])

@@ -83,3 +83,16 @@ def external_auditor(org) -> User:
 @pytest.fixture
 def outsider(other_org) -> User:
     return make_user("otto_outsider", organisation=other_org, roles=(Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD))
+
+
+def run_inline(job_or_id, *, expect: str | None = "succeeded"):
+    """Run a queued job in this process through the real lifecycle (claim, run, outcome, failure hook), exactly as a
+    worker would; return the ended job. ``expect`` checks its final status (None: any)."""
+    from apps.jobs.models import Job
+    from apps.jobs.runner import job_run_inline
+
+    job = job_or_id if isinstance(job_or_id, Job) else Job.objects.get(pk=job_or_id)
+    ended = job_run_inline(job)
+    if expect is not None:
+        assert ended.status == expect, f"{ended.kind} job {ended.status}: {ended.error}"
+    return ended

@@ -1,6 +1,7 @@
 """Celery task names: the only thing the web side knows about workers (no imports, so the web stays light).
 
-Names carry their queue (``attest.default.*`` / ``attest.gpu.*``) so routing is visible where tasks are sent.
+Names carry their queue (``attest.default.*`` / ``attest.gpu.*``) so routing is visible where tasks are sent. Job
+kinds (``apps/<app>/jobs.py``) name their task from here; ``JOB_TASKS`` lists every task that runs a job row.
 """
 
 DIAGNOSTICS = "attest.default.diagnostics"
@@ -14,6 +15,18 @@ DATASET_ANONYMISE_APPLY = "attest.default.dataset_anonymise_apply"
 REVIEW_REMINDERS = "attest.default.review_reminders"
 REPORT_RENDER = "attest.default.report_render"
 TRAINING = "attest.gpu.training"
-SETTLE_LOST_TRAINING = "attest.default.settle_lost_training"
 SCORE = "attest.gpu.score"
 EVALUATION = "attest.gpu.evaluation"
+
+JOB_TASKS = (
+    DIAGNOSTICS,
+    CONSENT_IMPORT,
+    DATASET_PROFILE,
+    DATASET_PREPARE,
+    DATASET_ANONYMISE,
+    DATASET_ANONYMISE_APPLY,
+    REPORT_RENDER,
+    TRAINING,
+    SCORE,
+    EVALUATION,
+)

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.core.models import BaseModel
@@ -40,6 +41,12 @@ class Organisation(BaseModel):
     dpo_email = models.EmailField("DPO e-mail", blank=True)
     processing_purposes = models.JSONField(
         default=list, blank=True, help_text="The organisation's list of processing purposes (strings)."
+    )
+    min_cell_size = models.PositiveIntegerField(
+        "minimum cell size",
+        default=10,
+        validators=[MinValueValidator(2), MaxValueValidator(1000)],
+        help_text="Profiles show a quasi-identifier's value or bin only when at least this many rows share it.",
     )
 
     class Meta:

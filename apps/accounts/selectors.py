@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, Role, User
+from apps.accounts.models import AuditorGrant, Membership, Organisation, Role, User
 
 
 def _active_grants(user: User) -> QuerySet[AuditorGrant]:
@@ -57,7 +57,3 @@ def organisation_members(organisation: Organisation, role: str | None = None) ->
     if role:
         memberships = memberships.filter(role=role)
     return User.objects.filter(id__in=memberships.values("user_id"), is_active=True).order_by("username")
-
-
-def tokens_of(user: User) -> QuerySet[ApiToken]:
-    return ApiToken.objects.filter(user=user)

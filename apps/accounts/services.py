@@ -26,6 +26,7 @@ ORGANISATION_FIELDS = (
     "dpo_name",
     "dpo_email",
     "processing_purposes",
+    "min_cell_size",
 )
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
 GENESIS_HASH = "0" * 64
+PLATFORM_CHAIN = "platform"
+
+
+def chain_key(organisation_id: Any) -> str:
+    """The chain an event belongs to: its organisation's, or the platform's for events without one."""
+    return str(uuid.UUID(str(organisation_id))) if organisation_id else PLATFORM_CHAIN
 
 
 def to_json_value(value: Any) -> Any:

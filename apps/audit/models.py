@@ -7,9 +7,10 @@ from django.db import models
 
 
 class AuditEvent(models.Model):
-    """One change: who did what to which object, with before/after data, chained to the previous event by hash."""
+    """One change: who did what to which object, with before/after data, chained by hash to the previous event of the
+    same chain. Each organisation has its own chain; events without an organisation (platform events) have theirs."""
 
-    sequence = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1, without gaps.")
+    sequence = models.PositiveBigIntegerField(help_text="Position in its organisation's chain, from 1, without gaps.")
     created_at = models.DateTimeField(db_index=True)
     # No database-level foreign keys: deleting an organisation or user must never need to touch audit rows.
     organisation = models.ForeignKey(
@@ -39,19 +40,39 @@ class AuditEvent(models.Model):
     hash = models.CharField(max_length=64, unique=True)
 
     class Meta:
-        ordering = ["-sequence"]
+        # Within a chain the id grows with the sequence (appends are serialised by the chain's head lock).
+        ordering = ["-id"]
         indexes = [models.Index(fields=["organisation", "-sequence"], name="audit_org_seq")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "sequence"],
+                condition=models.Q(organisation__isnull=False),
+                name="audit_event_chain_sequence",
+            ),
+            models.UniqueConstraint(
+                fields=["sequence"], condition=models.Q(organisation__isnull=True), name="audit_event_platform_sequence"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.object_type}:{self.object_id}"
 
 
 class AuditChainHead(models.Model):
-    """A single row holding the chain's last sequence and hash; locked while appending so the chain never forks."""
+    """One row per chain (an organisation's, or the platform's for events without one) holding its last sequence and
+    hash; locked while appending to that chain, so it never forks and writers of other chains never wait for it."""
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    chain = models.CharField(max_length=40, unique=True, help_text="The organisation's id, or 'platform'.")
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64)
 
     def __str__(self) -> str:
-        return f"head #{self.sequence}"
+        return f"head #{self.sequence} of {self.chain}"

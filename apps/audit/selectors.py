@@ -9,7 +9,8 @@ from django.db.models import Q, QuerySet
 
 from apps.accounts.models import Role, User
 from apps.accounts.selectors import organisation_ids_for
-from apps.audit.models import AuditEvent
+from apps.audit.chain import GENESIS_HASH, chain_key
+from apps.audit.models import AuditChainHead, AuditEvent
 
 READ_ROLES = (Role.ADMIN, Role.AUDITOR)
 
@@ -52,4 +53,19 @@ def audit_events_filtered(
         queryset = queryset.filter(created_at__gte=since)
     if until:
         queryset = queryset.filter(created_at__lt=until)
-    return queryset.order_by("-sequence")
+    # Newest first; within one chain the id follows the sequence, across chains it follows the time of writing.
+    return queryset.order_by("-id")
+
+
+def audit_chain_head(organisation: Any) -> dict[str, Any]:
+    """The head of one organisation's chain (None: the platform chain), to show and to publish outside the database.
+
+    Only that chain's own count and hash: nothing here depends on any other organisation's activity.
+    """
+    organisation_id = getattr(organisation, "pk", organisation)
+    head = AuditChainHead.objects.filter(chain=chain_key(organisation_id)).first()
+    return {
+        "organisation": organisation_id,
+        "sequence": head.sequence if head else 0,
+        "hash": head.hash if head else GENESIS_HASH,
+    }

@@ -7,11 +7,9 @@ from typing import Any
 from django.db import models, transaction
 from django.utils import timezone
 
-from apps.audit.chain import GENESIS_HASH, event_hash, to_json_value
+from apps.audit.chain import GENESIS_HASH, chain_key, event_hash, to_json_value
 from apps.audit.context import current_request_id
 from apps.audit.models import AuditChainHead, AuditEvent
-
-HEAD_ID = 1
 
 
 def audit_record(
@@ -26,26 +24,30 @@ def audit_record(
     after: Any = None,
     request_id: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, inside the caller's transaction.
+    """Append one event to its organisation's chain (the platform chain without one), inside the caller's transaction.
 
-    The chain head row is locked (SELECT ... FOR UPDATE) for the rest of the transaction, so concurrent writers queue
-    up and each links to the event the previous one wrote; if the caller's transaction rolls back, so does the event.
+    That chain's head row is locked (SELECT ... FOR UPDATE) for the rest of the transaction, so concurrent writers to
+    the chain queue up and each links to the event the previous one wrote, while other organisations' writers do not
+    wait; if the caller's transaction rolls back, so does the event.
     ``actor`` is a User, or None for the system (scheduled jobs).
     """
     if target is not None:
         object_type = object_type or target._meta.label_lower
         object_id = object_id or str(target.pk)
     actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    organisation_id = getattr(organisation, "pk", organisation)
+    chain = chain_key(organisation_id)
     with transaction.atomic():
-        # Create the head lazily (a flushed test database has none); ignore_conflicts makes the race harmless.
+        # Create the head lazily (a new organisation, a flushed test database); ignore_conflicts makes the race harmless.
         AuditChainHead.objects.bulk_create(
-            [AuditChainHead(id=HEAD_ID, sequence=0, hash=GENESIS_HASH)], ignore_conflicts=True
+            [AuditChainHead(chain=chain, organisation_id=organisation_id, sequence=0, hash=GENESIS_HASH)],
+            ignore_conflicts=True,
         )
-        head = AuditChainHead.objects.select_for_update().get(id=HEAD_ID)
+        head = AuditChainHead.objects.select_for_update().get(chain=chain)
         fields = {
             "sequence": head.sequence + 1,
             "created_at": timezone.now(),
-            "organisation_id": getattr(organisation, "pk", organisation),
+            "organisation_id": organisation_id,
             "actor_id": actor_obj.pk if actor_obj else None,
             "actor_label": actor_obj.get_username() if actor_obj else "system",
             "request_id": request_id if request_id is not None else current_request_id.get(),

@@ -1,16 +1,21 @@
-"""Walking the audit chain: recompute every hash and link, and name the first broken event."""
+"""Walking an audit chain: recompute every hash and link, and name the first broken event.
+
+Each organisation has its own chain, and events without an organisation form the platform chain; a chain is verified
+on its own, so one organisation's verification neither reads nor reveals another's events.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from apps.audit.chain import GENESIS_HASH, event_hash
+from apps.audit.chain import GENESIS_HASH, PLATFORM_CHAIN, chain_key, event_hash
 from apps.audit.models import AuditChainHead, AuditEvent
 
 
 @dataclass
 class ChainVerification:
-    """The outcome of one walk over the chain."""
+    """The outcome of one walk over one chain (``chain`` is the organisation's id, or 'platform')."""
 
     ok: bool
     checked: int
@@ -19,16 +24,34 @@ class ChainVerification:
     broken_sequence: int | None = None
     broken_event_id: int | None = None
     reason: str = ""
+    chain: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def audit_chain_verify(*, chunk_size: int = 2000, expect_head: str | None = None) -> ChainVerification:
-    """Stream events in sequence order (bounded memory) and check hashes, links, gaps and the stored head.
+EVERY_CHAIN = object()
 
-    ``expect_head`` is a hash published earlier: it must still be in the chain, or history was rewritten.
+
+def audit_chain_verify(
+    *, organisation: Any = EVERY_CHAIN, chunk_size: int = 2000, expect_head: str | None = None
+) -> ChainVerification:
+    """Stream one chain's events in sequence order (bounded memory) and check hashes, links, gaps and its stored head.
+
+    ``organisation`` is an Organisation or its id, or None for the platform chain; left out, every chain is verified
+    (the operator's check) and the first broken one is returned, or a summary with ``chain`` 'all'. ``expect_head``
+    is a hash of the chain published earlier: it must still be in the chain, or history was rewritten.
     """
+    if organisation is EVERY_CHAIN:
+        if expect_head is not None:
+            raise ValueError("A published head belongs to one chain: name its organisation (None: the platform).")
+        results = audit_chains_verify(chunk_size=chunk_size)
+        failed = next((result for result in results if not result.ok), None)
+        if failed is not None:
+            return failed
+        return ChainVerification(True, sum(result.checked for result in results), 0, "", chain="all")
+    organisation_id = getattr(organisation, "pk", organisation)
+    chain = chain_key(organisation_id)
     previous_hash = GENESIS_HASH
     expected_sequence = 1
     checked = 0
@@ -36,11 +59,14 @@ def audit_chain_verify(*, chunk_size: int = 2000, expect_head: str | None = None
 
     def broken(event: AuditEvent | None, sequence: int, reason: str) -> ChainVerification:
         return ChainVerification(
-            False, checked, expected_sequence - 1, previous_hash, sequence, event.pk if event else None, reason
+            False, checked, expected_sequence - 1, previous_hash, sequence, event.pk if event else None, reason, chain
         )
 
-    queryset = AuditEvent.objects.order_by("sequence")
-    for event in queryset.iterator(chunk_size=chunk_size):
+    if chain == PLATFORM_CHAIN:
+        queryset = AuditEvent.objects.filter(organisation__isnull=True)
+    else:
+        queryset = AuditEvent.objects.filter(organisation_id=chain)
+    for event in queryset.order_by("sequence").iterator(chunk_size=chunk_size):
         if event.sequence != expected_sequence:
             return broken(
                 event, expected_sequence, f"event #{expected_sequence} is missing (next stored is #{event.sequence})"
@@ -68,7 +94,7 @@ def audit_chain_verify(*, chunk_size: int = 2000, expect_head: str | None = None
         previous_hash = event.hash
         expected_sequence += 1
         checked += 1
-    head = AuditChainHead.objects.first()
+    head = AuditChainHead.objects.filter(chain=chain).first()
     last_sequence = expected_sequence - 1
     if head is not None and (head.sequence != last_sequence or head.hash != previous_hash):
         return ChainVerification(
@@ -80,6 +106,11 @@ def audit_chain_verify(*, chunk_size: int = 2000, expect_head: str | None = None
             None,
             f"the stored head (#{head.sequence}) does not match the last event (#{last_sequence}):"
             " events were deleted from the end",
+            chain,
+        )
+    if head is None and checked:
+        return ChainVerification(
+            False, checked, last_sequence, previous_hash, None, None, "the chain's stored head is missing", chain
         )
     if not seen_expected:
         return ChainVerification(
@@ -90,5 +121,18 @@ def audit_chain_verify(*, chunk_size: int = 2000, expect_head: str | None = None
             None,
             None,
             "the published head hash is not in the chain: history was rewritten",
+            chain,
         )
-    return ChainVerification(True, checked, last_sequence, previous_hash)
+    return ChainVerification(True, checked, last_sequence, previous_hash, chain=chain)
+
+
+def audit_chains() -> list[Any]:
+    """Every chain that has a head or an event: organisation ids, and None for the platform chain."""
+    ids = set(AuditChainHead.objects.values_list("organisation_id", flat=True))
+    ids |= set(AuditEvent.objects.order_by().values_list("organisation_id", flat=True).distinct())
+    return sorted(ids, key=lambda value: (value is not None, str(value)))
+
+
+def audit_chains_verify(*, chunk_size: int = 2000) -> list[ChainVerification]:
+    """Verify every chain, the platform's first (the operator's check; the API and pages verify one organisation)."""
+    return [audit_chain_verify(organisation=chain, chunk_size=chunk_size) for chain in audit_chains()]

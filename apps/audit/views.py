@@ -57,4 +57,4 @@ def verify(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation  # type: ignore[attr-defined]
     if organisation is None or not has_role(request.user, organisation, *READ_ROLES):
         raise Http404
-    return render(request, "audit/_verify.html", {"result": audit_chain_verify()})
+    return render(request, "audit/_verify.html", {"result": audit_chain_verify(organisation=organisation)})

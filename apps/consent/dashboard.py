@@ -16,7 +16,9 @@ from apps.core.dashboard import card
 def consent(request: HttpRequest) -> dict[str, Any]:
     organisation = request.organisation  # type: ignore[attr-defined]
     subjects = DataSubject.objects.filter(organisation=organisation).count()
-    failed = ConsentImport.objects.filter(organisation=organisation, status=ConsentImport.Status.FAILED).count()
+    failed = ConsentImport.objects.filter(
+        organisation=organisation, status=ConsentImport.Status.PENDING, job__status__in=["failed", "cancelled"]
+    ).count()
     body = f"{subjects:,} data subjects with consent records."
     if failed:
         body += f" {failed} import{'s' if failed != 1 else ''} failed: check the file and import again."

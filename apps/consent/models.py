@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
 
 
 class PseudonymKey(BaseModel):
@@ -72,17 +73,17 @@ class ConsentImport(BaseModel):
     """One uploaded consent CSV: its hash, counts and per-line error report; all or nothing on fatal errors."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
+        """The domain outcome only; whether it is queued, running, failed or cancelled is its job's (``state``)."""
+
+        PENDING = "pending", "Not imported yet"
         SUCCEEDED = "succeeded", "Imported"
-        FAILED = "failed", "Failed"
 
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.CASCADE, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     file_name = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64)
     size_bytes = models.PositiveBigIntegerField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     lines = models.PositiveIntegerField(default=0)
     valid = models.PositiveIntegerField(default=0)
@@ -90,10 +91,26 @@ class ConsentImport(BaseModel):
     created_records = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     error_report = models.TextField(blank=True, help_text="CSV: line, column, message.")
-    fatal_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"consent import {self.file_name} ({self.status})"
+        return f"consent import {self.file_name}"
+
+    @property
+    def state(self) -> str:
+        """succeeded, or its job's queued / running / failed / cancelled."""
+        return state_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
+
+    @property
+    def state_label(self) -> str:
+        return "Imported" if self.state == "succeeded" else LABELS.get(self.state, self.state)
+
+    @property
+    def is_live(self) -> bool:
+        return is_live(self.state)
+
+    @property
+    def failure(self) -> str:
+        return failure_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)

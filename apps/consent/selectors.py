@@ -49,7 +49,3 @@ def consent_coverage(organisation: Organisation, purpose: str, at: datetime, pse
         "counts": {name: counts.get(name, 0) for name in categories},
         "shares": {name: (counts.get(name, 0) / total if total else 0.0) for name in categories},
     }
-
-
-def subject_history(subject: DataSubject) -> QuerySet[ConsentRecord]:
-    return subject.consents.order_by("-occurred_at", "-created_at")

@@ -121,8 +121,8 @@ def consent_event_record(*, actor: User, organisation: Organisation, data: dict[
                 organisation=organisation,
                 action="consent.record",
                 target=record,
+                # The record (which erasure can reach) links the person; the append-only log never does.
                 after={
-                    "subject": event.subject_pseudonym,
                     "purpose": event.purpose,
                     "status": event.status,
                     "occurred_at": event.occurred_at,
@@ -172,14 +172,11 @@ def consent_import_create(
             )
             os.replace(temp_name, import_file_path(consent_import))
             from apps.jobs.services import job_create
-            from workers import task_names
 
             job = job_create(
                 actor=actor,
                 organisation=organisation,
                 kind="consent_import",
-                task_name=task_names.CONSENT_IMPORT,
-                queue="default",
                 spec={"consent_import_id": str(consent_import.id)},
                 target=consent_import,
             )
@@ -190,7 +187,12 @@ def consent_import_create(
                 organisation=organisation,
                 action="consent.import_create",
                 target=consent_import,
-                after={"file_name": consent_import.file_name, "sha256": consent_import.sha256, "size_bytes": size},
+                after={
+                    "file_name": consent_import.file_name,
+                    "sha256": consent_import.sha256,
+                    "size_bytes": size,
+                    "job": str(job.id),
+                },
             )
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -213,7 +215,6 @@ def consent_import_run(
     path = import_file_path(consent_import)
     report = ParseReport()
     created = duplicates = 0
-    ConsentImport.objects.filter(pk=consent_import.pk).update(status=ConsentImport.Status.RUNNING)
     try:
         secret = pseudonym_secret(organisation)
         with transaction.atomic():
@@ -253,16 +254,16 @@ def consent_import_run(
                 after=outcome,
             )
     except ConsentFileError as exc:
+        # The job fails with this message; its failure hook deletes the raw file.
         message = exc.message + (f" (line {exc.line})" if exc.line else "")
-        ConsentImport.objects.filter(pk=consent_import.pk).update(
-            status=ConsentImport.Status.FAILED, fatal_error=message
-        )
-        path.unlink(missing_ok=True)
         raise ValidationFailed(f"Nothing was imported: {message}", {"file": [message]}) from None
-    except BaseException:
-        # Left in place for a retry of the job (a transient database error, a lost worker); the transaction
-        # rolled back, so a retry starts from nothing.
-        ConsentImport.objects.filter(pk=consent_import.pk).update(status=ConsentImport.Status.QUEUED)
-        raise
+    # Any other error leaves the file for a retry of the job (a transient database error, a lost worker); the
+    # transaction rolled back, so a retry starts from nothing, and the failure hook deletes it when no retry is left.
     path.unlink(missing_ok=True)
     return outcome
+
+
+def consent_import_discard_file(*, consent_import: ConsentImport) -> None:
+    """The import's failure hook: the raw file holds external subject ids, so it never outlives its job. (File
+    housekeeping, not a change of record: the job's own end is the audit event.)"""
+    import_file_path(consent_import).unlink(missing_ok=True)

@@ -16,13 +16,15 @@ FONT = 'font-family="DejaVu Sans, Arial, sans-serif"'
 @dataclass(frozen=True)
 class Bar:
     label: str
-    value: float
+    value: float | None  # None: undefined (e.g. a ratio of 0/0), drawn as no bar with the word "undefined"
     low: float | None = None
     high: float | None = None
     note: str = ""
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "undefined"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 10 or value == int(value):
@@ -54,7 +56,7 @@ def bar_chart(
     """Horizontal bars with optional interval whiskers and a dashed threshold line."""
     label_width, right, row = 190, 70, 26
     height = 40 + row * max(len(bars), 1) + 24
-    top = max([b.high if b.high is not None else b.value for b in bars] + [threshold or 0, 1e-12])
+    top = max([v for b in bars for v in (b.high, b.value) if v is not None] + [threshold or 0, 1e-12])
     scale_max = max_value if max_value is not None else top * 1.1
     plot = width - label_width - right
 
@@ -66,10 +68,11 @@ def bar_chart(
         y = 34 + index * row
         color = PALETTE[index % len(PALETTE)]
         body.append(f'<text x="{label_width - 8}" y="{y + 13}" text-anchor="end">{escape(bar.label[:30])}</text>')
-        body.append(
-            f'<rect x="{label_width}" y="{y + 2}" width="{x(bar.value) - label_width:.1f}" height="16" '
-            f'fill="{color}"><title>{escape(bar.label)}: {_fmt(bar.value)}{escape(unit)}</title></rect>'
-        )
+        if bar.value is not None:
+            body.append(
+                f'<rect x="{label_width}" y="{y + 2}" width="{x(bar.value) - label_width:.1f}" height="16" '
+                f'fill="{color}"><title>{escape(bar.label)}: {_fmt(bar.value)}{escape(unit)}</title></rect>'
+            )
         if bar.low is not None and bar.high is not None:
             body.append(
                 f'<line x1="{x(bar.low):.1f}" x2="{x(bar.high):.1f}" y1="{y + 10}" y2="{y + 10}" '
@@ -78,8 +81,9 @@ def bar_chart(
             for end in (bar.low, bar.high):
                 body.append(f'<line x1="{x(end):.1f}" x2="{x(end):.1f}" y1="{y + 5}" y2="{y + 15}" stroke="#111"/>')
         body.append(
-            f'<text x="{max(x(bar.value), x(bar.high or 0)) + 6:.1f}" y="{y + 14}">'
-            f"{_fmt(bar.value)}{escape(unit)}{(' ' + escape(bar.note)) if bar.note else ''}</text>"
+            f'<text x="{max(x(bar.value or 0), x(bar.high or 0)) + 6:.1f}" y="{y + 14}">'
+            f"{_fmt(bar.value)}{escape(unit) if bar.value is not None else ''}"
+            f"{(' ' + escape(bar.note)) if bar.note else ''}</text>"
         )
     if threshold is not None:
         tx = x(threshold)
@@ -91,7 +95,7 @@ def bar_chart(
             f'<text x="{tx:.1f}" y="{height - 4}" text-anchor="middle" fill="#a4262c">'
             f"{escape(threshold_label)} {_fmt(threshold)}</text>"
         )
-    desc = "; ".join(f"{b.label}: {_fmt(b.value)}{unit}" for b in bars)
+    desc = "; ".join(f"{b.label}: {_fmt(b.value)}{unit if b.value is not None else ''}" for b in bars)
     return _svg(width, height, title, desc, body)
 
 

@@ -37,6 +37,11 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not TrainingRun.objects.filter(organisation=organisation).exists():
         _seed_training(organisation)
         out.write("Seeded a finished DP training run and a non-private baseline.")
+    from apps.jobs.models import Job
+
+    if not Job.objects.filter(organisation=organisation, kind="score").exists():
+        _seed_scoring(organisation)
+        out.write("Scored a batch of 25 applicants with the private model (predictions stay on the job row).")
     from apps.datasets.models import Anonymisation
 
     if not Anonymisation.objects.filter(version__dataset__organisation=organisation).exists():
@@ -223,6 +228,9 @@ def _approve_for_development(usecase: Any) -> None:
     )
     vote_cast(actor=_user("board2"), review=review, choice="approve",
               reason="Proportionate; gates and privacy budget are adequate.")
+    # The demo board waits for every member (the default), so the third member's vote is what decides.
+    vote_cast(actor=_user("board3"), review=review, choice="approve",
+              reason="Agree, subject to the contest route board1 asked for.")
 
 
 def _request_deployment_review(organisation: Organisation) -> None:
@@ -282,12 +290,10 @@ def _seed_reports(organisation: Organisation) -> None:
     """One report of each kind, rendered and signed inline as the worker would (the library is not empty)."""
     from apps.datasets.models import DatasetVersion
     from apps.ethics.models import ReviewRequest
-    from apps.jobs.services import job_claim, job_succeed
+    from apps.jobs.runner import job_run_inline
     from apps.reports.services import report_request
     from apps.training.models import ModelVersion
     from apps.usecases.models import UseCase
-    from workers.runtime import JobContext
-    from workers.tasks import report_render
 
     owner, steward, admin = _user("owner"), _user("steward"), _user("admin")
     model = ModelVersion.objects.get(organisation=organisation, non_private=False)
@@ -304,15 +310,15 @@ def _seed_reports(organisation: Organisation) -> None:
         if subject is None or (isinstance(subject, DatasetVersion) and subject.status == "erased"):
             continue
         report = report_request(actor=actor, kind=kind, subject=subject)
-        job = job_claim(job_id=report.job_id, worker="demo-seed")
-        job_succeed(job=job, result=report_render.job_body(JobContext(job=job), job.spec))
+        _run(job_run_inline, report.job)
 
 
 def _seed_consent(organisation: Organisation) -> None:
     """Consent for the demo's Adult rows: most granted, some withdrawn, some refused, a few never asked."""
     import random
 
-    from apps.consent.services import consent_import_create, consent_import_run
+    from apps.consent.services import consent_import_create
+    from apps.jobs.runner import job_run_inline
 
     steward = _user("steward")
     rng = random.Random(2026)  # noqa: S311 - demo data
@@ -335,13 +341,8 @@ def _seed_consent(organisation: Organisation) -> None:
     consent_import = consent_import_create(
         actor=steward, organisation=organisation, file_name="demo-consent.csv", chunks=iter([content])
     )
-    # The demo runs the import inline so the seeded data is there before the worker starts.
-    consent_import_run(consent_import_id=consent_import.id)
-    from apps.jobs.models import Job
-
-    Job.objects.filter(id=consent_import.job_id).update(
-        status=Job.Status.SUCCEEDED, progress=1.0, result={"seeded": True}
-    )
+    # The demo runs the import inline, through the same job lifecycle, so the data is there before the worker starts.
+    _run(job_run_inline, consent_import.job)
 
 
 ADULT_PATH = Path(__file__).resolve().parents[2] / "data" / "adult.csv"
@@ -359,13 +360,12 @@ def _seed_dataset(organisation: Organisation) -> None:
     from apps.datasets.services import (
         dataset_create,
         dataset_version_confirm_roles,
-        dataset_version_prepare,
-        dataset_version_profile,
+        dataset_version_prepare_start,
         dataset_version_upload,
         datasheet_save,
     )
     from apps.datasets.storage import EncryptedIncomingFile
-    from apps.jobs.models import Job
+    from apps.jobs.runner import job_run_inline
     from apps.usecases.models import UseCase
 
     steward = _user("steward")
@@ -383,19 +383,19 @@ def _seed_dataset(organisation: Organisation) -> None:
     version, _created = dataset_version_upload(
         actor=steward, dataset=dataset, incoming=incoming, sha256=sha256, file_name="adult-applicants.csv"
     )
-    # The demo runs its jobs inline so the data is ready before the worker starts; the job rows say so.
-    dataset_version_profile(version_id=version.id)
-    Job.objects.filter(id=version.profile_job_id).update(status=Job.Status.SUCCEEDED, progress=1.0)
+    # The demo runs its jobs inline, through the same job lifecycle, so the data is ready before the worker starts.
+    _run(job_run_inline, version.profile_job)
+    version.refresh_from_db()
     roles = {column.name: column.suggested_role for column in version.columns.all()}
     roles.update({"class": "label", "fnlwgt": "ignore"})
     dataset_version_confirm_roles(actor=steward, version=version, roles=roles)
     datasheet_save(actor=steward, version=version)
-    result = dataset_version_prepare(version_id=version.id, actor_id=steward.id)
+    prepare = _run(job_run_inline, dataset_version_prepare_start(actor=steward, version=version))
     from apps.datasets.models import DatasetVersion
 
-    prepared = DatasetVersion.objects.get(id=result["version_id"])
-    dataset_version_profile(version_id=prepared.id)
-    Job.objects.filter(id=prepared.profile_job_id).update(status=Job.Status.SUCCEEDED, progress=1.0)
+    prepared = DatasetVersion.objects.get(id=prepare.result["version_id"])
+    _run(job_run_inline, prepared.profile_job)
+    prepared.refresh_from_db()
     datasheet_save(actor=steward, version=prepared)
 
 
@@ -424,11 +424,7 @@ def _seed_anonymisation(organisation: Organisation) -> None:
     5% suppressed), run inline as the worker would, and applies it."""
     from apps.datasets.anonymisation import anonymisation_apply_start, anonymisation_request
     from apps.datasets.models import Anonymisation, DatasetVersion
-    from apps.datasets.services import dataset_version_profile
-    from apps.jobs.models import Job
-    from apps.jobs.services import job_claim, job_succeed
-    from workers.runtime import JobContext
-    from workers.tasks import dataset_anonymise, dataset_anonymise_apply
+    from apps.jobs.runner import job_run_inline
 
     steward = _user("steward")
     prepared = DatasetVersion.objects.get(dataset__organisation=organisation, kind="prepared")
@@ -438,23 +434,33 @@ def _seed_anonymisation(organisation: Organisation) -> None:
         config={"quasi_identifiers": ADULT_QUASI_IDENTIFIERS, "k": 5, "suppression_limit": 0.05,
                 "hierarchies": adult_hierarchy_specs()},
     )
-    for task, current in ((dataset_anonymise, item), (dataset_anonymise_apply, None)):
-        if current is None:
-            current = anonymisation_apply_start(actor=steward, anonymisation=Anonymisation.objects.get(pk=item.pk))
-        job = job_claim(job_id=current.job_id, worker="demo-seed")
-        job_succeed(job=job, result=task.job_body(JobContext(job=job), job.spec))
+    _run(job_run_inline, item.job)
+    applying = anonymisation_apply_start(actor=steward, anonymisation=Anonymisation.objects.get(pk=item.pk))
+    _run(job_run_inline, applying.job)
     child = Anonymisation.objects.get(pk=item.pk).output
-    dataset_version_profile(version_id=child.id)
-    Job.objects.filter(id=child.profile_job_id).update(status=Job.Status.SUCCEEDED, progress=1.0)
+    _run(job_run_inline, child.profile_job)
+
+
+def _seed_scoring(organisation: Organisation) -> None:
+    """The owner scores a small batch through the scoring service, as a CI pipeline would through the API."""
+    import pandas as pd
+
+    from apps.jobs.runner import job_run_inline
+    from apps.training.models import ModelVersion
+    from apps.training.services import model_score_request
+
+    model = ModelVersion.objects.get(organisation=organisation, non_private=False)
+    features = model.training_run.spec["features"]
+    batch = pd.read_csv(ADULT_PATH, nrows=25, na_values="?")[features]
+    job = model_score_request(actor=_user("owner"), model=model, csv_text=batch.to_csv(index=False))
+    _run(job_run_inline, job)
 
 
 def _seed_training(organisation: Organisation) -> None:
     """Train on the prepared Adult version inline (a few seconds on a CPU), exactly as the worker would."""
     from apps.datasets.models import DatasetVersion
-    from apps.jobs.services import job_claim
+    from apps.jobs.runner import job_run_inline
     from apps.training.services import training_run_request
-    from workers.runtime import JobContext
-    from workers.tasks import training
 
     owner = _user("owner")
     version = DatasetVersion.objects.get(dataset__organisation=organisation, kind="prepared")
@@ -480,18 +486,21 @@ def _seed_training(organisation: Organisation) -> None:
         "target_epsilon": 1.0,
         "seed": 7,
     }
-    from apps.jobs.services import job_succeed
-
     for non_private in (False, True):
         run = training_run_request(actor=owner, version=version, spec=spec, non_private=non_private)
-        job = job_claim(job_id=run.job_id, worker="demo-seed")
-        job_succeed(job=job, result=training.job_body(JobContext(job=job), job.spec))
+        _run(job_run_inline, run.job)
     from apps.evaluation.models import Evaluation
-    from workers.tasks import evaluation
 
     # The baseline first, so the private model's evaluation can show the cost of privacy per group.
     for item in sorted(
         Evaluation.objects.filter(organisation=organisation), key=lambda e: not e.model_version.non_private
     ):
-        job = job_claim(job_id=item.job_id, worker="demo-seed")
-        job_succeed(job=job, result=evaluation.job_body(JobContext(job=job), job.spec))
+        _run(job_run_inline, item.job)
+
+
+def _run(run_inline: Any, job: Any) -> Any:
+    """Run a demo job inline through the job lifecycle; a seed that cannot finish stops with the job's reason."""
+    ended = run_inline(job)
+    if ended.status != "succeeded":
+        raise RuntimeError(f"demo seed: the {ended.kind} job {ended.status}: {(ended.error or {}).get('message')}")
+    return ended

@@ -18,7 +18,6 @@ from apps.audit.services import audit_record
 from apps.core.errors import AttestError, InvalidState, ValidationFailed
 from apps.datasets.models import Anonymisation, DatasetVersion
 from apps.datasets.services import _require_writer, read_version_table, store_derived_version
-from workers import task_names
 
 HIERARCHY_KINDS = ("propose", "intervals", "dates", "prefix", "suppression", "table")
 MAX_HIERARCHY_BYTES = 1_000_000
@@ -159,11 +158,11 @@ def anonymisation_request(*, actor: User, version: DatasetVersion, config: dict[
     with transaction.atomic():
         item = Anonymisation.objects.create(version=version, created_by=actor, config=normalised)
         item.job = job_create(actor=actor, organisation=organisation, kind="anonymise",
-                              task_name=task_names.DATASET_ANONYMISE, spec={"anonymisation_id": str(item.id)},
-                              target=item)
+                              spec={"anonymisation_id": str(item.id)}, target=item)
         item.save(update_fields=["job"])
         audit_record(actor=actor, organisation=organisation, action="anonymisation.request", target=item,
-                     after={"version": str(version.id), "config": _config_summary(normalised)})
+                     after={"version": str(version.id), "config": _config_summary(normalised),
+                            "job": str(item.job.id)})
     return item
 
 
@@ -199,7 +198,6 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
     from workers.engine.anonymisation.search import apply, describe_levels, search
 
     item = Anonymisation.objects.select_related("version__dataset__organisation").get(id=anonymisation_id)
-    Anonymisation.objects.filter(pk=item.pk).update(status=Anonymisation.Status.RUNNING)
     config = item.config
     try:
         if progress:
@@ -212,9 +210,8 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
         _independent_check(frame, released, problem, criteria)
         journalist = _journalist(config, frame, released, problem, found.best.levels)
     except AnonymisationError as exc:
-        message = exc.message
-        anonymisation_fail(anonymisation=item, message=message, column=exc.column, value=exc.value)
-        raise ValidationFailed(message, {"column": exc.column, "value": exc.value}) from None
+        # The job fails with this message; the value that broke a hierarchy stays on the job row, not in the log.
+        raise ValidationFailed(exc.message, {"column": exc.column, "value": exc.value}) from None
     quasi = config["quasi_identifiers"]
     threshold = 1 / criteria.k
     before = prosecutor_risk(frame, quasi, threshold)
@@ -325,22 +322,13 @@ def anonymisation_record(*, anonymisation: Anonymisation, result: dict[str, Any]
     with transaction.atomic():
         anonymisation.result = result
         anonymisation.status = Anonymisation.Status.READY
-        anonymisation.error = ""
-        anonymisation.save(update_fields=["result", "status", "error", "updated_at"])
+        anonymisation.save(update_fields=["result", "status", "updated_at"])
         audit_record(actor=None, organisation=anonymisation.version.dataset.organisation,
                      action="anonymisation.record", target=anonymisation,
                      after={"levels": result["level_tuple"], "utility": result["utility"],
                             "risk_before": result["risk_before"], "risk_after": result["risk_after"],
                             "suppressed": result["suppressed"]})
     return anonymisation
-
-
-def anonymisation_fail(*, anonymisation: Anonymisation, message: str, column: str = "", value: str = "") -> None:
-    with transaction.atomic():
-        Anonymisation.objects.filter(pk=anonymisation.pk).update(status=Anonymisation.Status.FAILED, error=message)
-        audit_record(actor=None, organisation=anonymisation.version.dataset.organisation,
-                     action="anonymisation.fail", target=anonymisation,
-                     after={"message": message, "column": column, "value": value})
 
 
 def anonymisation_apply_start(*, actor: User, anonymisation: Anonymisation) -> Anonymisation:
@@ -351,16 +339,13 @@ def anonymisation_apply_start(*, actor: User, anonymisation: Anonymisation) -> A
     _require_writer(actor, organisation)
     with transaction.atomic():
         locked = Anonymisation.objects.select_for_update().get(pk=anonymisation.pk)
-        if locked.status != Anonymisation.Status.READY:
-            raise InvalidState(f"Only a finished search can be applied; this one is "
-                               f"{locked.get_status_display().lower()}.")
-        locked.status = Anonymisation.Status.APPLYING
+        if locked.state not in ("ready", "apply_failed"):
+            raise InvalidState(f"Only a finished search can be applied; this one is {locked.state_label.lower()}.")
         locked.job = job_create(actor=actor, organisation=organisation, kind="anonymise_apply",
-                                task_name=task_names.DATASET_ANONYMISE_APPLY,
                                 spec={"anonymisation_id": str(locked.id)}, target=locked)
-        locked.save(update_fields=["status", "job", "updated_at"])
+        locked.save(update_fields=["job", "updated_at"])
         audit_record(actor=actor, organisation=organisation, action="anonymisation.apply", target=locked,
-                     after={"levels": locked.result.get("level_tuple")})
+                     after={"levels": locked.result.get("level_tuple"), "job": str(locked.job.id)})
     return locked
 
 
@@ -380,10 +365,6 @@ def anonymisation_apply(*, anonymisation_id: Any, actor_id: Any = None, progress
         _independent_check(frame, released, problem, criteria)
     except (AnonymisationError, KeyError) as exc:
         message = getattr(exc, "message", None) or f"The version changed since the search: {exc}"
-        with transaction.atomic():
-            Anonymisation.objects.filter(pk=item.pk).update(status=Anonymisation.Status.FAILED, error=message)
-            audit_record(actor=None, organisation=item.version.dataset.organisation, action="anonymisation.fail",
-                         target=item, after={"message": message})
         raise AttestError("invalid", message) from None
     if progress:
         progress(0.6, f"Encrypting {len(released):,} anonymised rows")

@@ -108,7 +108,7 @@ def anonymise(request: HttpRequest, version_id: Any) -> HttpResponse:
         "kinds": [(k, KIND_LABELS[k]) for k in HIERARCHY_KINDS],
         "suppression_percent": round(float(config.get("suppression_limit") or 0) * 100, 2)
         if isinstance(config.get("suppression_limit"), (int, float)) else 5,
-        "history": version.anonymisations.select_related("created_by", "output")[:10],
+        "history": version.anonymisations.select_related("created_by", "output", "job")[:10],
     })
 
 
@@ -140,13 +140,13 @@ def anonymisation_detail(request: HttpRequest, anonymisation_id: Any) -> HttpRes
     result = item.result or {}
     context = {
         "item": item,
-        "status": item.effective_status,
-        "status_label": dict(Anonymisation.Status.choices)[item.effective_status],
+        "status": item.state,
+        "status_label": item.state_label,
         "result": result,
         "can_write": can(request.user, "change", item.version.dataset.organisation),
         "risk_chart": chart_html(_risk_chart(result)) if result else "",
         "classes_chart": chart_html(_classes_chart(result)) if result else "",
-        "live": item.effective_status in ("queued", "running", "applying"),
+        "live": item.is_live,
     }
     if request.headers.get("HX-Request"):
         return render(request, "datasets/_anonymisation_live.html", context)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.jobs.lifecycle import failure_of, is_live, state_of
 
 
 class ColumnRole(models.TextChoices):
@@ -43,9 +44,10 @@ class DatasetVersion(BaseModel):
         ANONYMISED = "anonymised", "Anonymised"
 
     class Status(models.TextChoices):
+        """PROFILING until the profile is stored (whether that job is queued, running or failed is the job's)."""
+
         PROFILING = "profiling", "Profiling"
         READY = "ready", "Ready"
-        FAILED = "failed", "Profiling failed"
         ERASED = "erased", "Erased (retention expired)"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
@@ -92,6 +94,16 @@ class DatasetVersion(BaseModel):
     def label(self) -> str:
         return f"v{self.number} {self.get_kind_display().split(' (')[0].lower()}"
 
+    @property
+    def profile_state(self) -> str:
+        """ready / erased, or the profiling job's queued / running / failed / cancelled."""
+        outcome = self.status if self.status != self.Status.PROFILING else None
+        return state_of(self.profile_job, outcome)
+
+    @property
+    def profile_failure(self) -> str:
+        return failure_of(self.profile_job, self.status if self.status != self.Status.PROFILING else None)
+
 
 class DatasetColumn(BaseModel):
     """A column of a version: its profile, personal-data findings, suggested and confirmed role."""
@@ -135,20 +147,22 @@ class Anonymisation(BaseModel):
     optimal generalisation found, risk and utility before and after, and (once applied) the version it produced."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Searching"
+        """The domain outcome only: no result yet, a result ready to apply, or applied. Searching, applying and
+        failing are its job's (``state``)."""
+
+        PENDING = "pending", "No result yet"
         READY = "ready", "Ready to apply"
-        APPLYING = "applying", "Applying"
         APPLIED = "applied", "Applied"
-        FAILED = "failed", "Failed"
 
     version = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="anonymisations")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     config = models.JSONField(help_text="quasi-identifiers, hierarchies, sensitive attribute, k, l, t, suppression")
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
-    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    job = models.ForeignKey(
+        "jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The latest job: the search, then the apply once it is requested.",
+    )
     result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
     output = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
 
     class Meta:
@@ -157,10 +171,41 @@ class Anonymisation(BaseModel):
     def __str__(self) -> str:
         return f"anonymisation of {self.version} ({self.status})"
 
+    STATE_LABELS = {
+        "queued": "Queued",
+        "searching": "Searching",
+        "failed": "Search failed",
+        "cancelled": "Search cancelled",
+        "ready": "Ready to apply",
+        "applying": "Applying",
+        "apply_failed": "Ready to apply (the last apply failed)",
+        "applied": "Applied",
+    }
+
     @property
-    def effective_status(self) -> str:
-        """The status people see: a search or apply whose job failed or was cancelled never looks in progress."""
-        in_progress = (self.Status.QUEUED, self.Status.RUNNING, self.Status.APPLYING)
-        if self.status in in_progress and self.job is not None and self.job.status in ("failed", "cancelled"):
-            return self.Status.FAILED
-        return self.status
+    def state(self) -> str:
+        """What people see, from the domain outcome and the latest job (search or apply)."""
+        job = self.job
+        if self.status == self.Status.APPLIED:
+            return "applied"
+        if self.status == self.Status.READY:
+            if job is not None and job.kind == "anonymise_apply":
+                if is_live(job.status):
+                    return "applying"
+                if job.status in ("failed", "cancelled"):
+                    return "apply_failed"
+            return "ready"
+        job_state = state_of(job, None)
+        return "searching" if job_state == "running" else job_state
+
+    @property
+    def state_label(self) -> str:
+        return self.STATE_LABELS.get(self.state, self.state)
+
+    @property
+    def is_live(self) -> bool:
+        return self.state in ("queued", "searching", "applying")
+
+    @property
+    def failure(self) -> str:
+        return failure_of(self.job, None) if self.state in ("failed", "cancelled", "apply_failed") else ""

@@ -11,7 +11,7 @@ from apps.datasets.models import Dataset, DatasetVersion
 
 def lineage(dataset: Dataset) -> list[dict[str, Any]]:
     """Versions as a forest (raw roots, derived children), each node with its depth for display."""
-    versions = list(dataset.versions.select_related("created_by").order_by("number"))
+    versions = list(dataset.versions.select_related("created_by", "parent").order_by("number"))
     children: dict[Any, list[DatasetVersion]] = {}
     for version in versions:
         children.setdefault(version.parent_id, []).append(version)
@@ -43,3 +43,24 @@ def version_coverage(version: DatasetVersion) -> dict[str, Any] | None:
     else:  # derived versions already carry pseudonyms in the subject-key column
         pseudonyms = table.column(version.subject_key_column).to_pylist()
     return consent_coverage(version.dataset.organisation, version.dataset.usecase.purpose, timezone.now(), pseudonyms)
+
+
+def prepare_blocker(version: DatasetVersion, coverage: dict[str, Any] | None = None) -> str:
+    """Why preparing this version cannot succeed now, in plain words; empty when it can. The page offers "Prepare"
+    only when this is empty and the service refuses with the same words, so nobody is offered a job that must fail.
+    ``coverage`` may be passed when the caller already computed it (it reads the whole file)."""
+    if version.kind != DatasetVersion.Kind.RAW:
+        return "Only raw versions are prepared; this one is already derived."
+    if version.status != DatasetVersion.Status.READY:
+        return "The version is not profiled yet (or was erased)."
+    if not version.roles_confirmed_at:
+        return "Confirm the column roles first."
+    if not version.subject_key_column:
+        return "Mark the column that identifies the data subject (subject key) so rows can be matched with consent."
+    coverage = coverage if coverage is not None else version_coverage(version)
+    if coverage is not None and not coverage["counts"].get("granted"):
+        return (
+            f"No row has valid consent for \"{version.dataset.usecase.purpose}\" now, so a prepared version would be "
+            "empty. Import the consent records for this purpose first."
+        )
+    return ""

@@ -23,9 +23,9 @@ from apps.core.errors import AttestError, NotFound, PermissionDenied, Validation
 from apps.datasets.datasheet import normalise_datasheet, prefill_datasheet
 from apps.datasets.models import ColumnRole, Dataset, DatasetColumn, DatasetVersion, DatasheetRevision
 from apps.datasets.permissions import can
+from apps.datasets.profiles import PERSONAL, protection_of
 from apps.datasets.storage import EncryptedIncomingFile, open_version, storage_root, version_relative_path
 from apps.usecases.models import UseCase
-from workers import task_names
 from workers.engine.datasets.ingest import IngestError, TableInfo, inspect_csv, inspect_parquet
 
 
@@ -156,7 +156,6 @@ def _queue_profile(actor: User | None, version: DatasetVersion) -> Any:
         actor=actor,
         organisation=version.dataset.organisation,
         kind="profile",
-        task_name=task_names.DATASET_PROFILE,
         spec={"version_id": str(version.id)},
         target=version,
     )
@@ -180,7 +179,7 @@ def read_version_table(version: DatasetVersion) -> Any:
 def dataset_version_profile(*, version_id: Any, progress: Any = None) -> dict[str, Any]:
     """The profiling job's body: profile, detect personal data, suggest roles; store columns (one audit event)."""
     from workers.engine.datasets.pii import detect_column, suggest_role
-    from workers.engine.datasets.profiling import profile_table
+    from workers.engine.datasets.profiling import profile_table, without_values
 
     version = DatasetVersion.objects.select_related("dataset").get(id=version_id)
     if version.status == DatasetVersion.Status.READY and version.profile:
@@ -202,6 +201,10 @@ def dataset_version_profile(*, version_id: Any, progress: Any = None) -> dict[st
         findings = detect_column(name, sample, column_profile)
         role, reason = suggest_role(name, findings, column_profile)
         column_profile["pii"] = findings["findings"]
+        if protection_of(role=inherited.get(name, ""), suggested_role=role, pii=findings["findings"]) == PERSONAL:
+            # Never store a personal-data column's values (pages, API and reports redact them anyway, and a role
+            # confirmed later is redacted there: apps/datasets/profiles.py).
+            column_profile = profile["columns"][position] = without_values(column_profile)
         columns.append(
             DatasetColumn(
                 version=version,
@@ -271,26 +274,29 @@ def dataset_version_confirm_roles(*, actor: User, version: DatasetVersion, roles
 
 def dataset_version_prepare_start(*, actor: User, version: DatasetVersion) -> Any:
     """Queue the prepare job for a raw version whose roles are confirmed and which has a subject key."""
+    from apps.datasets.selectors import prepare_blocker
     from apps.jobs.services import job_create
 
     _require_writer(actor, version.dataset.organisation)
-    if version.kind != DatasetVersion.Kind.RAW:
-        raise AttestError("invalid_state", "Only raw versions are prepared; this one is already derived.")
-    if not version.roles_confirmed_at:
-        raise AttestError("invalid_state", "Confirm the column roles first.")
-    if not version.subject_key_column:
-        raise AttestError(
-            "invalid_state",
-            "Mark the column that identifies the data subject (subject key) so rows can be matched with consent.",
+    blocker = prepare_blocker(version)
+    if blocker:
+        raise AttestError("invalid_state", blocker)
+    with transaction.atomic():
+        job = job_create(
+            actor=actor,
+            organisation=version.dataset.organisation,
+            kind="prepare",
+            spec={"version_id": str(version.id)},
+            target=version,
         )
-    return job_create(
-        actor=actor,
-        organisation=version.dataset.organisation,
-        kind="prepare",
-        task_name=task_names.DATASET_PREPARE,
-        spec={"version_id": str(version.id)},
-        target=version,
-    )
+        audit_record(
+            actor=actor,
+            organisation=version.dataset.organisation,
+            action="dataset.prepare_request",
+            target=version,
+            after={"job": str(job.id)},
+        )
+    return job
 
 
 def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: Any = None) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from apps.datasets.datasheet import empty_datasheet
 from apps.datasets.forms import DatasetForm, DatasheetForm, RolesForm
 from apps.datasets.models import DatasetVersion
 from apps.datasets.permissions import can, visible_to
-from apps.datasets.selectors import lineage, version_coverage
+from apps.datasets.profiles import column_profiles
+from apps.datasets.selectors import lineage, prepare_blocker, version_coverage
 from apps.datasets.uploads import EncryptingUploadHandler
 from apps.jobs.models import Job
 from apps.usecases.permissions import visible_to as usecases_visible_to
@@ -162,7 +163,8 @@ def version_detail(request: HttpRequest, version_id: Any) -> HttpResponse:
             else:
                 messages.success(request, "Column roles confirmed.")
                 return redirect("datasets:version", version_id=version.id)
-    profile = {c["name"]: c for c in (version.profile or {}).get("columns", [])}
+    # Redacted for everyone: no values of personal-data columns, no quasi-identifier cell below the minimum size.
+    profile = column_profiles(version, columns)
     rows = []
     for column in columns:
         column_profile = profile.get(column.name, {})
@@ -185,6 +187,8 @@ def version_detail(request: HttpRequest, version_id: Any) -> HttpResponse:
         except AttestError as exc:
             messages.error(request, exc.message)
     jobs = Job.objects.filter(target_id=str(version.id)).order_by("-created_at")
+    # Offered only when it can succeed; the service refuses with the same words.
+    blocker = prepare_blocker(version, coverage) if can_write and version.kind == DatasetVersion.Kind.RAW else ""
     return render(
         request,
         "datasets/version.html",
@@ -197,6 +201,7 @@ def version_detail(request: HttpRequest, version_id: Any) -> HttpResponse:
             "coverage_chart": chart_html(_coverage_chart(coverage)),
             "profile_job": version.profile_job,
             "prepare_job": jobs.filter(kind="prepare").first(),
+            "prepare_blocker": blocker,
             "children": version.children.all(),
         },
     )

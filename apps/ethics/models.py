@@ -11,7 +11,11 @@ from apps.ethics import rules
 
 
 class Board(BaseModel):
-    """One organisation's ethics board: quorum, approval threshold, chair and the default checklist."""
+    """One organisation's ethics board: quorum, approval threshold, when reviews decide, chair and the checklist."""
+
+    class Decides(models.TextChoices):
+        WAIT = rules.WAIT, "When every eligible member has voted, or at the due date"
+        SETTLED = rules.SETTLED, "As soon as the outcome is settled"
 
     organisation = models.OneToOneField("accounts.Organisation", on_delete=models.CASCADE, related_name="board")
     quorum = models.PositiveSmallIntegerField(default=2, help_text="Minimum number of votes cast (abstentions count).")
@@ -22,6 +26,10 @@ class Board(BaseModel):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     vote_days = models.PositiveSmallIntegerField(default=10, help_text="Days members have to vote.")
+    decides = models.CharField(
+        max_length=8, choices=Decides.choices, default=Decides.WAIT,
+        help_text="Waiting (the default) puts every member's voice on the record; settling early saves their time.",
+    )
     checklist = models.JSONField(default=list, help_text='List of {"key", "text", "source"}.')
 
     def __str__(self) -> str:
@@ -29,7 +37,7 @@ class Board(BaseModel):
 
     @property
     def rules(self) -> rules.Rules:
-        return rules.Rules(quorum=self.quorum, threshold=self.approval_threshold)
+        return rules.Rules(quorum=self.quorum, threshold=self.approval_threshold, decides=self.decides)
 
 
 class ReviewRequest(BaseModel):

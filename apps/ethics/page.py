@@ -153,12 +153,12 @@ def review_page_context(review: ReviewRequest, user: User) -> dict[str, Any]:
         "may_recuse": is_open and Role.BOARD in roles and my_vote is None and not recused
         and user.id not in conflicts,
         "may_comment": can(user, "comment", review),
-        "may_answer": is_open and (review.requested_by_id == user.id or review.usecase.owner_id == user.id
-                                   or Role.ADMIN in roles),
+        "may_answer": is_open and can(user, "answer", review),
         "may_close": is_open and can(user, "close", review) and state.current_outcome is not None,
         "is_chair": can(user, "close", review),
         "may_request_waiver": is_open and review.kind == "deployment" and bool(state.blocking)
         and can(user, "request_waiver", review) and not review.waivers.filter(status="open").exists(),
+        "near_tags": ("votes", "waivers"),
         "read_only": not (roles - {Role.AUDITOR}),
         "waivers": waivers,
         "datasets": _datasets(review),
@@ -181,6 +181,14 @@ def review_page_context(review: ReviewRequest, user: User) -> dict[str, Any]:
 
 
 def _quorum_text(state: Any) -> str:
+    from apps.ethics import rules
+
+    timing = (" The review decides as soon as its outcome is settled." if state.rules.decides == rules.SETTLED else
+              " The review decides once every eligible member has voted, or at its due date if quorum is met then.")
+    return _quorum_count_text(state) + timing
+
+
+def _quorum_count_text(state: Any) -> str:
     if not state.quorum_reachable:
         return (f"Quorum cannot be reached: {state.tally.cast} vote(s) cast and {len(state.pending)} eligible "
                 f"member(s) left, against a quorum of {state.rules.quorum}. An admin must add members or lower it.")

@@ -32,7 +32,14 @@ def can(user: User, action: str, review: ReviewRequest) -> bool:
         return Role.BOARD in roles
     if action == "comment":
         return bool(roles & WRITER_ROLES)
-    if action in ("answer", "request_waiver"):
+    if action == "request_waiver" and review.recusals.filter(member=user).exists():
+        return False  # a recused member takes no part in the review or its waivers
+    if action == "answer":
+        # The checklist is answered by whoever asked (or the use case's owner, or an admin); reviewers confirm or
+        # dispute the answers with stances.
+        return bool(roles) and (review.requested_by_id == user.id or review.usecase.owner_id == user.id
+                                or Role.ADMIN in roles)
+    if action == "request_waiver":
         return bool(roles & {Role.OWNER, Role.ADMIN, Role.BOARD}) or review.requested_by_id == user.id
     if action == "close":
         from apps.ethics.selectors import board_of

@@ -5,8 +5,14 @@ without conditions) over non-abstaining votes; a review is approved when that sh
 the outcome is "rejected" when rejections outnumber requests for changes, and "changes requested" when they do not
 (the less final outcome wins a tie, so the owner can still answer the board).
 
-A review decides itself as soon as its outcome is *settled*: quorum is met and no way the remaining eligible members
-could vote (or not vote) would change the outcome. The chair may close earlier, once quorum is met.
+When a review decides itself is the board's choice (``decides``):
+
+- ``WAIT`` (the default): once every eligible member has voted, or once the due date has passed with quorum met, so
+  every member's voice is on the record before the outcome is.
+- ``SETTLED``: as soon as the outcome is *settled*: quorum is met and no way the remaining eligible members could vote
+  (or not vote) would change the outcome.
+
+Either way the chair may close earlier, once quorum is met.
 """
 
 from __future__ import annotations
@@ -33,10 +39,15 @@ REFUSED = "refused"
 EPSILON = 1e-9
 
 
+WAIT = "wait"
+SETTLED = "settled"
+
+
 @dataclass(frozen=True)
 class Rules:
     quorum: int
     threshold: float
+    decides: str = WAIT
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,16 @@ def settled(choices: list[str], remaining: int, rules: Rules, *, options: tuple[
         if decide(choices + [c for c in extra if c is not None], rules) != current:
             return None
     return current
+
+
+def decided(choices: list[str], remaining: int, rules: Rules, *, past_due: bool = False,
+            options: tuple[str, ...] = VOTE_CHOICES, decide=outcome) -> str | None:  # type: ignore[no-untyped-def]
+    """The outcome a vote should decide now under the board's timing, or None while the review stays open."""
+    if rules.decides == SETTLED:
+        return settled(choices, remaining, rules, options=options, decide=decide)
+    if remaining == 0 or past_due:
+        return decide(choices, rules)  # None while quorum is not met
+    return None
 
 
 def quorum_reachable(cast: int, remaining: int, rules: Rules) -> bool:

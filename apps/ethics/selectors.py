@@ -52,8 +52,11 @@ def board_members(organisation: Organisation) -> list[User]:
     return list(organisation_members(organisation, Role.BOARD))
 
 
-def conflicts_of(review: ReviewRequest) -> dict[Any, str]:
-    """Members who may not vote on this review by separation of duties, with the reason (user id -> reason)."""
+def conflicts_of(review: ReviewRequest, known_versions: dict[Any, Any] | None = None) -> dict[Any, str]:
+    """Members who may not vote on this review by separation of duties, with the reason (user id -> reason).
+
+    ``known_versions`` (id -> DatasetVersion with its dataset, every version of the organisation) lets a caller
+    looking at many reviews load the versions once instead of once per review."""
     usecase = review.usecase
     reasons: dict[Any, str] = {}
 
@@ -66,7 +69,15 @@ def conflicts_of(review: ReviewRequest) -> dict[Any, str]:
     if review.model_version_id:
         run = review.model_version.training_run
         add(run.created_by_id, "launched the training run")
-        versions = lineage(run.dataset_version)
+        if known_versions is None:
+            versions = lineage(run.dataset_version)
+        else:
+            versions, current = [], known_versions.get(run.dataset_version_id)
+            while current is not None:
+                versions.append(current)
+                current = known_versions.get(current.parent_id)
+    elif known_versions is not None:
+        versions = [v for v in known_versions.values() if v.dataset.usecase_id == usecase.id]
     else:
         from apps.datasets.models import DatasetVersion
 
@@ -89,21 +100,20 @@ class ReviewState:
     recused: dict[Any, str]
     voted: dict[Any, str]
     pending: list[User]
+    past_due: bool
     tally: rules.Tally
     current_outcome: str | None
-    settled_outcome: str | None
+    # The outcome the review decides on now under the board's timing (settled early, or everyone/due date), or None.
+    deciding_outcome: str | None
     quorum_reachable: bool
     votes_needed: int
     blocking: list[dict[str, Any]] = field(default_factory=list)
     waivers_in_force: list[Waiver] = field(default_factory=list)
 
-    @property
-    def gates_clear(self) -> bool:
-        return not self.blocking
-
 
 def failing_items(review: ReviewRequest) -> list[dict[str, Any]]:
-    """The failing fairness gates and privacy-audit faults of the evaluation a deployment review is bound to."""
+    """The failing fairness gates, the gates that cannot be evaluated, and the privacy-audit faults of the evaluation a
+    deployment review is bound to: each blocks approval until a waiver covers it."""
     if review.kind != ReviewRequest.Kind.DEPLOYMENT or review.model_version_id is None:
         return []
     evaluation = bound_evaluation(review.model_version)
@@ -111,15 +121,14 @@ def failing_items(review: ReviewRequest) -> list[dict[str, Any]]:
         return [{"key": "evaluation", "label": "No finished evaluation of the model on its held-out rows"}]
     items = []
     for gate in (evaluation.results or {}).get("gates", []):
-        if not gate.get("passed"):
+        if not gate.get("passed"):  # False (fails) or None (cannot be evaluated): neither is a pass
             value = gate.get("value")
             shown = "n/a" if value is None else f"{value:.3f}"
             bound = "at most" if gate.get("direction") == "max" else "at least"
-            items.append({
-                "key": f"gate:{gate['metric']}",
-                "label": f"{gate['metric'].replace('_', ' ')} = {shown} ({gate.get('grouping') or 'no grouping'}); "
-                f"policy: {bound} {gate['threshold']}",
-            })
+            label = (f"{gate['metric'].replace('_', ' ')} {gate.get('reason') or 'cannot be evaluated'}"
+                     if gate.get("passed") is None else
+                     f"{gate['metric'].replace('_', ' ')} = {shown} ({gate.get('grouping') or 'no grouping'})")
+            items.append({"key": f"gate:{gate['metric']}", "label": f"{label}; policy: {bound} {gate['threshold']}"})
     if (evaluation.audit or {}).get("accounting_fault"):
         items.append({"key": "privacy_audit", "label": "Privacy audit: empirical epsilon exceeds the proven epsilon"})
     return items
@@ -135,8 +144,9 @@ def unwaived(review: ReviewRequest, today: date | None = None) -> list[dict[str,
     return [item for item in failing_items(review) if item["key"] not in covered]
 
 
-def review_state(review: ReviewRequest) -> ReviewState:
+def review_state(review: ReviewRequest, now: Any = None) -> ReviewState:
     board = board_of(review.organisation)
+    past_due = review.due_at <= (now or timezone.now())
     members = board_members(review.organisation)
     conflicted = conflicts_of(review)
     recused = {r.member_id: r.reason for r in review.recusals.all()}
@@ -155,9 +165,10 @@ def review_state(review: ReviewRequest) -> ReviewState:
         recused=recused,
         voted=voted,
         pending=pending,
+        past_due=past_due,
         tally=rules.tally(choices),
         current_outcome=rules.outcome(choices, board.rules),
-        settled_outcome=rules.settled(choices, len(pending), board.rules),
+        deciding_outcome=rules.decided(choices, len(pending), board.rules, past_due=past_due),
         quorum_reachable=rules.quorum_reachable(len(choices), len(pending), board.rules),
         votes_needed=rules.votes_needed(len(choices), board.rules),
         blocking=unwaived(review),
@@ -165,20 +176,26 @@ def review_state(review: ReviewRequest) -> ReviewState:
     )
 
 
-def reviews_visible_to(user: User) -> QuerySet[ReviewRequest]:
-    from apps.ethics.permissions import visible_to
-
-    return visible_to(user)
-
-
 def reviews_awaiting(user: User, organisation: Organisation) -> list[ReviewRequest]:
-    """Open reviews where ``user`` is an eligible member who has not voted yet."""
-    result = []
-    for review in ReviewRequest.objects.filter(organisation=organisation, status=ReviewRequest.Status.OPEN):
-        state = review_state(review)
-        if any(m.id == user.id for m in state.pending):
-            result.append(review)
-    return result
+    """Open reviews where ``user`` is an eligible member who has not voted yet: ``review_state(review).pending``
+    for one member, in a fixed number of queries however many reviews are open."""
+    if not user.is_authenticated or not organisation_members(organisation, Role.BOARD).filter(id=user.id).exists():
+        return []
+    from apps.datasets.models import DatasetVersion
+
+    reviews = list(
+        ReviewRequest.objects.filter(organisation=organisation, status=ReviewRequest.Status.OPEN)
+        .exclude(votes__voter=user)
+        .exclude(recusals__member=user)
+        .select_related("usecase", "model_version__usecase", "model_version__training_run")
+    )
+    if not reviews:
+        return []
+    known_versions = {
+        version.id: version
+        for version in DatasetVersion.objects.filter(dataset__organisation=organisation).select_related("dataset")
+    }
+    return [review for review in reviews if user.id not in conflicts_of(review, known_versions)]
 
 
 def overdue_conditions(organisation: Organisation, today: date | None = None) -> QuerySet[Condition]:

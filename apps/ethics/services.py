@@ -113,11 +113,15 @@ def board_update(*, actor: User, organisation: Organisation, data: dict[str, Any
         raise PermissionDenied("Only org admins change the board's rules.")
     board = board_of(organisation)
     before = {"quorum": board.quorum, "approval_threshold": board.approval_threshold,
-              "chair": str(board.chair_id or ""), "vote_days": board.vote_days, "checklist": board.checklist}
+              "chair": str(board.chair_id or ""), "vote_days": board.vote_days, "decides": board.decides,
+              "checklist": board.checklist}
     errors: dict[str, list[str]] = {}
     quorum = data.get("quorum", board.quorum)
     threshold = data.get("approval_threshold", board.approval_threshold)
     vote_days = data.get("vote_days", board.vote_days)
+    decides = data.get("decides") or board.decides
+    if decides not in Board.Decides.values:
+        errors["decides"] = [f"One of: {', '.join(Board.Decides.labels)}."]
     try:
         quorum = int(quorum)
         if quorum < 1:
@@ -156,12 +160,12 @@ def board_update(*, actor: User, organisation: Organisation, data: dict[str, Any
     with transaction.atomic():
         board = Board.objects.select_for_update().get(pk=board.pk)
         board.quorum, board.approval_threshold, board.chair = quorum, threshold, chair
-        board.vote_days, board.checklist = vote_days, checklist
+        board.vote_days, board.checklist, board.decides = vote_days, checklist, decides
         board.save()
         audit_record(
             actor=actor, organisation=organisation, action="board.update", target=board, before=before,
             after={"quorum": quorum, "approval_threshold": threshold, "chair": str(chair.id) if chair else "",
-                   "vote_days": vote_days, "checklist": checklist},
+                   "vote_days": vote_days, "decides": decides, "checklist": checklist},
         )
     return board
 
@@ -274,8 +278,7 @@ def review_answer_checklist(*, actor: User, review: ReviewRequest, answers: dict
     """The requester (or the use case's owner or an admin) answers the checklist while the review is open."""
     if not roles_in(actor, review.organisation):
         raise NotFound()
-    roles = roles_in(actor, review.organisation)
-    if not (review.requested_by_id == actor.id or review.usecase.owner_id == actor.id or Role.ADMIN in roles):
+    if not can(actor, "answer", review):
         raise PermissionDenied("The requester answers the checklist; reviewers confirm or dispute the answers.")
     with transaction.atomic():
         locked = ReviewRequest.objects.select_for_update().get(pk=review.pk)
@@ -380,7 +383,8 @@ def vote_cast(*, actor: User, review: ReviewRequest, choice: str, reason: str,
             if blocking:
                 raise AttestError(
                     "gate_failed",
-                    "This model fails policy gates that no waiver in force covers, so it cannot be approved: "
+                    "This model has policy gates that fail or cannot be evaluated, and no waiver in force covers "
+                    "them, so it cannot be approved: "
                     + "; ".join(item["label"] for item in blocking) + ". Request a waiver, or vote otherwise.",
                     {"blocking": blocking}, status=409,
                 )
@@ -388,8 +392,8 @@ def vote_cast(*, actor: User, review: ReviewRequest, choice: str, reason: str,
                                    conditions=parsed)
         state = review_state(locked)
         decision = None
-        if state.settled_outcome is not None:
-            decision = _decide(locked, state.settled_outcome, state, closed_by=None)
+        if state.deciding_outcome is not None:
+            decision = _decide(locked, state.deciding_outcome, state, closed_by=None)
         audit_record(
             actor=actor, organisation=locked.organisation, action="review.vote", target=locked,
             after={"choice": choice, "reason": vote.reason, "conditions": parsed, "tally": state.tally.counts,
@@ -420,8 +424,8 @@ def review_recuse(*, actor: User, review: ReviewRequest, reason: str) -> Recusal
             raise InvalidState("You are already recused from this review.")
         state = review_state(locked)
         decision = None
-        if state.settled_outcome is not None and locked.votes.exists():
-            decision = _decide(locked, state.settled_outcome, state, closed_by=None)
+        if state.deciding_outcome is not None and locked.votes.exists():
+            decision = _decide(locked, state.deciding_outcome, state, closed_by=None)
         audit_record(actor=actor, organisation=locked.organisation, action="review.recuse", target=locked,
                      after={"reason": reason, "decision": _decision_summary(decision) if decision else None})
     return recusal
@@ -463,7 +467,8 @@ def _decide(review: ReviewRequest, outcome: str, state: Any, *, closed_by: User 
     from apps.usecases.services import usecase_apply_decision
 
     if outcome in (rules.APPROVED, rules.APPROVED_WITH_CONDITIONS) and state.blocking:
-        raise AttestError("gate_failed", "Failing gates without a waiver in force block approval.",
+        raise AttestError("gate_failed",
+                          "Gates that fail or cannot be evaluated block approval until a waiver is in force.",
                           {"blocking": state.blocking}, status=409)
     decision = Decision.objects.create(
         review=review,
@@ -588,21 +593,26 @@ def waiver_vote(*, actor: User, waiver: Waiver, choice: str, reason: str) -> Wai
         choices = list(locked.votes.values_list("choice", flat=True))
         voted = set(locked.votes.values_list("voter_id", flat=True))
         remaining = len([m for m in state.eligible if m.id not in voted])
-        result = rules.settled(choices, remaining, state.rules, options=rules.WAIVER_CHOICES,
-                               decide=rules.waiver_outcome)
+        result = rules.decided(choices, remaining, state.rules, past_due=state.past_due,
+                               options=rules.WAIVER_CHOICES, decide=rules.waiver_outcome)
         if result is not None:
-            locked.status = Waiver.Status.GRANTED if result == rules.GRANTED else Waiver.Status.REFUSED
-            locked.decided_at = timezone.now()
-            locked.tally = {"counts": rules.tally(choices).counts, "cast": len(choices),
-                            "quorum": state.rules.quorum, "approval_threshold": state.rules.threshold}
-            locked.save(update_fields=["status", "decided_at", "tally", "updated_at"])
-            _notify(state.members + [locked.requested_by, review.usecase.owner], organisation=review.organisation,
-                    review=review, kind="waiver_decided",
-                    message=f"{review.reference}: waiver {locked.get_status_display().lower()} "
-                    f"(until {locked.expires_on:%d %b %Y}).")
+            _waiver_decide(locked, review, result, choices, state)
         audit_record(actor=actor, organisation=review.organisation, action="waiver.vote", target=locked,
                      after={"choice": choice, "reason": vote.reason, "status": locked.status})
     return vote
+
+
+def _waiver_decide(waiver: Waiver, review: ReviewRequest, result: str, choices: list[str], state: Any) -> None:
+    """Record a waiver's outcome (inside the caller's locked transaction) and tell the people concerned."""
+    waiver.status = Waiver.Status.GRANTED if result == rules.GRANTED else Waiver.Status.REFUSED
+    waiver.decided_at = timezone.now()
+    waiver.tally = {"counts": rules.tally(choices).counts, "cast": len(choices),
+                    "quorum": state.rules.quorum, "approval_threshold": state.rules.threshold}
+    waiver.save(update_fields=["status", "decided_at", "tally", "updated_at"])
+    _notify(state.members + [waiver.requested_by, review.usecase.owner], organisation=review.organisation,
+            review=review, kind="waiver_decided",
+            message=f"{review.reference}: waiver {waiver.get_status_display().lower()} "
+            f"(until {waiver.expires_on:%d %b %Y}).")
 
 
 # ------------------------------------------------------------------------------------ conditions, checklist, comments
@@ -668,9 +678,47 @@ def comment_add(*, actor: User, review: ReviewRequest, section: str, body: str) 
     return comment
 
 
-def reviews_remind_due(*, now: Any = None) -> int:
-    """Remind eligible members who have not voted when a review is due within two days (at most once a day each)."""
+def reviews_decide_due(*, now: Any = None) -> list[Decision]:
+    """Decide the reviews of waiting boards whose due date has passed with quorum met: first their open waivers, then
+    the review on the votes cast. A review without quorum stays open (and overdue); a stale one waits for its
+    supersession; an approval that a lapsed waiver no longer covers is left to the board."""
     now = now or timezone.now()
+    decisions = []
+    for review in ReviewRequest.objects.filter(status=ReviewRequest.Status.OPEN, due_at__lte=now):
+        if _stale(review):
+            continue
+        with transaction.atomic():
+            locked = ReviewRequest.objects.select_for_update(of=("self",)).select_related(
+                "usecase", "model_version").get(pk=review.pk)
+            if locked.status != ReviewRequest.Status.OPEN:
+                continue
+            state = review_state(locked, now=now)
+            for waiver in Waiver.objects.select_for_update().filter(review=locked, status=Waiver.Status.OPEN):
+                choices = list(waiver.votes.values_list("choice", flat=True))
+                voted = set(waiver.votes.values_list("voter_id", flat=True))
+                remaining = len([m for m in state.eligible if m.id not in voted])
+                result = rules.decided(choices, remaining, state.rules, past_due=state.past_due,
+                                       options=rules.WAIVER_CHOICES, decide=rules.waiver_outcome)
+                if result is not None:
+                    _waiver_decide(waiver, locked, result, choices, state)
+                    audit_record(actor=None, organisation=locked.organisation, action="waiver.decide_due",
+                                 target=waiver, after={"status": waiver.status, "tally": waiver.tally})
+            state = review_state(locked, now=now)
+            outcome = state.deciding_outcome
+            if outcome is None or (outcome in (rules.APPROVED, rules.APPROVED_WITH_CONDITIONS) and state.blocking):
+                continue
+            decision = _decide(locked, outcome, state, closed_by=None)
+            audit_record(actor=None, organisation=locked.organisation, action="review.decide_due", target=locked,
+                         after=_decision_summary(decision))
+            decisions.append(decision)
+    return decisions
+
+
+def reviews_remind_due(*, now: Any = None) -> int:
+    """The board's hourly round: decide what the due date decides (``reviews_decide_due``), then remind eligible
+    members who have not voted when a review is due within two days (at most once a day each)."""
+    now = now or timezone.now()
+    reviews_decide_due(now=now)
     sent = 0
     for review in ReviewRequest.objects.filter(status=ReviewRequest.Status.OPEN, due_at__lte=now + timedelta(days=2)):
         recent = set(Notice.objects.filter(review=review, kind="vote_due", created_at__gte=now - timedelta(hours=20))

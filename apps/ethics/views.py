@@ -10,24 +10,25 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.accounts.models import Role
 from apps.accounts.selectors import roles_in
 from apps.core.errors import AttestError
 from apps.ethics import rules, services
-from apps.ethics.models import Condition, Notice, ReviewRequest, Waiver
+from apps.ethics.models import Board, Condition, Notice, ReviewRequest, Waiver
 from apps.ethics.page import review_page_context
 from apps.ethics.permissions import visible_to
 from apps.ethics.selectors import board_members, board_of, overdue_conditions, reviews_awaiting
 from apps.training.permissions import models_visible_to
 
 
-def _flash_error(request: HttpRequest, error: AttestError) -> None:
+def _flash_error(request: HttpRequest, error: AttestError, near: str = "") -> None:
     details = error.details if isinstance(error.details, dict) else {}
     extra = [f"{k}: {'; '.join(v) if isinstance(v, list) else v}" for k, v in details.items()
              if k not in ("blocking", "reason", "superseded_by", "votes_needed")]
-    messages.error(request, error.message + (f" ({' / '.join(extra)})" if extra else ""))
+    messages.error(request, error.message + (f" ({' / '.join(extra)})" if extra else ""), extra_tags=near)
 
 
 def _org(request: HttpRequest) -> Any:
@@ -37,7 +38,8 @@ def _org(request: HttpRequest) -> Any:
 @login_required
 def review_list(request: HttpRequest) -> HttpResponse:
     organisation = _org(request)
-    reviews = visible_to(request.user).filter(organisation=organisation).select_related("decision")
+    reviews = visible_to(request.user).filter(organisation=organisation).select_related("decision",
+                                                                                          "model_version__usecase")
     status = request.GET.get("status", "")
     if status in ReviewRequest.Status.values:
         reviews = reviews.filter(status=status)
@@ -60,14 +62,19 @@ def review_detail(request: HttpRequest, review_id: Any) -> HttpResponse:
     return render(request, "ethics/review.html", review_page_context(review, request.user))
 
 
-def _post_action(request: HttpRequest, review: ReviewRequest, call: Any, success: str) -> HttpResponse:
+def _post_action(request: HttpRequest, review: ReviewRequest, call: Any, success: str, near: str = ""
+                 ) -> HttpResponse:
+    """Call the service and go back to the review. ``near`` names the page section whose form was sent: its error
+    is shown beside that form (and the page opens there), not at the top of a long page."""
     try:
         call()
     except AttestError as exc:
-        _flash_error(request, exc)
+        _flash_error(request, exc, near)
         successor = (exc.details or {}).get("superseded_by") if isinstance(exc.details, dict) else None
         if successor:
             return redirect("ethics:review", review_id=successor)
+        if near:
+            return redirect(reverse("ethics:review", args=[review.id]) + f"#section-{near}")
     else:
         messages.success(request, success)
     review.refresh_from_db()
@@ -90,7 +97,7 @@ def review_vote(request: HttpRequest, review_id: Any) -> HttpResponse:
         request, review,
         lambda: services.vote_cast(actor=request.user, review=review, choice=choice,
                                    reason=request.POST.get("reason", ""), conditions=conditions),
-        "Your vote is recorded.",
+        "Your vote is recorded.", near="votes",
     )
 
 
@@ -101,7 +108,7 @@ def review_recuse(request: HttpRequest, review_id: Any) -> HttpResponse:
     return _post_action(
         request, review,
         lambda: services.review_recuse(actor=request.user, review=review, reason=request.POST.get("reason", "")),
-        "Your conflict of interest is recorded; you take no part in this review.",
+        "Your conflict of interest is recorded; you take no part in this review.", near="votes",
     )
 
 
@@ -110,7 +117,7 @@ def review_recuse(request: HttpRequest, review_id: Any) -> HttpResponse:
 def review_close(request: HttpRequest, review_id: Any) -> HttpResponse:
     review = get_object_or_404(visible_to(request.user), id=review_id)
     return _post_action(request, review, lambda: services.review_close(actor=request.user, review=review),
-                        "The review is closed and the decision recorded.")
+                        "The review is closed and the decision recorded.", near="votes")
 
 
 @login_required
@@ -171,7 +178,8 @@ def waiver_request(request: HttpRequest, review_id: Any) -> HttpResponse:
         services.waiver_request(actor=request.user, review=review,
                                 justification=request.POST.get("justification", ""), expires_on=expires)
 
-    return _post_action(request, review, call, "The waiver request is open for the board's votes.")
+    return _post_action(request, review, call, "The waiver request is open for the board's votes.",
+                        near="waivers")
 
 
 @login_required
@@ -182,7 +190,7 @@ def waiver_vote(request: HttpRequest, waiver_id: Any) -> HttpResponse:
         request, waiver.review,
         lambda: services.waiver_vote(actor=request.user, waiver=waiver, choice=request.POST.get("choice", ""),
                                      reason=request.POST.get("reason", "")),
-        "Your vote on the waiver is recorded.",
+        "Your vote on the waiver is recorded.", near="waivers",
     )
 
 
@@ -229,7 +237,7 @@ def board_settings(request: HttpRequest) -> HttpResponse:
                      if t.strip()]
         data = {"quorum": request.POST.get("quorum"), "approval_threshold": request.POST.get("approval_threshold"),
                 "chair": request.POST.get("chair", ""), "vote_days": request.POST.get("vote_days"),
-                "checklist": checklist}
+                "decides": request.POST.get("decides", ""), "checklist": checklist}
         try:
             services.board_update(actor=request.user, organisation=organisation, data=data)
         except AttestError as exc:
@@ -240,6 +248,7 @@ def board_settings(request: HttpRequest) -> HttpResponse:
             return redirect("ethics:board")
     return render(request, "ethics/board.html", {
         "board": board, "members": board_members(organisation), "is_admin": is_admin, "errors": errors,
+        "decides_choices": Board.Decides.choices,
     })
 
 

@@ -17,7 +17,9 @@ def _latest(request: HttpRequest) -> dict[str, Any] | None:
                                        status="succeeded", model_version__non_private=False).first()
     if latest is None:
         return None
-    verdict = "all fairness gates pass" if latest.verdict == "pass" else "some fairness gates fail"
+    verdict = {"pass": "all fairness gates pass", "fail": "some fairness gates fail",
+               "unknown": "some fairness gates cannot be evaluated (no pass without a waiver)"}.get(
+        latest.verdict, "no gate verdict")
     bound = latest.audit.get("empirical_epsilon_lower_bound")
     body = f"{latest.model_version}: {verdict}."
     if bound is not None:

@@ -6,16 +6,17 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
 
 
 class Evaluation(BaseModel):
     """One evaluation of a model version on held-out (or external) rows, with the policy it was judged by."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
+        """The domain outcome only; whether it is queued, running, failed or cancelled is its job's (``state``)."""
+
+        PENDING = "pending", "No results yet"
         SUCCEEDED = "succeeded", "Finished"
-        FAILED = "failed", "Failed"
 
     class Kind(models.TextChoices):
         HELD_OUT = "held_out", "Held-out test rows of its training run"
@@ -25,7 +26,7 @@ class Evaluation(BaseModel):
     model_version = models.ForeignKey("training.ModelVersion", on_delete=models.PROTECT, related_name="evaluations")
     dataset_version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.HELD_OUT)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     seed = models.PositiveIntegerField(default=0)
@@ -35,10 +36,26 @@ class Evaluation(BaseModel):
     verdict = models.CharField(max_length=8, blank=True, help_text="pass / fail of the policy gates")
     audit = models.JSONField(default=dict, blank=True, help_text="membership-inference audit")
     privacy_cost = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"evaluation of {self.model_version} ({self.status})"
+        return f"evaluation of {self.model_version}"
+
+    @property
+    def state(self) -> str:
+        """succeeded, or its job's queued / running / failed / cancelled."""
+        return state_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
+
+    @property
+    def state_label(self) -> str:
+        return "Finished" if self.state == "succeeded" else LABELS.get(self.state, self.state)
+
+    @property
+    def is_live(self) -> bool:
+        return is_live(self.state)
+
+    @property
+    def failure(self) -> str:
+        return failure_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)

@@ -6,28 +6,25 @@ from typing import Any
 
 from django.db import transaction
 
-from apps.accounts.models import Role, User
+from apps.accounts.models import User
 from apps.accounts.selectors import roles_in
 from apps.audit.services import audit_record
 from apps.core.errors import AttestError, NotFound, PermissionDenied
 from apps.datasets.models import DatasetVersion
 from apps.evaluation.models import Evaluation
+from apps.evaluation.permissions import can
 from apps.training.models import ModelVersion
-from workers import task_names
 
 
-def evaluation_request(
+def evaluation_queue(
     *, actor: User | None, model_version: ModelVersion, dataset_version: DatasetVersion | None = None, seed: int = 0
 ) -> Evaluation:
-    """Queue an evaluation: on the run's held-out rows, or on another version with a compatible schema."""
+    """Create the evaluation row and its job, without an audit event of its own: for services that name the
+    evaluation in their own event (a finished training run queues its held-out evaluation)."""
     from apps.jobs.services import job_create
+    from apps.usecases.models import UseCase
 
     organisation = model_version.organisation
-    if actor is not None:
-        if not roles_in(actor, organisation):
-            raise NotFound()
-        if not roles_in(actor, organisation) & {Role.OWNER, Role.ADMIN}:
-            raise PermissionDenied("Only use-case owners and org admins request evaluations.")
     run = model_version.training_run
     kind = Evaluation.Kind.HELD_OUT
     if dataset_version is None or dataset_version.pk == run.dataset_version_id:
@@ -44,8 +41,6 @@ def evaluation_request(
                 f"The test set lacks the model's columns: {', '.join(missing)}.",
                 {"missing_columns": missing},
             )
-    from apps.usecases.models import UseCase
-
     usecase = UseCase.objects.get(pk=model_version.usecase_id)  # the policy as it is now, not as cached
     with transaction.atomic():
         evaluation = Evaluation.objects.create(
@@ -62,12 +57,27 @@ def evaluation_request(
             actor=actor,
             organisation=organisation,
             kind="evaluation",
-            task_name=task_names.EVALUATION,
-            queue="gpu",
             spec={"evaluation_id": str(evaluation.id)},
             target=evaluation,
         )
         evaluation.save(update_fields=["job"])
+    return evaluation
+
+
+def evaluation_request(
+    *, actor: User | None, model_version: ModelVersion, dataset_version: DatasetVersion | None = None, seed: int = 0
+) -> Evaluation:
+    """Queue an evaluation: on the run's held-out rows, or on another version with a compatible schema."""
+    organisation = model_version.organisation
+    if actor is not None:
+        if not roles_in(actor, organisation):
+            raise NotFound()
+        if not can(actor, "request", organisation):
+            raise PermissionDenied("Only use-case owners and org admins request evaluations.")
+    with transaction.atomic():
+        evaluation = evaluation_queue(
+            actor=actor, model_version=model_version, dataset_version=dataset_version, seed=seed
+        )
         audit_record(
             actor=actor,
             organisation=organisation,
@@ -76,9 +86,10 @@ def evaluation_request(
             after={
                 "model_version": str(model_version.id),
                 "model_sha256": model_version.sha256,
-                "dataset_version": str(dataset_version.id),
-                "kind": kind,
-                "policy_revision": usecase.revision,
+                "dataset_version": str(evaluation.dataset_version_id),
+                "kind": evaluation.kind,
+                "policy_revision": evaluation.policy_revision,
+                "job": str(evaluation.job_id),
             },
         )
     return evaluation
@@ -111,17 +122,3 @@ def evaluation_record(
     # A newer evaluation replaces the one open deployment reviews are bound to.
     reviews_supersede_stale(usecase=evaluation.model_version.usecase, actor=None)
     return evaluation
-
-
-def evaluation_fail(*, evaluation: Evaluation, message: str) -> None:
-    with transaction.atomic():
-        evaluation.status = Evaluation.Status.FAILED
-        evaluation.error = message
-        evaluation.save(update_fields=["status", "error", "updated_at"])
-        audit_record(
-            actor=None,
-            organisation=evaluation.organisation,
-            action="evaluation.fail",
-            target=evaluation,
-            after={"message": message},
-        )

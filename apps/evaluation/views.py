@@ -15,7 +15,8 @@ from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import chart_html
 from apps.evaluation import services
-from apps.evaluation.permissions import visible_to
+from apps.evaluation.permissions import can, visible_to
+from apps.usecases.permissions import can as can_on_usecase
 from apps.usecases.services import usecase_tighten_gate
 from apps.usecases.vocab import FAIRNESS_METRICS
 
@@ -36,6 +37,8 @@ def gate_chart(gate: dict[str, Any], groupings: list[dict[str, Any]]) -> str:
         if entry["value"] is not None:
             low, high = entry["ci"]
             bars.append(charts.Bar(grouping["name"], entry["value"], low, high))
+        elif grouping.get("judged_groups", 0) >= 2:  # a ratio of 0/0: shown as undefined, never as 0
+            bars.append(charts.Bar(grouping["name"], None, note="(0/0)"))
     label = "at most" if gate["direction"] == "max" else "at least"
     return charts.bar_chart(
         bars,
@@ -95,8 +98,11 @@ def evaluation_detail(request: HttpRequest, evaluation_id: Any) -> HttpResponse:
             "audit_chart": audit_chart,
             "usecase": usecase,
             "metrics": list(FAIRNESS_METRICS),
-            "live": item.status in ("queued", "running"),
+            "live": item.is_live,
             "newer": item.model_version.evaluations.filter(created_at__gt=item.created_at).first(),
+            # The services' own rules, so a button shows only where the service accepts it.
+            "may_rerun": can(request.user, "request", item.organisation),
+            "may_tighten": can_on_usecase(request.user, "tighten_gate", usecase),
         },
     )
 

@@ -1,11 +1,15 @@
 """Job lifecycle: create and enqueue after commit, claim by conditional update, lease, progress, finish, reap.
 
-Audit: creation, cancellation and each final state write one audit event. Claims, progress and lease renewals are
-operational telemetry (they would flood the chain with thousands of events per training run) and are not audited.
+Audit: a job is created inside the service that asked for it, and that service's one audit event names the job; the
+job's end (succeeded, failed, cancelled) and a cancellation request write one event each. Events carry digests and
+counts, never a job's spec or result (a scoring batch, predictions): those stay on the job row, which retention can
+remove. Claims, progress and lease renewals are operational telemetry (thousands per training run) and are not audited.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from datetime import timedelta
@@ -16,7 +20,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from apps.accounts.models import Organisation, Role, User
+from apps.accounts.models import Organisation, User
 from apps.accounts.selectors import roles_in
 from apps.audit.context import current_request_id
 from apps.audit.services import audit_record
@@ -46,37 +50,40 @@ def _enqueue(job: Job) -> None:
         logger.exception("Could not send job %s to the broker; the reaper will send it again", job.id)
 
 
+def payload_digest(payload: Any) -> dict[str, Any]:
+    """What the audit log may keep of a job's spec or result: its sha256 and size, never its content."""
+    data = json.dumps(payload or {}, sort_keys=True, default=str).encode()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
 def job_create(
     *,
     actor: User | None,
     organisation: Organisation | None,
     kind: str,
-    task_name: str,
-    queue: str = Job.Queue.DEFAULT,
     spec: dict[str, Any] | None = None,
     target: models.Model | None = None,
     max_attempts: int | None = None,
 ) -> Job:
-    """Create a queued job and send its task by name once the surrounding transaction commits."""
+    """Create a queued job of a declared kind and send its task by name once the surrounding transaction commits.
+
+    Writes no audit event: the calling service's own event names the job (one event per service).
+    """
+    from apps.jobs.registry import get as kind_of
+
+    declared = kind_of(kind)
     with transaction.atomic():
         job = Job.objects.create(
             organisation=organisation,
             kind=kind,
-            task_name=task_name,
-            queue=queue,
+            task_name=declared.task_name,
+            queue=declared.queue,
             spec=spec or {},
             created_by=actor if getattr(actor, "is_authenticated", False) else None,
             request_id=current_request_id.get(),
             target_type=target._meta.label_lower if target is not None else "",
             target_id=str(target.pk) if target is not None else "",
-            max_attempts=max_attempts or settings.JOB_MAX_ATTEMPTS,
-        )
-        audit_record(
-            actor=actor,
-            organisation=organisation,
-            action="job.create",
-            target=job,
-            after={"kind": kind, "queue": queue, "spec": job.spec, "target": f"{job.target_type}:{job.target_id}"},
+            max_attempts=max_attempts or declared.max_attempts or settings.JOB_MAX_ATTEMPTS,
         )
         # The worker must find the committed row: enqueue only after commit (never inside the transaction).
         transaction.on_commit(lambda: _enqueue(job))
@@ -147,23 +154,27 @@ def _finish(job: Job, status: str, **fields: Any) -> bool:
     return changed == 1
 
 
-def job_succeed(*, job: Job, result: dict[str, Any] | None = None) -> bool:
-    """Mark the job succeeded; False (and nothing written) if this attempt no longer holds it."""
+def job_succeed(*, job: Job, result: dict[str, Any] | None = None, on_success: Any = None) -> bool:
+    """Mark the job succeeded (and run the kind's ``on_success`` in the same transaction); False, with nothing
+    written, if this attempt no longer holds it."""
     with transaction.atomic():
         if not _finish(job, S.SUCCEEDED, result=result or {}, progress=1.0):
             return False
+        if on_success is not None:
+            on_success(job=job, result=result or {})
         audit_record(
             actor=None,
             organisation=job.organisation_id,
             action="job.succeed",
             target=job,
-            after={"attempt": job.attempt, "result": result or {}},
+            after={"kind": job.kind, "attempt": job.attempt, "result": payload_digest(result)},
             request_id=job.request_id,
         )
     return True
 
 
 def job_fail(*, job: Job, code: str, message: str, details: Any = None) -> bool:
+    """Mark the job failed with a message people can read; the audit event keeps the code and a digest only."""
     error = {"code": code, "message": message, "details": details or {}}
     with transaction.atomic():
         if not _finish(job, S.FAILED, error=error):
@@ -173,7 +184,7 @@ def job_fail(*, job: Job, code: str, message: str, details: Any = None) -> bool:
             organisation=job.organisation_id,
             action="job.fail",
             target=job,
-            after={"attempt": job.attempt, "error": error},
+            after={"kind": job.kind, "attempt": job.attempt, "code": code, "error": payload_digest(error)},
             request_id=job.request_id,
         )
     return True
@@ -189,7 +200,7 @@ def job_mark_cancelled(*, job: Job, result: dict[str, Any] | None = None) -> boo
             organisation=job.organisation_id,
             action="job.cancelled",
             target=job,
-            after={"attempt": job.attempt, "result": result or {}},
+            after={"kind": job.kind, "attempt": job.attempt, "result": payload_digest(result)},
             request_id=job.request_id,
         )
     return True
@@ -205,28 +216,31 @@ def job_release_for_retry(*, job: Job) -> None:
 def job_diagnostics_start(*, actor: User, organisation: Organisation, sleep_seconds: float = 0) -> Job:
     """Launch the diagnostics job (org admins): proves web -> broker -> worker -> database."""
     from apps.jobs.permissions import can_run_diagnostics
-    from workers import task_names
 
     if not roles_in(actor, organisation):
         raise NotFound()
     if not can_run_diagnostics(actor, organisation):
         raise PermissionDenied("Only org admins run diagnostics.")
-    return job_create(
-        actor=actor,
-        organisation=organisation,
-        kind="diagnostics",
-        task_name=task_names.DIAGNOSTICS,
-        queue=Job.Queue.DEFAULT,
-        spec={"sleep_seconds": max(0.0, min(float(sleep_seconds), 60.0))},
-    )
+    with transaction.atomic():
+        job = job_create(
+            actor=actor,
+            organisation=organisation,
+            kind="diagnostics",
+            spec={"sleep_seconds": max(0.0, min(float(sleep_seconds), 60.0))},
+        )
+        audit_record(
+            actor=actor, organisation=organisation, action="job.diagnostics", target=job, after={"kind": job.kind}
+        )
+    return job
 
 
 def job_cancel(*, actor: User, job: Job) -> Job:
     """Ask a job to stop: a queued one is cancelled at once, a running one at its next progress report."""
-    roles = roles_in(actor, job.organisation) if job.organisation_id else set()
-    if not roles and not actor.is_superuser:
+    from apps.jobs.permissions import can
+
+    if not can(actor, "view", job):
         raise NotFound()
-    if not (job.created_by_id == actor.id or Role.ADMIN in roles or actor.is_superuser):
+    if not can(actor, "cancel", job):
         raise PermissionDenied("Only the person who started a job or an org admin can cancel it.")
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(id=job.id)
@@ -246,7 +260,16 @@ def job_cancel(*, actor: User, job: Job) -> Job:
             before={"status": before},
             after={"status": locked.status, "cancel_requested": True},
         )
+        if locked.status == S.CANCELLED:
+            # A queued job never reaches a worker: settle its domain side here (a training run's reservation, ...).
+            transaction.on_commit(lambda: _settle(locked))
     return locked
+
+
+def _settle(job: Job) -> None:
+    from apps.jobs.runner import job_settle_failure
+
+    job_settle_failure(job)
 
 
 def job_reap_expired() -> dict[str, int]:
@@ -273,21 +296,29 @@ def job_reap_expired() -> dict[str, int]:
                 transaction.on_commit(lambda job=job: _enqueue(job))
         else:
             message = (
-                f"Cancelled: the worker stopped during attempt {job.attempt}."
+                "Cancelled: the worker stopped before it could finish."
                 if job.cancel_requested
-                else f"The worker was lost {job.attempt} times; giving up."
+                else (
+                    "The worker running this job stopped without finishing (it was restarted, ran out of memory or "
+                    f"lost its connection) on {job.attempt} attempt{'s' if job.attempt != 1 else ''}; Attest gave up. "
+                    "Nothing was published. Start it again, or ask an operator if it happens again."
+                )
             )
             status = S.CANCELLED if job.cancel_requested else S.FAILED
-            if _finish(job, status, error={"code": "worker_lost", "message": message, "details": {}}):
-                failed += 1
-                audit_record(
-                    actor=None,
-                    organisation=job.organisation_id,
-                    action=f"job.{status}",
-                    target=job,
-                    after={"attempt": job.attempt, "reason": "lease expired"},
-                    request_id=job.request_id,
-                )
+            with transaction.atomic():
+                finished = _finish(job, status, error={"code": "worker_lost", "message": message, "details": {}})
+                if finished:
+                    failed += 1
+                    audit_record(
+                        actor=None,
+                        organisation=job.organisation_id,
+                        action=f"job.{status}",
+                        target=job,
+                        after={"kind": job.kind, "attempt": job.attempt, "code": "worker_lost"},
+                        request_id=job.request_id,
+                    )
+            if finished:
+                _settle(job)
     stale = Job.objects.filter(
         status=S.QUEUED, cancel_requested=False, updated_at__lt=now - timedelta(seconds=STALE_QUEUED_SECONDS)
     )

@@ -125,6 +125,20 @@ def _dpia_blocks(usecase: Any) -> list[tuple[str, list[dict[str, Any]]]]:
     return chapters
 
 
+VERDICTS = {"pass": "pass", "fail": "fail",
+            "unknown": "not a pass: some gates cannot be evaluated (approval needs a waiver)"}
+
+
+def _interval_text(entry: dict[str, Any], results: dict[str, Any]) -> str:
+    """A 95% interval, with the resamples left out because the metric was undefined in them."""
+    ci = entry.get("ci")
+    if not ci or ci[0] is None:
+        return "–"
+    left_out = entry.get("ci_excluded")
+    note = f" ({left_out} of {results.get('resamples')} resamples left out: undefined)" if left_out else ""
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]{note}"
+
+
 def _evaluation_blocks(evaluation: Any) -> list[dict[str, Any]]:
     from apps.evaluation.views import gate_chart, selection_chart
 
@@ -142,7 +156,7 @@ def _evaluation_blocks(evaluation: Any) -> list[dict[str, Any]]:
             ("Calibration error (ECE)", fmt(overall.get("calibration_error"))),
             ("Confusion matrix", f"TN {fmt(matrix.get('tn'), 0)}, FP {fmt(matrix.get('fp'), 0)}, "
                                  f"FN {fmt(matrix.get('fn'), 0)}, TP {fmt(matrix.get('tp'), 0)}"),
-            ("Verdict of the policy gates", evaluation.verdict),
+            ("Verdict of the policy gates", VERDICTS.get(evaluation.verdict, evaluation.verdict)),
             ("Evaluated", f"{evaluation.updated_at:%d %b %Y %H:%M %Z}, seed {evaluation.seed}"),
         ]))
     gates = results.get("gates") or []
@@ -150,10 +164,11 @@ def _evaluation_blocks(evaluation: Any) -> list[dict[str, Any]]:
         blocks.append(sub("Fairness gates"))
         blocks.append(table(
             ["Metric", "Worst grouping", ("Value", True), "95% interval", "Threshold", "Result"],
-            [[g["metric"], g.get("grouping") or "-", g.get("value"),
-              f"[{fmt(g['ci'][0])}, {fmt(g['ci'][1])}]" if g.get("ci") and g["ci"][0] is not None else "–",
+            [[g["metric"], g.get("grouping") or "-", "undefined" if g.get("value") is None else g["value"],
+              _interval_text(g, results),
               f"{'at most' if g['direction'] == 'max' else 'at least'} {g['threshold']}",
-              "pass" if g["passed"] else "fail"] for g in gates]))
+              g.get("reason") or "cannot be evaluated" if g.get("passed") is None
+              else "pass" if g["passed"] else "fail"] for g in gates]))
         for gate in gates:
             blocks.append(chart(gate_chart(gate, results.get("groupings", []))))
     for grouping in results.get("groupings", []):
@@ -168,9 +183,9 @@ def _evaluation_blocks(evaluation: Any) -> list[dict[str, Any]]:
         fairness = grouping.get("fairness") or {}
         blocks.append(table(
             ["Fairness metric", ("Value", True), "95% interval"],
-            [[name, entry.get("value"),
-              f"[{fmt(entry['ci'][0])}, {fmt(entry['ci'][1])}]" if entry.get("ci") and entry["ci"][0] is not None
-              else "–"] for name, entry in fairness.items()]))
+            [[name, "undefined" if entry.get("value") is None else entry["value"],
+              entry.get("undefined") or "–" if entry.get("value") is None else _interval_text(entry, results)]
+             for name, entry in fairness.items()]))
     return blocks
 
 
@@ -179,7 +194,9 @@ def _audit_blocks(audit: dict[str, Any]) -> list[dict[str, Any]]:
         return [text("No membership-inference audit (external test set).")]
     blocks = [facts([
         ("Proven epsilon (accountant)", f"{fmt(audit.get('proven_epsilon'))} at delta {audit.get('delta')}"),
-        ("Empirical lower bound (95%)", fmt(audit.get("empirical_epsilon_lower_bound"))),
+        ("Empirical lower bound (95%)", fmt(audit.get("empirical_epsilon_lower_bound"))
+         + (" (threshold chosen on one random half of the rows, bound computed on the other half)"
+            if audit.get("certification") else "")),
         ("Accounting fault", "YES: the lower bound exceeds the proven epsilon" if audit.get("accounting_fault")
          else "none"),
     ])]
@@ -292,6 +309,16 @@ def datasheet(version: Any) -> Content:
         ("Content sha256", version.sha256), ("Rows", version.row_count), ("Columns", ", ".join(version.column_names)),
         ("Datasheet revision", f"{sheet.number} (sha256 {sheet.sha256})" if sheet else "none"),
     ]), _lineage_table(version)])
+    if version.profile:  # redacted in one place: no personal-data values, no quasi-identifier cell below the minimum
+        from apps.datasets.profiles import column_profiles, profile_summary
+
+        columns = list(version.columns.all())
+        profiles = column_profiles(version, columns)
+        content.section("Column profile").append(table(
+            ["Column", "Role", ("Missing", True), ("Distinct", True), "Values"],
+            [[c.name, c.get_role_display() or f"{c.get_suggested_role_display()} (suggested)",
+              profiles[c.name].get("missing"), profiles[c.name].get("distinct"), profile_summary(profiles[c.name])]
+             for c in columns]))
     for key, title, questions in SECTIONS:
         content.section(title).extend([facts([(label, (answers.get(key) or {}).get(name)) for name, label in
                                               questions])])
@@ -369,10 +396,21 @@ def decision(review: Any) -> Content:
     content.section("Conditions").append(table(
         ["Condition", "Owner", "Due", "Status"],
         [[c.text, c.owner.display_name, f"{c.due_on}", c.get_status_display()] for c in conditions]))
-    content.section("Waivers").append(table(
+    waivers = list(review.waivers.select_related("requested_by").prefetch_related("votes__voter"))
+    waiver_blocks = content.section("Waivers")
+    waiver_blocks.append(table(
         ["Waived", "Justification", "Expires", "Status"],
         [["; ".join(i["label"] for i in w.waived), w.justification, f"{w.expires_on}", w.get_status_display()]
-         for w in review.waivers.all()]))
+         for w in waivers]))
+    for waiver in waivers:
+        # Who granted an exception to a failing gate, and why, is as much the record as the review's own votes.
+        waiver_blocks.append(sub(f"Votes on the waiver of {'; '.join(i['label'] for i in waiver.waived)} "
+                                 f"(requested by {waiver.requested_by.display_name}, "
+                                 f"{waiver.get_status_display().lower()})"))
+        waiver_blocks.append(table(
+            ["Member", "Vote", "Reason", "When"],
+            [[v.voter.display_name, v.get_choice_display(), v.reason, f"{v.created_at:%d %b %Y %H:%M}"]
+             for v in waiver.votes.all()]))
     stances = {}
     for stance in review.stances.select_related("member"):
         stances.setdefault(stance.item_key, []).append(f"{stance.member.display_name}: {stance.stance}")
@@ -391,6 +429,9 @@ def decision(review: Any) -> Content:
         if decision_row else None,
         "votes": [{"member": v.voter.username, "choice": v.choice, "reason": v.reason, "conditions": v.conditions}
                   for v in review.votes.select_related("voter")],
+        "waivers": [{"id": str(w.id), "status": w.status, "waived": w.waived, "expires_on": str(w.expires_on),
+                     "votes": [{"member": v.voter.username, "choice": v.choice, "reason": v.reason}
+                               for v in w.votes.all()]} for w in waivers],
     }
     return content
 
@@ -399,11 +440,13 @@ def audit_extract(organisation: Any, events_limit: int = 2000) -> Content:
     from apps.audit.models import AuditEvent
     from apps.audit.verify import audit_chain_verify
 
-    verification = audit_chain_verify()
+    # The organisation's own chain: its head and sequence numbers count only its own events.
+    verification = audit_chain_verify(organisation=organisation)
     events = list(AuditEvent.objects.filter(organisation=organisation).order_by("-sequence")[:events_limit])
     content = Content(f"Audit-trail extract: {organisation.name}", organisation.name)
     content.section("Chain verification").append(facts([
         ("Result", "intact" if verification.ok else f"BROKEN at event {verification.broken_sequence}"),
+        ("Chain", f"{organisation.name} ({verification.chain})"),
         ("Events checked", verification.checked), ("Head sequence", verification.head_sequence),
         ("Head hash", verification.head_hash),
     ]))
@@ -411,7 +454,8 @@ def audit_extract(organisation: Any, events_limit: int = 2000) -> Content:
         [("Seq.", True), "Time (UTC)", "Actor", "Action", "Object", "Event sha256"],
         [[e.sequence, f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.actor_label, e.action,
           f"{e.object_type} {e.object_id[:8]}", e.hash] for e in events]))
-    content.evidence = {"verification": {"ok": verification.ok, "checked": verification.checked,
+    content.evidence = {"verification": {"ok": verification.ok, "chain": verification.chain,
+                                         "checked": verification.checked,
                                          "head_sequence": verification.head_sequence,
                                          "head_hash": verification.head_hash},
                         "events": [{"sequence": e.sequence, "hash": e.hash, "action": e.action} for e in events]}

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
 
 
 class SigningIdentity(BaseModel):
@@ -39,10 +40,10 @@ class Report(BaseModel):
         AUDIT_EXTRACT = "audit_extract", "Audit-trail extract"
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RENDERING = "rendering", "Rendering"
+        """The domain outcome only; whether it is queued, rendering, failed or cancelled is its job's (``state``)."""
+
+        PENDING = "pending", "Not issued yet"
         READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
 
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="reports")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -54,7 +55,7 @@ class Report(BaseModel):
                                       related_name="+")
     version = models.PositiveIntegerField()
     reference = models.CharField(max_length=40, unique=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
     job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
@@ -64,7 +65,6 @@ class Report(BaseModel):
     evidence = models.JSONField(default=dict, blank=True)
     signer = models.ForeignKey(SigningIdentity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -75,6 +75,23 @@ class Report(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.get_kind_display()} v{self.version}"
+
+    @property
+    def state(self) -> str:
+        """ready, or its job's queued / running / failed / cancelled."""
+        return state_of(self.job, "ready" if self.status == self.Status.READY else None)
+
+    @property
+    def state_label(self) -> str:
+        return {"ready": "Ready", "running": "Rendering"}.get(self.state) or LABELS.get(self.state, self.state)
+
+    @property
+    def is_live(self) -> bool:
+        return is_live(self.state)
+
+    @property
+    def failure(self) -> str:
+        return failure_of(self.job, "ready" if self.status == self.Status.READY else None)
 
     @property
     def filename(self) -> str:

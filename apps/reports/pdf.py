@@ -14,12 +14,11 @@ import hashlib
 import io
 import json
 import logging
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from weasyprint import CSS, HTML, Attachment
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 STATIC_SCHEME = "attest-static:"
 # WeasyPrint logs every layout step at INFO; a worker's log wants problems only.
@@ -27,28 +26,43 @@ logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 EVIDENCE_NAME = "evidence.json"
 
 
-class StaticOnlyFetcher(URLFetcher):
-    """Serves ``attest-static:<path>`` from the portal's static folder, and nothing else."""
+@cache
+def _fetcher_class() -> type:
+    # WeasyPrint (and Pango behind it) loads only when something renders: the web process imports this module for
+    # verification and signing identities without paying for a layout engine.
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    def __init__(self) -> None:
-        super().__init__(allowed_protocols=(), allow_redirects=False)
-        self.refused: list[str] = []
+    class StaticOnlyFetcher(URLFetcher):
+        """Serves ``attest-static:<path>`` from the portal's static folder, and nothing else."""
 
-    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
-        if url.startswith(STATIC_SCHEME):
-            root = (Path(settings.BASE_DIR) / "static").resolve()
-            path = (root / url[len(STATIC_SCHEME):].lstrip("/")).resolve()
-            if path.is_relative_to(root) and path.is_file():
-                mime = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}.get(path.suffix,
-                                                                                            "application/octet-stream")
-                return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": mime})
-        self.refused.append(url)
-        raise ValueError(f"Reports load only the portal's own static files; refused {url[:80]!r}")
+        def __init__(self) -> None:
+            super().__init__(allowed_protocols=(), allow_redirects=False)
+            self.refused: list[str] = []
+
+        def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+            if url.startswith(STATIC_SCHEME):
+                root = (Path(settings.BASE_DIR) / "static").resolve()
+                path = (root / url[len(STATIC_SCHEME):].lstrip("/")).resolve()
+                if path.is_relative_to(root) and path.is_file():
+                    mime = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}.get(path.suffix,
+                                                                                                "application/octet-stream")
+                    return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": mime})
+            self.refused.append(url)
+            raise ValueError(f"Reports load only the portal's own static files; refused {url[:80]!r}")
+
+    return StaticOnlyFetcher
+
+
+def static_only_fetcher() -> Any:
+    """A WeasyPrint URL fetcher that serves ``attest-static:<path>`` from the portal's static folder, and nothing else."""
+    return _fetcher_class()()
 
 
 def render_pdf(html: str, *, evidence: dict[str, Any]) -> tuple[bytes, int, list[str]]:
     """HTML to PDF/A-3b with the evidence attached. Returns the bytes, the page count and the refused URLs."""
-    fetcher = StaticOnlyFetcher()
+    from weasyprint import CSS, HTML, Attachment
+
+    fetcher = static_only_fetcher()
     stylesheet = CSS(string=(Path(settings.BASE_DIR) / "static" / "css" / "report.css").read_text(),
                      url_fetcher=fetcher, base_url=STATIC_SCHEME)
     document = HTML(string=html, base_url=STATIC_SCHEME, url_fetcher=fetcher).render(stylesheets=[stylesheet])
@@ -58,6 +72,9 @@ def render_pdf(html: str, *, evidence: dict[str, Any]) -> tuple[bytes, int, list
                             relationship="Data")
     pdf = document.write_pdf(
         pdf_variant="pdf/a-3b",
+        # A structure tree (headings, paragraphs, tables, lists) for screen readers. Level A conformance would also
+        # claim things WeasyPrint does not check (alternative text for every figure), so the file stays PDF/A-3b.
+        pdf_tags=True,
         attachments=[attachment],
         pdf_identifier=hashlib.sha256(evidence_bytes).digest()[:16],
         custom_metadata=True,

@@ -22,7 +22,6 @@ from apps.reports import content as builders
 from apps.reports.models import Report, SigningIdentity
 from apps.reports.pdf import certificate_facts, embedded_evidence, new_self_signed, render_pdf, sign_pdf
 from apps.reports.pdf import signature_status as pdf_signature_status
-from workers import task_names
 
 # Which kind of object each report is about, and how it is built.
 SUBJECTS: dict[str, tuple[str, Any]] = {
@@ -37,10 +36,15 @@ SUBJECTS: dict[str, tuple[str, Any]] = {
 ISSUER_ROLES = {Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD}
 
 
-def _storage_root() -> Path:
+def report_storage_root() -> Path:
     from django.conf import settings
 
     return Path(settings.STORAGE_ROOT)
+
+
+def report_relative_path(report: Report) -> Path:
+    """Where a report's signed PDF lives, relative to the storage root (one file per reference)."""
+    return Path("reports") / str(report.organisation_id) / f"{report.reference}.pdf"
 
 
 def subject_object(kind: str, subject_id: Any) -> Any:
@@ -146,11 +150,11 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
             created_by=actor,
         )
         report.job = job_create(actor=actor, organisation=organisation, kind="report",
-                                task_name=task_names.REPORT_RENDER, spec={"report_id": str(report.id)},
-                                target=report)
+                                spec={"report_id": str(report.id)}, target=report)
         report.save(update_fields=["job"])
         audit_record(actor=actor, organisation=organisation, action="report.request", target=report,
-                     after={"kind": kind, "subject": str(subject.pk), "version": version})
+                     after={"kind": kind, "subject": str(subject.pk), "version": version,
+                            "job": str(report.job.id)})
     return report
 
 
@@ -167,7 +171,6 @@ def report_html(report: Report, content: builders.Content, identity: SigningIden
 def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
     """The report job: gather, lay out (PDF/A-3b with evidence.json), sign, store, supersede, audit."""
     report = Report.objects.select_related("organisation", "created_by").get(id=report_id)
-    Report.objects.filter(pk=report.pk).update(status=Report.Status.RENDERING)
     _label, builder = SUBJECTS[report.kind]
     subject = subject_object(report.kind, report.subject_id)
     if progress:
@@ -191,8 +194,8 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
                       reason=f"{report.get_kind_display()} {report.reference} v{report.version} issued by Attest",
                       location=report.organisation.name, name=report.organisation.name)
     digest = hashlib.sha256(signed).hexdigest()
-    relative = Path("reports") / str(report.organisation_id) / f"{report.reference}.pdf"
-    destination = _storage_root() / relative
+    relative = report_relative_path(report)
+    destination = report_storage_root() / relative
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as handle:
         handle.write(signed)
@@ -202,7 +205,7 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
             os.replace(temporary, destination)
             report.sha256, report.size_bytes, report.pages = digest, len(signed), pages
             report.storage_path, report.evidence, report.signer = str(relative), evidence, identity
-            report.status, report.error = Report.Status.READY, ""
+            report.status = Report.Status.READY
             report.save()
             older = Report.objects.filter(kind=report.kind, subject_type=report.subject_type,
                                           subject_id=report.subject_id, version__lt=report.version,
@@ -219,17 +222,10 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
     return {"report_id": str(report.id), "sha256": digest, "pages": pages}
 
 
-def report_fail(*, report: Report, message: str) -> None:
-    with transaction.atomic():
-        Report.objects.filter(pk=report.pk).update(status=Report.Status.FAILED, error=message)
-        audit_record(actor=None, organisation=report.organisation, action="report.fail", target=report,
-                     after={"message": message})
-
-
 def report_file(report: Report) -> bytes:
     if report.status != Report.Status.READY:
         raise AttestError("invalid_state", "The report is not ready.")
-    return (_storage_root() / report.storage_path).read_bytes()
+    return (report_storage_root() / report.storage_path).read_bytes()
 
 
 # -------------------------------------------------------------------------------------------------------- verify

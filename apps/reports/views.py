@@ -44,7 +44,7 @@ def _subjects(organisation: Any) -> dict[str, list[tuple[str, str]]]:
 
 @login_required
 def library(request: HttpRequest) -> HttpResponse:
-    reports = visible_to(request.user).exclude(status=Report.Status.FAILED)
+    reports = visible_to(request.user).exclude(job__status__in=["failed", "cancelled"], status=Report.Status.PENDING)
     params = request.GET
     if params.get("organisation"):
         reports = reports.filter(organisation_id=params["organisation"])
@@ -107,8 +107,7 @@ def detail(request: HttpRequest, report_id: Any) -> HttpResponse:
     report = get_object_or_404(visible_to(request.user), id=report_id)
     older = visible_to(request.user).filter(kind=report.kind, subject_type=report.subject_type,
                                             subject_id=report.subject_id).order_by("-version")
-    live = report.status in (Report.Status.QUEUED, Report.Status.RENDERING) and not (
-        report.job and report.job.is_finished)
+    live = report.is_live
     template = "reports/_status.html" if request.headers.get("HX-Request") else "reports/detail.html"
     return render(request, template, {"report": report, "versions": older, "live": live})
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
+from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
 
 
 class PrivacyBudget(BaseModel):
@@ -57,11 +58,11 @@ class TrainingRun(BaseModel):
     """A DP-SGD (or non-private baseline) training run on a prepared dataset version."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
+        """The domain outcome only; whether it is queued, running, failed or cancelled is its job's (``state``)."""
+
+        PENDING = "pending", "No outcome yet"
         SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        STOPPED = "stopped", "Stopped; budget settled"
 
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
     usecase = models.ForeignKey("usecases.UseCase", on_delete=models.PROTECT, related_name="training_runs")
@@ -69,7 +70,7 @@ class TrainingRun(BaseModel):
         "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="training_runs"
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     non_private = models.BooleanField(default=False, help_text="A baseline for comparison only; never deployable.")
     spec = models.JSONField(
         help_text="label, features, model, epochs, batch size, clipping, learning rate, seed, target epsilon, delta"
@@ -81,13 +82,33 @@ class TrainingRun(BaseModel):
     metrics = models.JSONField(default=dict, blank=True)
     curve = models.JSONField(default=list, blank=True)
     split = models.JSONField(default=dict, blank=True, help_text="row indices of train/validation/test, and hash")
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, help_text="How the run ended without a model (steps done, budget settled).")
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"run {str(self.id)[:8]} on {self.dataset_version}"
+
+    @property
+    def state(self) -> str:
+        """succeeded, or its job's queued / running / failed / cancelled."""
+        return state_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
+
+    @property
+    def state_label(self) -> str:
+        return "Succeeded" if self.state == "succeeded" else LABELS.get(self.state, self.state)
+
+    @property
+    def is_live(self) -> bool:
+        return is_live(self.state)
+
+    @property
+    def failure(self) -> str:
+        """Why it ended without a model: the settled note (steps, job message) once the failure hook ran."""
+        if self.status == self.Status.STOPPED and self.error:
+            return self.error
+        return failure_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
 
 
 class ModelVersion(BaseModel):

@@ -21,7 +21,6 @@ from apps.datasets.models import ColumnRole, DatasetVersion
 from apps.training.models import BudgetEntry, ModelVersion, PrivacyBudget, TrainingRun
 from apps.training.permissions import can
 from apps.usecases.models import UseCase
-from workers import task_names
 from workers.engine.training.delta import default_delta
 
 MODELS = ("logistic_regression", "mlp")
@@ -173,14 +172,7 @@ def training_run_request(
             budget.reserved += requested
             budget.save(update_fields=["reserved", "updated_at"])
         job = job_create(
-            actor=actor,
-            organisation=organisation,
-            kind="training",
-            task_name=task_names.TRAINING,
-            queue="gpu",
-            spec={"run_id": str(run.id)},
-            target=run,
-            max_attempts=1,
+            actor=actor, organisation=organisation, kind="training", spec={"run_id": str(run.id)}, target=run
         )
         run.job = job
         run.save(update_fields=["job"])
@@ -195,6 +187,7 @@ def training_run_request(
                 "dataset_version": str(version.id),
                 "reserved_epsilon": requested,
                 "budget_remaining_after": budget.remaining,
+                "job": str(job.id),
             },
         )
     return run
@@ -210,9 +203,9 @@ def committed_mechanisms(budget: PrivacyBudget) -> list[dict[str, Any]]:
 
 
 def training_run_started(*, run: TrainingRun, planned: dict[str, Any]) -> None:
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRun.Status.RUNNING, planned=planned, updated_at=timezone.now()
-    )
+    """Operational telemetry (not audited): the noise, sampling rate and steps the worker calibrated. Whether the run
+    is running is its job's business."""
+    TrainingRun.objects.filter(pk=run.pk).update(planned=planned, updated_at=timezone.now())
 
 
 def training_run_progress(*, run: TrainingRun, steps: int, curve_point: dict[str, float]) -> None:
@@ -277,13 +270,14 @@ def training_run_succeed(
             non_private=run.non_private,
         )
         run.status = TrainingRun.Status.SUCCEEDED
+        run.error = ""
         run.privacy, run.metrics, run.split, run.curve = privacy, metrics, split, curve
         run.steps_completed = privacy.get("steps", 0)
         run.save()
-        from apps.evaluation.services import evaluation_request
+        from apps.evaluation.services import evaluation_queue
 
-        # Every finished run is evaluated on its held-out rows straight away.
-        evaluation_request(actor=None, model_version=model)
+        # Every finished run is evaluated on its held-out rows straight away (named in this service's event).
+        evaluation = evaluation_queue(actor=None, model_version=model)
         audit_record(
             actor=None,
             organisation=run.organisation,
@@ -295,43 +289,75 @@ def training_run_succeed(
                 "privacy": privacy,
                 "composed_budget_spent": composed,
                 "non_private": run.non_private,
+                "evaluation": str(evaluation.id),
             },
             request_id=run.job.request_id if run.job else None,
         )
     return model
 
 
-def training_run_stop(
-    *, run: TrainingRun, status: str, message: str, spent: dict[str, Any] | None, composed: float | None
-) -> None:
-    """Failed, cancelled or lost: commit what completed steps spent (or release), publish no model."""
+def training_run_stop(*, run: TrainingRun, job: Any, spent: dict[str, Any] | None, composed: float | None) -> None:
+    """The failure hook of a training job (failed, cancelled or lost): commit what the completed steps spent (or
+    release the reservation) and publish no model. Why it ended stays on the job row."""
+    from apps.jobs.models import Job
+
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run.pk)
-        if run.status in (TrainingRun.Status.SUCCEEDED, TrainingRun.Status.FAILED, TrainingRun.Status.CANCELLED):
-            return
-        _settle_budget(run, spent=None if run.non_private else spent, composed=composed, note=message[:300])
-        run.status = status
-        run.error = message
+        if run.status != TrainingRun.Status.PENDING:
+            return  # settled already: never count twice
+        if job.status == Job.Status.CANCELLED:
+            note = f"Cancelled after {run.steps_completed:,} steps."
+        else:
+            note = f"Stopped after {run.steps_completed:,} steps: {(job.error or {}).get('message', 'the job failed.')}"
+        note += " No model was published."
+        _settle_budget(run, spent=None if run.non_private else spent, composed=composed, note=note[:300])
+        run.status = TrainingRun.Status.STOPPED
+        run.error = note
         if spent:
             run.privacy = spent
-            run.steps_completed = spent.get("steps", run.steps_completed)
         run.save()
         audit_record(
             actor=None,
             organisation=run.organisation,
-            action=f"training.{status}",
+            action="training.stop",
             target=run,
-            after={"message": message, "spent": spent, "composed_budget_spent": composed},
+            after={
+                "job_status": job.status,
+                "steps_completed": run.steps_completed,
+                "spent": spent,
+                "composed_budget_spent": composed,
+            },
         )
 
 
-def lost_runs() -> list[TrainingRun]:
-    """Runs whose job ended (the reaper failed it, or it was cancelled while queued) but which were not settled."""
-    from apps.jobs.models import Job
+def model_score_request(*, actor: User, model: ModelVersion, csv_text: str) -> Any:
+    """Queue a scoring batch. The rows stay on the job row (which retention can remove); the audit event keeps
+    their digest and count only, and the predictions never enter the audit log."""
+    import hashlib
 
-    return list(
-        TrainingRun.objects.filter(
-            status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING],
-            job__status__in=[Job.Status.FAILED, Job.Status.CANCELLED],
-        ).select_related("job")
-    )
+    from apps.jobs.services import job_create
+
+    if not roles_in(actor, model.organisation):
+        raise NotFound()
+    if not can(actor, "launch", model.organisation):
+        raise PermissionDenied("Only use-case owners and org admins score batches.")
+    with transaction.atomic():
+        job = job_create(
+            actor=actor,
+            organisation=model.organisation,
+            kind="score",
+            spec={"model_version_id": str(model.id), "csv": csv_text},
+            target=model,
+        )
+        audit_record(
+            actor=actor,
+            organisation=model.organisation,
+            action="model.score_request",
+            target=model,
+            after={
+                "job": str(job.id),
+                "batch_sha256": hashlib.sha256(csv_text.encode()).hexdigest(),
+                "batch_lines": csv_text.count("\n"),
+            },
+        )
+    return job

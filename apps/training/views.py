@@ -16,6 +16,7 @@ from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import add_service_errors, chart_html
 from apps.ethics.selectors import deployment_status
+from apps.jobs import permissions as job_permissions
 from apps.jobs.services import job_cancel
 from apps.training import services
 from apps.training.forms import TrainingForm
@@ -36,9 +37,11 @@ def training_home(request: HttpRequest) -> HttpResponse:
     runs = (
         visible_to(request.user)
         .filter(organisation=organisation)
-        .select_related("dataset_version__dataset", "usecase", "created_by")[:50]
+        .select_related("dataset_version__dataset", "usecase", "created_by", "job")[:50]
     )
-    models = models_visible_to(request.user).filter(organisation=organisation).select_related("usecase")[:50]
+    models = (
+        models_visible_to(request.user).filter(organisation=organisation).select_related("usecase", "training_run")[:50]
+    )
     return render(
         request,
         "training/home.html",
@@ -116,9 +119,8 @@ def _run_context(request: HttpRequest, run: TrainingRun) -> dict[str, Any]:
         "live": job is not None and not job.is_finished,
         "budget": budget_summary(budget),
         "model": model,
-        "can_cancel": job is not None
-        and not job.is_finished
-        and (job.created_by_id == request.user.id or can(request.user, "launch", run.organisation)),
+        # The rule job_cancel enforces (apps.jobs.permissions), so the button shows only where the service accepts.
+        "can_cancel": job is not None and not job.is_finished and job_permissions.can(request.user, "cancel", job),
     }
 
 

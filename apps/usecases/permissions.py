@@ -30,6 +30,9 @@ def can(user: User, action: str, usecase: UseCase) -> bool:
     if action == "change":
         is_owner = usecase.owner_id == user.id and Role.OWNER in roles
         return (is_owner or Role.ADMIN in roles) and usecase.status in EDITABLE_STATUSES
+    if action == "tighten_gate":
+        # Tightening never weakens a protection, so no state is needed (the service refuses a retired use case).
+        return (usecase.owner_id == user.id and Role.OWNER in roles) or Role.ADMIN in roles
     from apps.usecases.services import TRANSITIONS
 
     transition = TRANSITIONS.get(action)

@@ -328,12 +328,12 @@ def usecase_apply_decision(*, usecase: UseCase, outcome: str) -> None:
 def usecase_tighten_gate(*, actor: User, usecase: UseCase, metric: str, threshold: float) -> UseCase:
     """Make a fairness gate stricter (or add one) in any state: tightening never weakens a protection, so it needs
     no new review; loosening a gate is an ordinary edit of a draft."""
+    from apps.usecases.permissions import can
     from apps.usecases.vocab import FAIRNESS_METRICS
 
-    roles = roles_in(actor, usecase.organisation)
-    if not roles:
+    if not roles_in(actor, usecase.organisation):
         raise NotFound()
-    if not (roles & {Role.ADMIN} or (Role.OWNER in roles and usecase.owner_id == actor.id)):
+    if not can(actor, "tighten_gate", usecase):
         raise PermissionDenied("Only the use case's owner or an org admin changes its gates.")
     if metric not in FAIRNESS_METRICS:
         raise ValidationFailed("Unknown fairness metric.", {"metric": [f"one of {', '.join(FAIRNESS_METRICS)}"]})

@@ -75,7 +75,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/v1/tokens/"): everyone(201),
     ("POST", "/api/v1/tokens/{id}/revoke/"): only(ADMIN_ONLY, 404),
     ("GET", "/api/v1/audit/events/"): everyone(200),
-    ("GET", "/api/v1/audit/events/{sequence}/"): only({"admin": 200, "auditor": 200, "external_auditor": 200}, 404),
+    ("GET", "/api/v1/audit/events/{hash}/"): only({"admin": 200, "auditor": 200, "external_auditor": 200}, 404),
     ("GET", "/api/v1/audit/events/export/"): everyone(200),
     ("GET", "/api/v1/audit/head/"): everyone(200),
     ("POST", "/api/v1/audit/verify/"): only(
@@ -307,7 +307,7 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "memberships": str(membership.id),
             "auditor-grants": str(grant.id),
             "tokens": str(token.id),
-            "events": str(event.sequence),
+            "events": event.hash,
             "datasets": str(dataset.id),
             "dataset-versions": str(version.id),
             "training-runs": str(run.id),

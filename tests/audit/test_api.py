@@ -25,7 +25,9 @@ def test_admins_see_their_trail_filtered_and_others_see_none_of_it(org, other_or
     assert [r["object_id"] for r in results] == ["a"]
     assert client_for(owner).get("/api/v1/audit/events/").json()["results"] == []
     other_event = AuditEvent.objects.get(object_id="c")
-    assert client_for(admin_user).get(f"/api/v1/audit/events/{other_event.sequence}/").status_code == 404
+    assert client_for(admin_user).get(f"/api/v1/audit/events/{other_event.hash}/").status_code == 404
+    mine = AuditEvent.objects.get(object_id="a")
+    assert client_for(admin_user).get(f"/api/v1/audit/events/{mine.hash}/").json()["object_id"] == "a"
 
 
 def test_bad_filters_are_refused_in_the_one_shape(admin_user, org):
@@ -53,10 +55,14 @@ def test_the_json_export_matches_the_database(org, admin_user):
     assert row["hash"] == stored.hash and row["after"] == {"x": [1, 2]} and row["prev_hash"] == stored.prev_hash
 
 
-def test_the_head_endpoint_publishes_the_chain_head(org, admin_user, owner):
+def test_the_head_endpoint_publishes_the_organisations_chain_head(org, admin_user, owner):
     audit_record(actor=admin_user, organisation=org, action="test.head")
-    head = AuditChainHead.objects.get()
-    assert client_for(owner).get("/api/v1/audit/head/").json() == {"sequence": head.sequence, "hash": head.hash}
+    head = AuditChainHead.objects.get(organisation=org)
+    assert client_for(owner).get("/api/v1/audit/head/").json() == {
+        "organisation": str(org.id),
+        "sequence": head.sequence,
+        "hash": head.hash,
+    }
 
 
 def test_verification_through_the_api_reports_a_broken_row(org, admin_user):

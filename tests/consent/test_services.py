@@ -13,6 +13,7 @@ from apps.consent.services import (
     pseudonym_secret,
 )
 from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
+from tests.conftest import run_inline
 from workers.engine.consent import pseudonymise
 
 pytestmark = pytest.mark.django_db
@@ -75,8 +76,11 @@ def test_a_fatal_error_changes_nothing_even_after_valid_lines(org, steward):
     with pytest.raises(ValidationFailed) as caught:
         consent_import_run(consent_import_id=consent_import.id)
     assert "binary" in caught.value.message
+    assert ConsentRecord.objects.count() == 0
+    # Through the job lifecycle: the import shows the failure from its job, and the raw file (external ids) is gone.
+    run_inline(consent_import.job_id, expect="failed")
     consent_import.refresh_from_db()
-    assert consent_import.status == "failed" and "binary" in consent_import.fatal_error
+    assert consent_import.state == "failed" and "binary" in consent_import.failure
     assert ConsentRecord.objects.count() == 0
     assert not import_file_path(consent_import).exists()
 

@@ -9,10 +9,13 @@ from apps.usecases.models import UseCase
 from apps.usecases.services import usecase_transition
 
 
-def set_board_rules(organisation, *, quorum: int, threshold: float = 0.66, chair=None) -> None:
-    """Test set-up only: the service (board_update) refuses a quorum larger than the board, which set-up may need."""
+def set_board_rules(organisation, *, quorum: int, threshold: float = 0.66, chair=None, decides: str | None = None
+                    ) -> None:
+    """Test set-up only: the service (board_update) refuses a quorum larger than the board, which set-up may need.
+    ``decides`` ("wait", the default of a new board, or "settled") is left as it is unless given."""
     board = board_of(organisation)
     board.quorum, board.approval_threshold, board.chair = quorum, threshold, chair
+    board.decides = decides or board.decides
     board.save()
 
 
@@ -21,12 +24,17 @@ def open_review(usecase: UseCase) -> ReviewRequest:
 
 
 def approve_by_board(usecase: UseCase, *members, submitter=None) -> UseCase:
-    """Submit the use case (if it is a draft) and have ``members`` approve it under a quorum of len(members)."""
-    set_board_rules(usecase.organisation, quorum=len(members))
+    """Submit the use case (if it is a draft) and have ``members`` approve it under a quorum of len(members).
+
+    Other board members may exist and not vote, so this set-up relies on a board that decides once the outcome is
+    settled; the board's timing is put back afterwards."""
+    previous = board_of(usecase.organisation).decides
+    set_board_rules(usecase.organisation, quorum=len(members), decides="settled")
     if usecase.status == UseCase.Status.DRAFT:
         usecase = usecase_transition(actor=submitter or usecase.owner, usecase=usecase, action="submit")
     review = open_review(usecase)
     for member in members:
         vote_cast(actor=member, review=review, choice="approve", reason="Sound purpose, basis and DPIA.")
+    set_board_rules(usecase.organisation, quorum=len(members), decides=previous)
     usecase.refresh_from_db()
     return usecase

@@ -40,20 +40,19 @@ def cast_together(review, members, choice):
 
 
 @pytest.mark.parametrize(
-    ("quorum", "first", "together", "expected_outcome", "expected_results"),
+    ("quorum", "decides", "first", "together", "expected_outcome", "expected_results"),
     [
         # Everyone must vote: both last votes count, and whichever lands second makes the one decision.
-        (3, "approve", "approve", "approved", ["ok", "ok"]),
-        # The first of the two settles it (two rejections of three can never reach 2/3 approval): the other is
-        # refused because the review is decided, never counted into a second decision.
-        (2, "reject", "reject", "rejected", ["invalid_state", "ok"]),
+        (3, "wait", "approve", "approve", "approved", ["ok", "ok"]),
+        # A board that settles early: the first of the two settles it (two rejections of three can never reach 2/3
+        # approval); the other is refused because the review is decided, never counted into a second decision.
+        (2, "settled", "reject", "reject", "rejected", ["invalid_state", "ok"]),
     ],
 )
 def test_two_last_votes_at_the_same_instant_make_one_decision(org, owner, board_member, board2, board3, quorum,
-                                                              first, together, expected_outcome, expected_results):
-    if connection.vendor != "postgresql":
-        pytest.fail("this test needs PostgreSQL's row locks")
-    set_board_rules(org, quorum=quorum, threshold=0.66)
+                                                              decides, first, together, expected_outcome,
+                                                              expected_results):
+    set_board_rules(org, quorum=quorum, threshold=0.66, decides=decides)
     usecase = usecase_transition(actor=owner, usecase=usecase_create(actor=owner, organisation=org,
                                                                       data=usecase_data()), action="submit")
     review = open_review(usecase)

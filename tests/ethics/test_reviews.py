@@ -5,7 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Role
@@ -79,7 +78,7 @@ def test_quorum_and_threshold_decide_and_the_decision_moves_the_use_case(submitt
 
 
 def test_a_clear_majority_settles_before_everyone_votes(submitted, board_member, board2, board3):
-    set_board_rules(submitted.organisation, quorum=2, threshold=0.66)
+    set_board_rules(submitted.organisation, quorum=2, threshold=0.66, decides="settled")
     review = open_review(submitted)
     vote_cast(actor=board_member, review=review, choice="reject", reason="No lawful basis for this.")
     vote_cast(actor=board2, review=review, choice="reject", reason="Agree.")
@@ -147,13 +146,12 @@ def test_whoever_launched_the_training_cannot_vote_even_as_a_board_member(org, a
     from apps.training.services import training_run_request
     from tests.ethics.conftest import run_inline
     from tests.training.conftest import run_spec
-    from workers.tasks import evaluation, training
 
     # The admin launches the run (not the use case's owner), then sits on the board.
     run = training_run_request(actor=admin_user, version=prepared_version, spec=run_spec(target_epsilon=2.0))
-    run_inline(training, run.job_id)
+    run_inline(run.job_id)
     run.refresh_from_db()
-    run_inline(evaluation, Evaluation.objects.get(model_version=run.model_version).job_id)
+    run_inline(Evaluation.objects.get(model_version=run.model_version).job_id)
     Membership.objects.create(user=admin_user, organisation=org, role=Role.BOARD)
     review = review_request_deployment(actor=owner, model_version=run.model_version)
     with pytest.raises(AttestError) as caught:
@@ -189,7 +187,7 @@ def test_approval_with_conditions_creates_tracked_conditions(submitted, owner, b
 def test_an_overdue_condition_is_flagged(submitted, owner, board_member, board2, board3):
     from apps.ethics.selectors import overdue_conditions
 
-    set_board_rules(submitted.organisation, quorum=1)
+    set_board_rules(submitted.organisation, quorum=1, decides="settled")
     review = open_review(submitted)
     tomorrow = timezone.localdate() + timedelta(days=1)
     vote_cast(actor=board_member, review=review, choice="approve_with_conditions", reason="If.",
@@ -219,7 +217,7 @@ def test_the_chair_closes_only_once_quorum_is_met(submitted, board_member, board
 
 def test_a_failing_gate_blocks_approval_until_a_waiver_passes(org, owner, approved_usecase, trained_model,
                                                               board_member, board2, board3):
-    set_board_rules(org, quorum=2, threshold=0.66)
+    set_board_rules(org, quorum=2, threshold=0.66, decides="settled")
     usecase_tighten_gate(actor=owner, usecase=approved_usecase, metric="demographic_parity_difference",
                          threshold=0.0001)
     failing = reevaluate(trained_model, actor=owner)
@@ -318,11 +316,8 @@ def test_a_new_evaluation_supersedes_and_a_stale_vote_supersedes_on_the_spot(org
     assert review.status == "superseded" and "evaluation" in review.superseded_reason
 
 
+@pytest.mark.postgres
 def test_decisions_are_immutable_in_postgresql(submitted, board_member, board2, board3):
-    if connection.vendor != "postgresql":
-        from tests.plugins.services import require_service
-
-        require_service("PostgreSQL", "the decisions trigger exists on PostgreSQL only")
     set_board_rules(submitted.organisation, quorum=1, chair=board_member)
     review = open_review(submitted)
     vote_cast(actor=board_member, review=review, choice="approve", reason="Sound.")

@@ -6,28 +6,21 @@ import re
 import pytest
 
 from apps.evaluation.models import Evaluation
-from apps.jobs.services import job_claim, job_succeed
 from apps.training.services import training_run_request
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, run_inline
 from tests.fixtures.browser import login
 from tests.training.conftest import run_spec
-from workers.runtime import JobContext
-from workers.tasks import evaluation, training
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-
-def run_inline(task, job_id):
-    job = job_claim(job_id=job_id, worker="test")
-    job_succeed(job=job, result=task.job_body(JobContext(job=job), job.spec))
 
 
 def test_an_owner_reads_the_evaluation_and_a_stricter_gate_fails_the_next_one(celery_worker, page, live_server,
                                                                                owner, prepared_version):
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(target_epsilon=2.0))
-    run_inline(training, run.job_id)
+    run_inline(run.job_id)
     first = Evaluation.objects.get()
-    run_inline(evaluation, first.job_id)
+    run_inline(first.job_id)
     first.refresh_from_db()
     value = first.results["gates"][0]["value"]
     celery_worker()

@@ -4,32 +4,26 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied, ValidationFailed
 from apps.evaluation.models import Evaluation
 from apps.evaluation.services import evaluation_request
-from apps.jobs.services import job_claim
 from apps.training.services import training_run_request
 from apps.usecases.services import usecase_tighten_gate
+from tests.conftest import run_inline
 from tests.training.conftest import run_spec
-from workers.runtime import JobContext
-from workers.tasks import evaluation, training
 
 pytestmark = pytest.mark.django_db
 
-
-def run_job(task, job_id):
-    job = job_claim(job_id=job_id, worker="test")
-    return task.job_body(JobContext(job=job), job.spec)
 
 
 @pytest.fixture
 def trained(prepared_version, owner):
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(target_epsilon=2.0))
-    run_job(training, run.job_id)
+    run_inline(run.job_id)
     run.refresh_from_db()
     return run.model_version
 
 
 def test_a_finished_run_is_evaluated_on_its_held_out_rows_with_gates_and_an_audit(trained):
     item = Evaluation.objects.get(model_version=trained)  # queued automatically by the training run
-    run_job(evaluation, item.job_id)
+    run_inline(item.job_id)
     item.refresh_from_db()
     results = item.results
     assert item.status == "succeeded" and item.kind == "held_out"
@@ -54,7 +48,7 @@ def test_a_finished_run_is_evaluated_on_its_held_out_rows_with_gates_and_an_audi
 
 def test_a_stricter_gate_turns_the_next_evaluation_red(trained, owner):
     first = Evaluation.objects.get(model_version=trained)
-    run_job(evaluation, first.job_id)
+    run_inline(first.job_id)
     first.refresh_from_db()
     assert first.verdict == "pass"
     value = first.results["gates"][0]["value"]
@@ -66,7 +60,7 @@ def test_a_stricter_gate_turns_the_next_evaluation_red(trained, owner):
             actor=owner, usecase=trained.usecase, metric="demographic_parity_difference", threshold=0.9
         )
     second = evaluation_request(actor=owner, model_version=trained)
-    run_job(evaluation, second.job_id)
+    run_inline(second.job_id)
     second.refresh_from_db()
     assert second.verdict == "fail" and second.results["gates"][0]["passed"] is False
     assert second.policy_revision > first.policy_revision
@@ -74,9 +68,9 @@ def test_a_stricter_gate_turns_the_next_evaluation_red(trained, owner):
 
 def test_the_same_seed_reproduces_the_evaluation(trained, owner):
     first = Evaluation.objects.get(model_version=trained)
-    run_job(evaluation, first.job_id)
+    run_inline(first.job_id)
     second = evaluation_request(actor=owner, model_version=trained)
-    run_job(evaluation, second.job_id)
+    run_inline(second.job_id)
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.results == second.results and first.audit == second.audit
@@ -91,10 +85,10 @@ def test_a_multiclass_model_is_evaluated_per_group_without_binary_gates(prepared
     features = ["age", "education-num", "sex", "hours-per-week"]
     run = training_run_request(actor=owner, version=prepared_version,
                                spec=run_spec(label="marital-status", features=features, target_epsilon=2.0))
-    run_job(training, run.job_id)
+    run_inline(run.job_id)
     run.refresh_from_db()
     item = Evaluation.objects.get(model_version=run.model_version)
-    run_job(evaluation, item.job_id)
+    run_inline(item.job_id)
     item.refresh_from_db()
     results = item.results
     assert item.status == "succeeded"

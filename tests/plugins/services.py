@@ -3,7 +3,8 @@
 Loaded with ``-p tests.plugins.services`` (see pyproject.toml). Before pytest-django configures Django, this starts a
 throw-away PostgreSQL cluster and points ``DATABASE_URL`` at it, so the whole suite runs against PostgreSQL.
 
-- ``ATTEST_TEST_DB=sqlite`` runs the suite on SQLite instead (fast local loops); PostgreSQL-only tests then skip.
+- ``ATTEST_TEST_DB=sqlite`` runs the suite on SQLite instead (fast local loops); PostgreSQL-only tests, marked
+  ``@pytest.mark.postgres``, then skip through ``require_service``.
 - Under ``CI=true`` a missing service is an error, never a skip.
 """
 
@@ -121,3 +122,19 @@ def require_service(name: str, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{name} is required under CI: {reason}")
     pytest.skip(f"{name} not available: {reason}")
+
+
+def require_postgresql(reason: str = "this test needs PostgreSQL") -> None:
+    """``require_service`` for the database: a test that needs PostgreSQL's own behaviour (row locks, triggers)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        require_service("PostgreSQL", reason)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):  # type: ignore[no-untyped-def]
+    # ``@pytest.mark.postgres`` is the one way a test says it needs PostgreSQL: on another database it skips locally
+    # and fails under CI, like every other missing service.
+    if item.get_closest_marker("postgres") is not None:
+        require_postgresql(f"{item.nodeid} is marked postgres")

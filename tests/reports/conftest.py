@@ -1,18 +1,15 @@
 import pytest
 
-from apps.jobs.services import job_claim, job_succeed
 from apps.reports.services import report_request
+from tests.conftest import run_inline
 from tests.ethics.conftest import board2, board3, trained_model  # noqa: F401 - shared fixtures
 from tests.training.conftest import approved_usecase, prepared_version, private_storage  # noqa: F401
-from workers.runtime import JobContext
-from workers.tasks import report_render
 
 
 def issue(actor, kind, subject):
     """Request a report and run its job in this process, exactly as the worker would."""
     report = report_request(actor=actor, kind=kind, subject=subject)
-    job = job_claim(job_id=report.job_id, worker="test")
-    job_succeed(job=job, result=report_render.job_body(JobContext(job=job), job.spec))
+    run_inline(report.job_id)
     report.refresh_from_db()
     return report
 

@@ -9,21 +9,19 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import AttestError, PermissionDenied, ValidationFailed
 from apps.datasets.models import DatasetVersion
 from apps.jobs.models import Job
-from apps.jobs.services import job_claim
+from apps.jobs.services import job_claim, job_reap_expired
 from apps.training.models import BudgetEntry, ModelVersion, PrivacyBudget, TrainingRun
 from apps.training.services import budget_for, training_run_request
+from tests.conftest import run_inline
 from tests.training.conftest import run_spec
 from workers.engine.training.accounting import Mechanism, epsilon_spent
-from workers.runtime import JobContext
-from workers.tasks import settle_lost_training, training
 
 pytestmark = pytest.mark.django_db
 
 
 def execute(run):
-    """Run the training task's body in-process, exactly as the worker does after claiming the job."""
-    job = job_claim(job_id=run.job_id, worker="test")
-    return training.job_body(JobContext(job=job), job.spec)
+    """Run the training job in-process through the real lifecycle, exactly as a worker does; its result."""
+    return run_inline(run.job_id).result
 
 
 def test_a_private_run_trains_commits_its_spend_and_publishes_a_model(prepared_version, owner):
@@ -85,16 +83,27 @@ def test_launch_checks_refuse_with_a_reason(prepared_version, owner, steward, ap
 
 
 def test_a_cancelled_run_commits_only_what_its_steps_spent_and_publishes_nothing(prepared_version, owner):
-    from workers.runtime import JobCancelled
-
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(epochs=50))
-    job = job_claim(job_id=run.job_id, worker="test")
-    Job.objects.filter(id=run.job_id).update(cancel_requested=True)
-    with pytest.raises(JobCancelled):
-        training.job_body(JobContext(job=job), job.spec)
+    # Cancelled while running (the flag is read at the next step): the same lifecycle a worker runs.
+    from apps.jobs import registry
+    from apps.jobs.runner import job_execute
+
+    kind = registry.get("training")
+    original = kind.run
+
+    def cancel_then_run(ctx, spec):
+        Job.objects.filter(id=run.job_id).update(cancel_requested=True)
+        return original(ctx, spec)
+
+    object.__setattr__(kind, "run", cancel_then_run)
+    try:
+        ended = job_execute(run.job_id, worker="test", renew_lease=False)
+    finally:
+        object.__setattr__(kind, "run", original)
     run.refresh_from_db()
     budget = budget_for(prepared_version)
-    assert run.status == "cancelled" and not ModelVersion.objects.exists()
+    assert ended.status == "cancelled" and run.state == "cancelled" and run.status == "stopped"
+    assert not ModelVersion.objects.exists()
     assert budget.reserved == 0
     entry = run.budget_entries.exclude(kind="reserve").get()
     if run.steps_completed:
@@ -105,20 +114,23 @@ def test_a_cancelled_run_commits_only_what_its_steps_spent_and_publishes_nothing
 
 def test_a_lost_worker_commits_completed_steps_once_and_never_publishes(prepared_version, owner):
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec())
-    # What a worker killed mid-run leaves behind: steps done, the plan, a job the reaper has failed.
+    # What a worker killed mid-run leaves behind: steps done, the plan, a running job whose lease expired.
     TrainingRun.objects.filter(pk=run.pk).update(
-        status="running", steps_completed=7, planned={"noise_multiplier": 1.1, "sample_rate": 0.09, "total_steps": 22}
+        steps_completed=7, planned={"noise_multiplier": 1.1, "sample_rate": 0.09, "total_steps": 22}
     )
-    Job.objects.filter(pk=run.job_id).update(
-        status="failed", error={"code": "worker_lost", "message": "The worker was lost 1 times."}
-    )
-    assert settle_lost_training() == 1
-    assert settle_lost_training() == 0  # never counted twice
+    job_claim(job_id=run.job_id, worker="killed")
+    Job.objects.filter(pk=run.job_id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert job_reap_expired()["failed"] == 1  # training has one attempt: a rerun would spend budget twice
+    assert job_reap_expired()["failed"] == 0
+    from apps.jobs.runner import job_settle_failure
+
+    job_settle_failure(Job.objects.get(pk=run.job_id))  # a second settlement (a retried hook) changes nothing
     run.refresh_from_db()
+    assert run.state == "failed" and "lost" in run.failure
     commit = run.budget_entries.get(kind="commit")
     assert commit.steps == 7
     assert commit.epsilon == pytest.approx(epsilon_spent([Mechanism(1.1, 0.09, 7)], 1e-5).epsilon)
-    assert run.status == "failed" and "discarded" in run.error and not ModelVersion.objects.exists()
+    assert run.status == "stopped" and "No model was published" in run.error and not ModelVersion.objects.exists()
     assert budget_for(prepared_version).reserved == 0
 
 
@@ -134,8 +146,6 @@ def test_a_non_private_baseline_is_flagged_and_spends_no_budget(prepared_version
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_launches_at_the_same_moment_cannot_overspend(prepared_version, owner):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs concurrent transactions")
     budget_for(prepared_version)  # cap 5
     barrier = threading.Barrier(2)
     outcomes = []

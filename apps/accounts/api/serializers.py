@@ -18,6 +18,7 @@ class OrganisationSerializer(serializers.ModelSerializer):
             "dpo_name",
             "dpo_email",
             "processing_purposes",
+            "min_cell_size",
             "created_at",
         ]
         read_only_fields = ["id", "slug", "created_at"]
@@ -31,6 +32,7 @@ class OrganisationUpdateSerializer(serializers.Serializer):
     dpo_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     dpo_email = serializers.EmailField(required=False, allow_blank=True)
     processing_purposes = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    min_cell_size = serializers.IntegerField(min_value=2, max_value=1000, required=False)
 
 
 class MembershipSerializer(serializers.ModelSerializer):

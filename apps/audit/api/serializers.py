@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.audit.models import AuditChainHead, AuditEvent
+from apps.audit.models import AuditEvent
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -45,10 +45,12 @@ class AuditExportFilterSerializer(AuditFilterSerializer):
     format = serializers.ChoiceField(choices=["csv", "json"], default="csv")
 
 
-class AuditHeadSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = AuditChainHead
-        fields = ["sequence", "hash"]
+class AuditHeadSerializer(serializers.Serializer):
+    """One organisation's chain head (organisation null: the platform chain)."""
+
+    organisation = serializers.UUIDField(allow_null=True)
+    sequence = serializers.IntegerField()
+    hash = serializers.CharField()
 
 
 class ChainVerificationSerializer(serializers.Serializer):
@@ -59,3 +61,4 @@ class ChainVerificationSerializer(serializers.Serializer):
     broken_sequence = serializers.IntegerField(allow_null=True)
     broken_event_id = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
+    chain = serializers.CharField(help_text="The organisation's id, or 'platform'.")

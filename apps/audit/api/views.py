@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,12 +21,41 @@ from apps.audit.api.serializers import (
     AuditHeadSerializer,
     ChainVerificationSerializer,
 )
-from apps.audit.chain import GENESIS_HASH
-from apps.audit.models import AuditChainHead
-from apps.audit.selectors import READ_ROLES, audit_events_filtered, audit_events_visible_to
+from apps.audit.selectors import READ_ROLES, audit_chain_head, audit_events_filtered, audit_events_visible_to
 from apps.audit.verify import audit_chain_verify
-from apps.core.errors import PermissionDenied
+from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.core.exports import csv_stream, json_array_stream
+
+ORGANISATION_PARAMETER = OpenApiParameter(
+    "organisation",
+    OpenApiTypes.UUID,
+    description="Whose chain (each organisation has its own); needed only by people who read several organisations.",
+)
+
+
+def chain_organisation(request: Request, roles: Any = None) -> Any:
+    """The organisation whose chain the request is about: ``?organisation=`` (one the user may read with ``roles``),
+    else the only one the user reads; a superuser without organisations gets the platform chain (None)."""
+    readable = organisation_ids_for(request.user, roles)
+    raw = request.query_params.get("organisation")
+    if raw:
+        try:
+            wanted = uuid.UUID(raw)
+        except ValueError:
+            raise ValidationFailed("The organisation is not a valid id.", {"organisation": ["Not a UUID."]}) from None
+        if wanted not in readable:
+            raise NotFound()
+        return wanted
+    if len(readable) == 1:
+        return next(iter(readable))
+    if not readable:
+        if request.user.is_superuser:
+            return None
+        raise PermissionDenied("Only org admins and auditors verify an audit chain.")
+    raise ValidationFailed(
+        "Each organisation has its own chain: name one.", {"organisation": ["Required: you read several."]}
+    )
+
 
 EXPORT_COLUMNS = [
     "sequence",
@@ -44,8 +76,10 @@ EXPORT_COLUMNS = [
 @extend_schema(tags=["audit"])
 class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = AuditEventSerializer
-    lookup_field = "sequence"
-    lookup_value_regex = r"\d+"
+    # An event is addressed by its hash: sequence numbers count within each organisation's chain, so they are not
+    # unique, and a global counter would reveal other organisations' activity.
+    lookup_field = "hash"
+    lookup_value_regex = r"[0-9a-f]{64}"
 
     def _filters(self, serializer_class: type = AuditFilterSerializer) -> dict:
         filters = serializer_class(data=self.request.query_params)
@@ -69,7 +103,9 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def export(self, request: Request) -> StreamingHttpResponse:
         filters = self._filters(AuditExportFilterSerializer)
         export_format = filters.pop("format")
-        events = audit_events_filtered(self.get_queryset(), **filters).order_by("sequence").iterator(chunk_size=2000)
+        # One chain's export reads in sequence order; several organisations' exports interleave in writing order.
+        order = ("organisation_id", "sequence") if filters.get("organisation") else ("id",)
+        events = audit_events_filtered(self.get_queryset(), **filters).order_by(*order).iterator(chunk_size=2000)
         if export_format == "json":
             body = json_array_stream(AuditEventSerializer(event).data for event in events)
             response = StreamingHttpResponse(body, content_type="application/json")
@@ -96,20 +132,23 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return response
 
 
-@extend_schema(tags=["audit"], responses={200: AuditHeadSerializer})
+@extend_schema(tags=["audit"], parameters=[ORGANISATION_PARAMETER], responses={200: AuditHeadSerializer})
 class AuditHeadView(APIView):
-    """The current chain head, to publish outside the database (an older published head exposes a rewrite)."""
+    """One organisation's chain head, to publish outside the database (an older published head exposes a rewrite).
+
+    Any member of the organisation (or auditor with a grant) may read it; it counts only that organisation's events.
+    """
 
     def get(self, request: Request) -> Response:
-        head = AuditChainHead.objects.first()
-        return Response({"sequence": head.sequence if head else 0, "hash": head.hash if head else GENESIS_HASH})
+        return Response(AuditHeadSerializer(audit_chain_head(chain_organisation(request))).data)
 
 
-@extend_schema(tags=["audit"], request=None, responses={200: ChainVerificationSerializer})
+@extend_schema(
+    tags=["audit"], parameters=[ORGANISATION_PARAMETER], request=None, responses={200: ChainVerificationSerializer}
+)
 class AuditVerifyView(APIView):
-    """Walk the whole chain now (org admins and auditors)."""
+    """Walk one organisation's chain now (its org admins and auditors)."""
 
     def post(self, request: Request) -> Response:
-        if not organisation_ids_for(request.user, READ_ROLES) and not request.user.is_superuser:
-            raise PermissionDenied("Only org admins and auditors verify the audit chain.")
-        return Response(audit_chain_verify().as_dict())
+        organisation = chain_organisation(request, READ_ROLES)
+        return Response(audit_chain_verify(organisation=organisation).as_dict())

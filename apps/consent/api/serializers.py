@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.consent.models import ConsentImport, ConsentRecord
+from apps.jobs.api.serializers import JobStateSerializerMixin
 
 
 class ConsentEventSerializer(serializers.Serializer):
@@ -37,7 +38,7 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
         ]
 
 
-class ConsentImportSerializer(serializers.ModelSerializer):
+class ConsentImportSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     job = serializers.UUIDField(source="job_id", read_only=True)
 
@@ -55,7 +56,7 @@ class ConsentImportSerializer(serializers.ModelSerializer):
             "invalid",
             "created_records",
             "duplicates",
-            "fatal_error",
+            "error",
             "created_by",
             "created_at",
         ]

@@ -64,7 +64,7 @@ class ConsentImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     parser_classes = [MultiPartParser]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return imports_visible_to(self.request.user).select_related("created_by").order_by("-created_at")
+        return imports_visible_to(self.request.user).select_related("created_by", "job").order_by("-created_at")
 
     @extend_schema(
         request={"multipart/form-data": ConsentImportUploadSerializer}, responses={202: ConsentImportSerializer}

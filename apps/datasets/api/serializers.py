@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import OpenApiTypes, extend_schema_field
 from rest_framework import serializers
 
 from apps.datasets.models import Anonymisation, ColumnRole, Dataset, DatasetColumn, DatasetVersion, DatasheetRevision
+from apps.datasets.profiles import column_profiles
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -29,7 +33,15 @@ class DatasetColumnSerializer(serializers.ModelSerializer):
 class DatasetVersionSerializer(serializers.ModelSerializer):
     dataset = serializers.UUIDField(source="dataset_id", read_only=True)
     parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
+    profile_status = serializers.CharField(
+        source="profile_state", read_only=True, help_text="ready, or the profiling job's status."
+    )
+    profile_error = serializers.CharField(source="profile_failure", read_only=True)
     columns = DatasetColumnSerializer(many=True, read_only=True)
+    profile = serializers.SerializerMethodField(
+        help_text="Each column's profile by name, redacted: no values of personal-data columns, and a "
+        "quasi-identifier's values and bins only when the organisation's minimum cell size of rows share them."
+    )
 
     class Meta:
         model = DatasetVersion
@@ -39,6 +51,8 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
             "number",
             "kind",
             "status",
+            "profile_status",
+            "profile_error",
             "parent",
             "transform",
             "file_name",
@@ -54,7 +68,12 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
             "consent_as_of",
             "created_at",
             "columns",
+            "profile",
         ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_profile(self, version: DatasetVersion) -> dict[str, Any]:
+        return column_profiles(version, version.columns.all()) if version.profile else {}
 
 
 class VersionUploadSerializer(serializers.Serializer):
@@ -88,7 +107,8 @@ class AnonymisationSerializer(serializers.ModelSerializer):
     version = serializers.UUIDField(source="version_id", read_only=True)
     output = serializers.UUIDField(source="output_id", read_only=True, allow_null=True)
     job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
-    status = serializers.CharField(source="effective_status", read_only=True)
+    status = serializers.CharField(source="state", read_only=True)
+    error = serializers.CharField(source="failure", read_only=True)
 
     class Meta:
         model = Anonymisation

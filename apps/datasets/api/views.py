@@ -102,7 +102,9 @@ class DatasetVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return (
-            visible_to(self.request.user, "view", DatasetVersion).select_related("dataset").prefetch_related("columns")
+            visible_to(self.request.user, "view", DatasetVersion)
+            .select_related("dataset__organisation")
+            .prefetch_related("columns")
         )
 
     @extend_schema(request=RolesSerializer, responses={200: DatasetVersionSerializer})

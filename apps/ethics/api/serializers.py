@@ -168,7 +168,8 @@ class BoardSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Board
-        fields = ["organisation", "quorum", "approval_threshold", "chair", "vote_days", "checklist", "members"]
+        fields = ["organisation", "quorum", "approval_threshold", "chair", "vote_days", "decides", "checklist",
+                  "members"]
 
     def get_members(self, board: Board) -> list[str]:
         from apps.ethics.selectors import board_members

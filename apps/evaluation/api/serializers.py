@@ -3,9 +3,10 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.evaluation.models import Evaluation
+from apps.jobs.api.serializers import JobStateSerializerMixin
 
 
-class EvaluationSerializer(serializers.ModelSerializer):
+class EvaluationSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
     model_version = serializers.UUIDField(source="model_version_id", read_only=True)
     dataset_version = serializers.UUIDField(source="dataset_version_id", read_only=True)
     job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)

@@ -21,7 +21,7 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     serializer_class = EvaluationSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return visible_to(self.request.user).order_by("-created_at")
+        return visible_to(self.request.user).select_related("job").order_by("-created_at")
 
     @extend_schema(request=EvaluationRequestSerializer, responses={202: EvaluationSerializer})
     def create(self, request: Request) -> Response:

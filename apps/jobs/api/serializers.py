@@ -38,3 +38,14 @@ class JobSerializer(serializers.ModelSerializer):
 class DiagnosticsRequestSerializer(serializers.Serializer):
     organisation = serializers.UUIDField(required=False, help_text="Defaults to your current organisation.")
     sleep_seconds = serializers.FloatField(required=False, min_value=0, max_value=60, default=0)
+
+
+class JobStateSerializerMixin(serializers.Serializer):
+    """``status`` and ``error`` of a domain row that reads them from its job (``state`` and ``failure``)."""
+
+    status = serializers.CharField(
+        source="state", read_only=True, help_text="The domain outcome once there is one; otherwise its job's status."
+    )
+    error = serializers.CharField(
+        source="failure", read_only=True, help_text="Why it ended without an outcome, in plain words; empty otherwise."
+    )

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.jobs.api.serializers import JobStateSerializerMixin
 from apps.reports.models import Report
 
 
-class ReportSerializer(serializers.ModelSerializer):
+class ReportSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
     organisation = serializers.UUIDField(source="organisation_id", read_only=True)
     usecase = serializers.UUIDField(source="usecase_id", read_only=True, allow_null=True)
     model_version = serializers.UUIDField(source="model_version_id", read_only=True, allow_null=True)

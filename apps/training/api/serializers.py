@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.jobs.api.serializers import JobStateSerializerMixin
 from apps.training.models import BudgetEntry, ModelVersion, PrivacyBudget, TrainingRun
 
 
-class TrainingRunSerializer(serializers.ModelSerializer):
+class TrainingRunSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
     dataset_version = serializers.UUIDField(source="dataset_version_id", read_only=True)
     usecase = serializers.UUIDField(source="usecase_id", read_only=True)
     job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)

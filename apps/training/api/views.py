@@ -11,11 +11,11 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.errors import AttestError, NotFound, PermissionDenied
+from apps.core.errors import AttestError, NotFound
 from apps.datasets.models import DatasetVersion
 from apps.datasets.permissions import visible_to as datasets_visible_to
 from apps.jobs.api.serializers import JobSerializer
-from apps.jobs.services import job_cancel, job_create
+from apps.jobs.services import job_cancel
 from apps.training import services
 from apps.training.api.serializers import (
     ModelVersionSerializer,
@@ -25,8 +25,8 @@ from apps.training.api.serializers import (
     TrainingRunSerializer,
 )
 from apps.training.models import PrivacyBudget
-from apps.training.permissions import can, models_visible_to, visible_to
-from workers import task_names
+from apps.training.permissions import models_visible_to, visible_to
+from apps.training.services import model_score_request
 
 SCORE_MAX_BYTES = 2 * 1024 * 1024
 
@@ -36,7 +36,7 @@ class TrainingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     serializer_class = TrainingRunSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return visible_to(self.request.user).order_by("-created_at")
+        return visible_to(self.request.user).select_related("job").order_by("-created_at")
 
     @extend_schema(request=TrainingRunCreateSerializer, responses={202: TrainingRunSerializer})
     def create(self, request: Request) -> Response:
@@ -74,8 +74,6 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def score(self, request: Request, pk: str) -> Response:
         """Score a CSV batch on a worker; the job's result holds the predictions."""
         model = self.get_object()
-        if not can(request.user, "launch", model.organisation):
-            raise PermissionDenied("Only use-case owners and org admins score batches.")
         payload = ScoreRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         upload = payload.validated_data["file"]
@@ -85,15 +83,7 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             text = upload.read().decode("utf-8")
         except UnicodeDecodeError:
             raise AttestError("invalid", "The batch must be UTF-8 CSV text.") from None
-        job = job_create(
-            actor=request.user,
-            organisation=model.organisation,
-            kind="score",
-            task_name=task_names.SCORE,
-            queue="gpu",
-            spec={"model_version_id": str(model.id), "csv": text},
-            target=model,
-        )
+        job = model_score_request(actor=request.user, model=model, csv_text=text)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -83,9 +83,6 @@ class Hierarchy:
             return np.zeros(domain)
         return (self.leaves[level] - 1) / (domain - 1)
 
-    def as_table(self) -> list[list[str]]:
-        return [[self.labels[level][i] for level in range(len(self.labels))] for i in range(len(self.values))]
-
 
 def _fmt(number: float) -> str:
     return f"{number:g}"

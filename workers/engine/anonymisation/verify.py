@@ -1,5 +1,9 @@
 """An independent check of an anonymised table, written apart from the search on purpose: pandas group-bys over the
-released strings, not the search's integer codes. Every result the portal applies passes it first."""
+released strings, not the search's integer codes. Every result the portal applies passes it first.
+
+A missing sensitive value (None, NaN, pd.NA, NaT) is one value of its own, as in the search and in pycanon (which
+counts NaN once): a class holding "flu", "cold" and missing values has three distinct values, and the missing share
+takes part in entropy and in the t-closeness distance. An empty string is a value too, distinct from missing."""
 
 from __future__ import annotations
 
@@ -8,6 +12,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from workers.engine.anonymisation.hierarchy import MISSING
+
+
+def sensitive_values(series: pd.Series) -> pd.Series:
+    """The sensitive column as text (the hierarchies' spelling: 39.0 read from a CSV with gaps is "39"), with every
+    kind of missing value as the one value ``MISSING``."""
+    missing = series.isna().to_numpy(dtype=bool)
+    if pd.api.types.is_float_dtype(series):
+        text = series.map(lambda v: v if pd.isna(v) else f"{int(v)}" if float(v).is_integer() else f"{v:g}")
+    else:
+        text = series.astype("string")
+    return text.astype(object).mask(missing, MISSING)
 
 
 def verify(original: pd.DataFrame, released: pd.DataFrame, quasi_identifiers: list[str], *, k: int,
@@ -22,29 +39,31 @@ def verify(original: pd.DataFrame, released: pd.DataFrame, quasi_identifiers: li
         problems.append(f"{suppressed} records suppressed, more than {suppression_limit:.0%} of {len(original)}")
     if released.empty:
         return problems
+    if sensitive:
+        released = released.assign(**{sensitive: sensitive_values(released[sensitive]).to_numpy()})
     groups = released.groupby(quasi_identifiers, dropna=False, observed=True)
     sizes = groups.size()
     if (sizes < k).any():
         problems.append(f"{int((sizes < k).sum())} classes have fewer than {k} records (smallest {sizes.min()})")
     if sensitive and l_diversity:
         if l_kind == "distinct":
-            distinct = groups[sensitive].nunique()
+            distinct = groups[sensitive].nunique(dropna=False)
             if (distinct < l_diversity).any():
                 problems.append(f"{int((distinct < l_diversity).sum())} classes have fewer than {l_diversity} "
                                 f"distinct values of {sensitive}")
         else:
             def entropy(values: pd.Series) -> float:
-                p = values.value_counts(normalize=True).to_numpy()
+                p = values.value_counts(normalize=True, dropna=False).to_numpy()
                 return float(-(p * np.log(p)).sum())
 
             low = groups[sensitive].apply(entropy) < math.log(l_diversity) - 1e-9
             if low.any():
                 problems.append(f"{int(low.sum())} classes have entropy below log({l_diversity}) for {sensitive}")
     if sensitive and t_closeness is not None:
-        overall = original[sensitive].astype(str).value_counts(normalize=True)
+        overall = sensitive_values(original[sensitive]).value_counts(normalize=True)
         far = 0
         for _key, group in groups:
-            local = group[sensitive].astype(str).value_counts(normalize=True).reindex(overall.index, fill_value=0.0)
+            local = group[sensitive].value_counts(normalize=True).reindex(overall.index, fill_value=0.0)
             distance = t_distance_of(local, overall) if t_distance_of else 0.5 * (local - overall).abs().sum()
             if distance > t_closeness + 1e-9:
                 far += 1

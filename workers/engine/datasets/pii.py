@@ -10,6 +10,15 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from stdnum import iban as stdnum_iban
+from stdnum import luhn as stdnum_luhn
+from stdnum.de import idnr as stdnum_idnr
+from stdnum.es import dni as stdnum_dni
+from stdnum.fr import nir as stdnum_nir
+from stdnum.it import codicefiscale as stdnum_codice_fiscale
+from stdnum.nl import bsn as stdnum_bsn
+from stdnum.us import ssn as stdnum_ssn
+
 SAMPLE = 1000
 
 NAME_HINTS: dict[str, tuple[str, ...]] = {
@@ -75,52 +84,66 @@ US_ZIP = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")
 UK_NINO = re.compile(
     r"^(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]$", re.I
 )
-US_SSN = re.compile(r"^(?!000|666|9[0-9]{2})[0-9]{3}-(?!00)[0-9]{2}-(?!0000)[0-9]{4}$")
+SSN_FORM = re.compile(r"^[0-9]{3}-[0-9]{2}-[0-9]{4}$")
 ISO_DATE = re.compile(r"^(19|20)[0-9]{2}-[01][0-9]-[0-3][0-9]")
 
 
+# Check digits come from python-stdnum, which tracks each scheme's rules (IBAN structure and length per country, the
+# BSN 11-proof, the NIR key with Corsican departments, ...). The patterns in front of it only say which written forms
+# count as a candidate in a data column, so that a plain 8-digit amount is not zero-padded into a "BSN".
+CARD_FORM = re.compile(r"^[0-9]{4}(?:[ -]?[0-9]){8,15}$")
+BSN_FORM = re.compile(r"^[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}$")
+NIR_FORM = re.compile(r"^[12] ?[0-9]{2} ?[0-9]{2} ?(?:2A|2B|[0-9]{2}) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}$", re.I)
+DNI_FORM = re.compile(r"^[0-9]{8}-?[A-Z]$", re.I)
+IDNR_FORM = re.compile(r"^[0-9]{2} ?[0-9]{3} ?[0-9]{3} ?[0-9]{3}$")
+CODICE_FISCALE_FORM = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$", re.I)
+
+
 def luhn_valid(number: str) -> bool:
-    digits = [int(c) for c in number if c.isdigit()]
-    if not 12 <= len(digits) <= 19 or len(digits) != len(re.sub(r"[ -]", "", number)):
-        return False
-    total = 0
-    for index, digit in enumerate(reversed(digits)):
-        if index % 2:
-            digit *= 2
-            digit -= 9 if digit > 9 else 0
-        total += digit
-    return total % 10 == 0
+    """A payment card number: 12 to 19 digits (spaces or dashes between) with a valid Luhn digit."""
+    return bool(CARD_FORM.match(number)) and stdnum_luhn.is_valid(re.sub(r"[ -]", "", number))
 
 
 def iban_valid(value: str) -> bool:
-    text = value.replace(" ", "").upper()
-    if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", text):
-        return False
-    rearranged = text[4:] + text[:4]
-    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+    """An IBAN: mod-97 check digits, and the country's registered length and BBAN structure."""
+    return stdnum_iban.is_valid(value)
 
 
 def bsn_valid(value: str) -> bool:
-    """Dutch citizen service number: the 11-proof."""
-    if not re.fullmatch(r"[0-9]{9}", value):
-        return False
-    weights = [9, 8, 7, 6, 5, 4, 3, 2, -1]
-    return sum(int(d) * w for d, w in zip(value, weights, strict=True)) % 11 == 0 and value != "000000000"
+    """Dutch citizen service number (BSN): nine digits passing the 11-proof."""
+    return bool(BSN_FORM.match(value)) and stdnum_bsn.is_valid(value)
 
 
 def nir_valid(value: str) -> bool:
-    """French social security number (NIR): 13 digits and a key of 97 - (number mod 97)."""
-    text = value.replace(" ", "").upper()
-    if not re.fullmatch(r"[12][0-9]{4}(2A|2B|[0-9]{2})[0-9]{6}[0-9]{2}", text):
-        return False
-    body = text[:13].replace("2A", "19").replace("2B", "18")
-    return 97 - int(body) % 97 == int(text[13:])
+    """French social security number (NIR): 13 characters and a key of 97 - (number mod 97)."""
+    return bool(NIR_FORM.match(value)) and stdnum_nir.is_valid(value.upper())
 
 
 def dni_valid(value: str) -> bool:
     """Spanish DNI: 8 digits and the control letter."""
-    text = value.upper().replace("-", "")
-    return bool(re.fullmatch(r"[0-9]{8}[A-Z]", text)) and "TRWAGMYFPDXBNJZSQVHLCKE"[int(text[:8]) % 23] == text[8]
+    return bool(DNI_FORM.match(value)) and stdnum_dni.is_valid(value.upper())
+
+
+def idnr_valid(value: str) -> bool:
+    """German tax identification number (Steuer-IdNr): 11 digits, the digit-repetition rule and the ISO 7064 check."""
+    return bool(IDNR_FORM.match(value)) and stdnum_idnr.is_valid(value)
+
+
+def codice_fiscale_valid(value: str) -> bool:
+    """Italian personal fiscal code (codice fiscale): 16 characters with the check letter."""
+    return bool(CODICE_FISCALE_FORM.match(value)) and stdnum_codice_fiscale.is_valid(value.upper())
+
+
+def ssn_valid(value: str) -> bool:
+    """US social security number, written with dashes (a bare 9-digit number is too common to call an SSN)."""
+    return bool(SSN_FORM.match(value)) and stdnum_ssn.is_valid(value)
+
+
+def national_id_valid(value: str) -> bool:
+    """Any national identifier this module knows. The UK NINO has no check digit: its pattern is all there is."""
+    return bool(UK_NINO.match(value)) or any(
+        check(value) for check in (ssn_valid, bsn_valid, nir_valid, dni_valid, idnr_valid, codice_fiscale_valid)
+    )
 
 
 def _ip(value: str) -> bool:
@@ -135,7 +158,7 @@ VALUE_DETECTORS: dict[str, Callable[[str], bool]] = {
     "email": lambda v: bool(EMAIL.match(v)),
     "payment_card": luhn_valid,
     "iban": iban_valid,
-    "national_id": lambda v: bool(UK_NINO.match(v) or US_SSN.match(v)) or bsn_valid(v) or nir_valid(v) or dni_valid(v),
+    "national_id": national_id_valid,
     "ip_address": _ip,
     "phone": lambda v: bool(PHONE.match(v)) and sum(c.isdigit() for c in v) >= 8 and not luhn_valid(v),
     "postcode": lambda v: bool(UK_POSTCODE.match(v)),

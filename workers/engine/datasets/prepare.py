@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from workers.engine.consent import pseudonymise
 
@@ -66,7 +65,3 @@ def prepare_table(
     if prepared.num_rows == 0:
         raise PrepareError("No row has valid consent for this purpose: nothing to prepare.")
     return prepared, spec
-
-
-def count_distinct_non_null(column: pa.ChunkedArray) -> int:
-    return int(pc.count_distinct(column, mode="only_valid").as_py())

@@ -143,6 +143,17 @@ def profile_column(name: str, column: pa.ChunkedArray) -> dict[str, Any]:
     return result
 
 
+# What a profile keeps of a column holding personal data: counts and shapes, never a value (no top values, extremes,
+# quantiles, means or histogram bins, any of which can be one person's value).
+COUNT_KEYS = ("name", "arrow_type", "kind", "rows", "missing", "missing_share", "distinct", "unique_share", "pii")
+
+
+def without_values(column_profile: dict[str, Any]) -> dict[str, Any]:
+    """The column's profile with every value-bearing statistic removed, for storing a personal-data column."""
+    kept = {key: column_profile[key] for key in COUNT_KEYS if key in column_profile}
+    return {**kept, "top_values": [], "values_removed": True}
+
+
 def profile_table(table: pa.Table) -> dict[str, Any]:
     """Columns are profiled in parallel threads: Arrow and numpy kernels release the GIL."""
     from concurrent.futures import ThreadPoolExecutor

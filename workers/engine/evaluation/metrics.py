@@ -1,13 +1,17 @@
 """Performance and fairness metrics per group, all derived from per-group confusion counts.
 
 Binary classification, positive class = 1. Definitions follow fairlearn (``MetricFrame`` with scikit-learn metrics,
-``zero_division=0`` where a denominator is empty) so the numbers can be checked against it:
+``zero_division=0`` where a per-group denominator is empty) so the numbers can be checked against it:
 - selection rate = (tp + fp) / n; TPR (recall) = tp / (tp + fn); FPR = fp / (fp + tn); FNR = fn / (tp + fn);
   precision = tp / (tp + fp); accuracy; balanced accuracy = (TPR + TNR) / 2; F1 = 2 tp / (2 tp + fp + fn).
 - demographic parity difference / ratio: max - min / min / max of selection rates across groups;
   equalized odds difference = max(TPR difference, FPR difference); ratio = min(TPR ratio, FPR ratio);
   equal opportunity difference = TPR difference; predictive parity difference = precision difference;
   false positive / negative rate differences.
+- a between-group ratio of 0/0 (no judged group predicted positive; no judged group with a false positive) is
+  undefined (NaN), as fairlearn's ``MetricFrame.ratio``; so is the equalized odds ratio when either of its ratios is
+  (fairlearn's ``equalized_odds_ratio`` takes Python's ``min`` over the pair, which silently keeps the TPR ratio when
+  only the FPR ratio is NaN; we do not). ``undefined_reason`` says why in words.
 - calibration error: expected calibration error over 10 equal-width probability bins (sum over bins of
   |mean predicted - observed positive rate| weighted by the bin's share of rows).
 Groups smaller than the policy's minimum size are reported but excluded from the fairness comparisons.
@@ -55,12 +59,14 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def metrics_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Every count-based metric, for each row of ``counts`` (works on any leading shape, e.g. bootstrap x groups)."""
+    """Every count-based metric, for each row of ``counts`` (works on any leading shape, e.g. bootstrap x groups).
+    A group with no rows (absent from a bootstrap resample) has no rates: every metric is NaN there, as fairlearn's
+    bootstrap leaves a group missing from a resample out of its quantiles."""
     tn, fp, fn, tp = counts[..., 0], counts[..., 1], counts[..., 2], counts[..., 3]
     n = tn + fp + fn + tp
     tpr = _ratio(tp, tp + fn)
     tnr = _ratio(tn, tn + fp)
-    return {
+    metrics = {
         "count": n,
         "selection_rate": _ratio(tp + fp, n),
         "accuracy": _ratio(tp + tn, n),
@@ -72,14 +78,23 @@ def metrics_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
         "false_positive_rate": _ratio(fp, fp + tn),
         "false_negative_rate": _ratio(fn, fn + tp),
     }
+    absent = n == 0
+    if absent.any():
+        for name in COUNT_METRICS:
+            metrics[name] = np.where(absent, np.nan, metrics[name])
+    return metrics
 
 
 def fairness_from_metrics(per_group: dict[str, np.ndarray], judged: np.ndarray) -> dict[str, np.ndarray]:
     """Between-group fairness metrics over the judged groups (last axis = groups)."""
 
     def spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # A NaN (a group absent from a bootstrap resample) propagates: the comparison is undefined there.
         chosen = values[..., judged]
-        return chosen.max(axis=-1) - chosen.min(axis=-1), _ratio(chosen.min(axis=-1), chosen.max(axis=-1))
+        low, high = chosen.min(axis=-1), chosen.max(axis=-1)
+        with np.errstate(invalid="ignore"):
+            ratio = np.where(high > 0, low / np.where(high > 0, high, 1), np.nan)  # 0/0 (or NaN): undefined
+        return high - low, ratio
 
     if judged.sum() < 2:
         nan = np.full(per_group["selection_rate"].shape[:-1], np.nan)
@@ -93,12 +108,29 @@ def fairness_from_metrics(per_group: dict[str, np.ndarray], judged: np.ndarray) 
         "demographic_parity_difference": dp_diff,
         "demographic_parity_ratio": dp_ratio,
         "equalized_odds_difference": np.maximum(tpr_diff, fpr_diff),
-        "equalized_odds_ratio": np.minimum(tpr_ratio, fpr_ratio),
+        "equalized_odds_ratio": np.minimum(tpr_ratio, fpr_ratio),  # NaN when either ratio is
         "equal_opportunity_difference": tpr_diff,
         "predictive_parity_difference": ppv_diff,
         "false_positive_rate_difference": fpr_diff,
         "false_negative_rate_difference": fnr_diff,
     }
+
+
+RATIO_PARTS = {
+    "demographic_parity_ratio": (("selection_rate", "no judged group has a positive prediction"),),
+    "equalized_odds_ratio": (("recall", "no judged group has a true positive"),
+                             ("false_positive_rate", "no judged group has a false positive")),
+}
+
+
+def undefined_reason(metric: str, per_group: dict[str, np.ndarray], judged: np.ndarray, min_group_size: int) -> str:
+    """Why a between-group metric has no value (its point estimate is NaN)."""
+    if judged.sum() < 2:
+        return f"fewer than two groups have at least {min_group_size} rows, so there is nothing to compare"
+    for rate, why in RATIO_PARTS.get(metric, ()):
+        if not (per_group[rate][judged] > 0).any():
+            return f"{why}: the ratio is 0/0"
+    return "undefined"
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:

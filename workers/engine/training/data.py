@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -128,7 +127,3 @@ def encode_labels(frame: pd.DataFrame, spec: PreprocessSpec) -> np.ndarray:
             f"Label values outside the training classes: {sorted(set(frame[spec.label].astype(str)) - set(index))[:5]}"
         )
     return values.to_numpy(np.int64)
-
-
-def spec_digest(spec: PreprocessSpec) -> str:
-    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()

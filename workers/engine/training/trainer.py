@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -231,9 +231,3 @@ def train(
         "split_sha256": split_digest(split),
     }
     return TrainingResult(model=model.cpu(), spec=spec, split=split, privacy=privacy, metrics=metrics, curve=curve)
-
-
-def config_dict(config: TrainingConfig) -> dict[str, Any]:
-    data = asdict(config)
-    data["hidden"] = list(config.hidden)
-    return data

@@ -4,11 +4,15 @@ import pytest
 from workers.engine.consent import pseudonymise
 from workers.engine.datasets.pii import (
     bsn_valid,
+    codice_fiscale_valid,
     detect_column,
     dni_valid,
     iban_valid,
+    idnr_valid,
     luhn_valid,
+    national_id_valid,
     nir_valid,
+    ssn_valid,
     suggest_role,
 )
 from workers.engine.datasets.prepare import PrepareError, prepare_table
@@ -40,6 +44,49 @@ def test_check_digit_validators_accept_valid_and_refuse_altered_numbers():
     nir = nir_body + f"{97 - int(nir_body) % 97:02d}"
     assert nir_valid(nir) and not nir_valid(nir_body + "00")
     assert dni_valid("12345678Z") and not dni_valid("12345678A")
+
+
+def test_an_iban_needs_its_countrys_length_and_structure_not_only_the_checksum():
+    for valid in ("GB82WEST12345698765432", "DE89370400440532013000", "NL91ABNA0417164300", "BE71096123456769"):
+        assert iban_valid(valid), valid
+    assert iban_valid("GB82 WEST 1234 5698 7654 32")
+    # Right mod-97 check digits, wrong shape for the country: a GB IBAN is 22 characters, a German BBAN all digits,
+    # a Belgian IBAN 16 characters.
+    too_long = iban_complete("GB", "WEST123456987654321")
+    letters_in_german = iban_complete("DE", "37040044053201300A")
+    belgian_too_short = iban_complete("BE", "09612345676")
+    for wrong in (too_long, letters_in_german, belgian_too_short):
+        assert int("".join(str(int(c, 36)) for c in wrong[4:] + wrong[:4])) % 97 == 1  # the checksum alone passes
+        assert not iban_valid(wrong), wrong
+    assert not iban_valid("XX82WEST12345698765432")  # no such country
+    column = detect_column("reference", [too_long] * 10)
+    assert not any(f["kind"] == "iban" and f["source"] == "values" for f in column["findings"])
+
+
+@pytest.mark.parametrize(
+    ("check", "valid", "invalid"),
+    [
+        (bsn_valid, "111222333", "111222334"),
+        (bsn_valid, "1112.22.333", "000000000"),
+        (ssn_valid, "536-90-4399", "078-05-1120"),  # the second is the Woolworth wallet card number, never issued
+        (ssn_valid, "536-90-4399", "666-12-3456"),
+        (dni_valid, "54362315-K", "54362315Z"),
+        (idnr_valid, "36574261809", "36574261890"),
+        (idnr_valid, "36 574 261 809", "36554266806"),  # a digit repeated more than three times
+        (codice_fiscale_valid, "RCCMNL83S18D969H", "RCCMNL83S18D969A"),
+        (nir_valid, "295109912611193", "295109912611199"),
+        (nir_valid, "253072B07300470", "253072C07300443"),
+    ],
+)
+def test_national_identifiers_use_their_schemes_check_digits(check, valid, invalid):
+    assert check(valid) and national_id_valid(valid)
+    assert not check(invalid)
+
+
+def test_columns_of_german_and_italian_identifiers_are_flagged():
+    assert any(f["kind"] == "national_id" for f in detect_column("x", ["36574261809"] * 10)["findings"])
+    assert any(f["kind"] == "national_id" for f in detect_column("x", ["RCCMNL83S18D969H"] * 10)["findings"])
+    assert not any(f["kind"] == "national_id" for f in detect_column("x", ["12345678"] * 10)["findings"])
 
 
 def test_columns_are_flagged_by_values_and_by_names():

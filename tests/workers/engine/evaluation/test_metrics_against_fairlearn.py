@@ -262,3 +262,170 @@ def test_multiclass_performance_by_group_matches_metricframe():
             assert row["f1_macro"] == pytest.approx(expected["f1_macro"], abs=1e-9)
     tiny = next(r for r in by_name["region"]["groups"] if r["group"] == "tiny")
     assert tiny["too_small"] is True
+
+
+# ----------------------------------------------------------------- issue 12, points 4-7: the reference conventions
+
+
+def _frame_metrics(y, pred, features, **bootstrap):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return MetricFrame(metrics=SK, y_true=y, y_pred=pred, sensitive_features=features, **bootstrap)
+
+
+def test_a_ratio_of_zero_over_zero_is_undefined_as_in_fairlearn_and_its_gate_cannot_be_evaluated():
+    import json
+
+    rng = np.random.default_rng(4)
+    n = 400
+    sensitive = pd.DataFrame({"sex": rng.choice(["F", "M"], n)})
+    y = rng.integers(0, 2, n)
+    gates = [{"metric": "demographic_parity_ratio", "threshold": 0.8},
+             {"metric": "equalized_odds_ratio", "threshold": 0.8},
+             {"metric": "demographic_parity_difference", "threshold": 0.2}]
+    # Nothing predicted positive: every selection rate is 0, so their ratio is 0/0.
+    nothing = evaluate(y_true=y, y_score=np.full(n, 0.1), sensitive=sensitive, policy=Policy(["sex"], gates),
+                       resamples=50)
+    assert np.isnan(demographic_parity_ratio(y, np.zeros(n, int), sensitive_features=sensitive["sex"]))
+    fair = nothing["groupings"][0]["fairness"]
+    assert fair["demographic_parity_ratio"]["value"] is None
+    assert "0/0" in fair["demographic_parity_ratio"]["undefined"]
+    assert fair["demographic_parity_difference"]["value"] == pytest.approx(
+        demographic_parity_difference(y, np.zeros(n, int), sensitive_features=sensitive["sex"]), abs=TOL)
+    by_metric = {g["metric"]: g for g in nothing["gates"]}
+    ratio_gate = by_metric["demographic_parity_ratio"]
+    assert ratio_gate["passed"] is None and ratio_gate["status"] == "not evaluable"
+    assert ratio_gate["reason"].startswith("cannot be evaluated") and "positive prediction" in ratio_gate["reason"]
+    assert by_metric["demographic_parity_difference"]["passed"] is True
+    assert nothing["verdict"] == "unknown"  # neither a pass nor a fail
+    json.dumps(nothing, allow_nan=False)  # stored as JSON null, never NaN
+
+    # No false positive in any group: the FPR ratio is 0/0 (fairlearn: NaN), so the equalized odds ratio is
+    # undefined too. (fairlearn's equalized_odds_ratio takes Python's min over (TPR ratio, NaN) and so returns the TPR
+    # ratio; the pair itself is what we compare.)
+    score = np.where(y == 1, rng.choice([0.2, 0.9], n), 0.1)
+    pred = (score >= 0.5).astype(int)
+    pair = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate}, y_true=y, y_pred=pred,
+                       sensitive_features=sensitive["sex"]).ratio()
+    assert np.isnan(pair["fpr"]) and np.isfinite(pair["tpr"])
+    no_fp = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["sex"], gates), resamples=50)
+    entry = no_fp["groupings"][0]["fairness"]["equalized_odds_ratio"]
+    assert entry["value"] is None and "false positive" in entry["undefined"]
+    assert no_fp["groupings"][0]["fairness"]["demographic_parity_ratio"]["value"] == pytest.approx(
+        demographic_parity_ratio(y, pred, sensitive_features=sensitive["sex"]), abs=TOL)
+    eo_gate = {g["metric"]: g for g in no_fp["gates"]}["equalized_odds_ratio"]
+    assert eo_gate["passed"] is None and "false positive" in eo_gate["reason"]
+    # A failing gate still fails the verdict: an undefined one cannot rescue it.
+    failing = evaluate(y_true=y, y_score=np.full(n, 0.1), sensitive=sensitive, resamples=20,
+                       policy=Policy(["sex"], gates + [{"metric": "demographic_parity_difference", "threshold": -1}]))
+    assert failing["verdict"] == "fail"
+
+
+def test_missing_group_values_form_one_group_like_a_single_filled_value_in_fairlearn():
+    rng = np.random.default_rng(8)
+    n = 600
+    kinds = np.array(["a", "b", None, np.nan, pd.NA, ""], dtype=object)
+    raw = pd.Series(kinds[rng.integers(0, len(kinds), n)], dtype=object)
+    sensitive = pd.DataFrame({"region": raw, "sex": rng.choice(["F", "M"], n)})
+    y = rng.integers(0, 2, n)
+    score = np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1)
+    result = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["region", "sex"], [], 10),
+                      resamples=20)
+    region = result["groupings"][0]
+    assert [row["group"] for row in region["groups"]] == ["a", "b", "(missing)"]
+    filled = raw.where(raw.notna() & (raw != ""), "(missing)")  # fairlearn refuses missing values: fill them once
+    frame = _frame_metrics(y, (score >= 0.5).astype(int), filled)
+    assert len(frame.by_group) == 3
+    for row in region["groups"]:
+        for metric in SK:
+            assert row[metric] == pytest.approx(frame.by_group.loc[row["group"], metric], abs=TOL)
+    assert region["groups"][-1]["values"] == [None] and region["groups"][-1]["count"] == int((filled == "(missing)").sum())
+    crossed = result["groupings"][2]
+    both = _frame_metrics(y, (score >= 0.5).astype(int), pd.DataFrame({"region": filled, "sex": sensitive["sex"]}))
+    assert len(crossed["groups"]) == len(both.by_group.dropna()) == 6
+    for row in crossed["groups"]:
+        key = ("(missing)" if row["values"][0] is None else row["values"][0], row["values"][1])
+        assert row["accuracy"] == pytest.approx(both.by_group.loc[key, "accuracy"], abs=TOL)
+
+
+def test_intersections_are_keyed_by_values_not_by_joined_labels():
+    n = 200
+    sensitive = pd.DataFrame({"x": ["a & b", "a"] * (n // 2), "y": ["c", "b & c"] * (n // 2)})
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, n)
+    score = rng.random(n)
+    result = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["x", "y"], [], 10), resamples=20)
+    crossed = result["groupings"][2]
+    frame = _frame_metrics(y, (score >= 0.5).astype(int), sensitive).by_group.dropna()
+    assert len(crossed["groups"]) == len(frame) == 2  # ("a & b", "c") and ("a", "b & c") stay apart
+    assert len({row["group"] for row in crossed["groups"]}) == 2  # and their labels differ
+    for row in crossed["groups"]:
+        assert row["selection_rate"] == pytest.approx(frame.loc[tuple(row["values"]), "selection_rate"], abs=TOL)
+
+
+def test_one_and_text_one_are_distinct_unless_the_column_is_normalised():
+    n = 300
+    rng = np.random.default_rng(10)
+    code = pd.Series(np.array([1, "1", 2], dtype=object)[rng.integers(0, 3, n)], dtype=object)
+    sensitive = pd.DataFrame({"code": code})
+    y = rng.integers(0, 2, n)
+    score = rng.random(n)
+    pred = (score >= 0.5).astype(int)
+    kept = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["code"], [], 10), resamples=20)
+    rows = kept["groupings"][0]["groups"]
+    frame = _frame_metrics(y, pred, code).by_group
+    assert len(rows) == len(frame) == 3 and len({row["group"] for row in rows}) == 3
+    for row in rows:
+        (value,) = row["values"]
+        expected = frame[[type(k) is type(value) and k == value for k in frame.index]]
+        assert len(expected) == 1
+        assert row["recall"] == pytest.approx(expected["recall"].iloc[0], abs=TOL)
+    assert kept["normalised_attributes"] == []
+    merged = evaluate(y_true=y, y_score=score, sensitive=sensitive, resamples=20,
+                      policy=Policy(["code"], [], 10, normalised_attributes=["code"]))
+    as_text = _frame_metrics(y, pred, code.astype(str)).by_group
+    assert [row["group"] for row in merged["groupings"][0]["groups"]] == ["1", "2"]
+    for row in merged["groupings"][0]["groups"]:
+        assert row["accuracy"] == pytest.approx(as_text.loc[row["group"], "accuracy"], abs=TOL)
+    assert merged["normalised_attributes"] == ["code"]  # the page says so
+
+
+def test_bootstrap_leaves_out_resamples_where_a_metric_is_undefined_and_counts_them():
+    from scipy.stats import binom
+
+    n, resamples = 40, 400
+    sensitive = pd.DataFrame({"g": ["solo"] + ["rest"] * (n - 1)})
+    y = np.r_[1, np.arange(n - 1) % 2]
+    score = np.r_[0.9, np.where(np.arange(n - 1) % 3 == 0, 0.9, 0.1)]
+    result = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["g"], [], 1), seed=2,
+                      resamples=resamples)
+    solo = next(row for row in result["groupings"][0]["groups"] if row["group"] == "solo")
+    # fairlearn's bootstrap leaves a group missing from a resample out of its quantiles (NaN, nanquantile).
+    frame = MetricFrame(metrics={"selection_rate": selection_rate}, y_true=y, y_pred=(score >= 0.5).astype(int),
+                        sensitive_features=sensitive["g"], n_boot=100, ci_quantiles=[0.025, 0.975], random_state=1)
+    low, high = (ci.loc["solo", "selection_rate"] for ci in frame.by_group_ci)
+    assert solo["selection_rate_ci"] == pytest.approx([low, high]) == [1.0, 1.0]
+    # The group is absent from a resample with probability (1 - 1/n)^n: the count left out is that binomial.
+    p_absent = (1 - 1 / n) ** n
+    left_out = solo["ci_excluded"]["selection_rate"]
+    assert binom.ppf(0.0005, resamples, p_absent) <= left_out <= binom.ppf(0.9995, resamples, p_absent)
+
+    # A ratio that is 0/0 in every resample has no interval (not [0, 0]), and every resample is counted out.
+    two = pd.DataFrame({"g": ["a", "b"] * 50})
+    y2 = np.tile([0, 1], 50)
+    none = evaluate(y_true=y2, y_score=np.full(100, 0.1), sensitive=two, policy=Policy(["g"], [], 5),
+                    resamples=resamples)
+    entry = none["groupings"][0]["fairness"]["demographic_parity_ratio"]
+    assert entry["ci"] == [None, None] and entry["ci_excluded"] == resamples
+    # Partly undefined: one positive prediction in each of two groups of 12; both missing from a resample (the ratio
+    # 0/0) with probability (1 - 2/24)^24, and only those resamples are left out.
+    pair = pd.DataFrame({"g": ["a"] * 12 + ["b"] * 12})
+    score3 = np.zeros(24)
+    score3[[0, 12]] = 0.9
+    some = evaluate(y_true=np.tile([0, 1], 12), y_score=score3, sensitive=pair, policy=Policy(["g"], [], 5), seed=3,
+                    resamples=resamples)
+    p_both = (1 - 2 / 24) ** 24
+    left_out = some["groupings"][0]["fairness"]["demographic_parity_ratio"]["ci_excluded"]
+    assert binom.ppf(0.0005, resamples, p_both) <= left_out <= binom.ppf(0.9995, resamples, p_both)
