@@ -71,6 +71,25 @@ def _inspect(incoming: EncryptedIncomingFile) -> TableInfo:
         return inspect_csv(reader)
 
 
+class DatasetColumnLimits:
+    """What one version may have: the column name's database field, and a width a person can still govern."""
+
+    MAX_COLUMNS = 1000
+    MAX_NAME = 200  # DatasetColumn.name
+
+
+def _retention_date(value: date | str | None) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationFailed(
+            "The retention date is not a date: write it as YYYY-MM-DD, e.g. 2028-12-31.",
+            {"retention_until": ["not a date (YYYY-MM-DD)"]},
+        ) from None
+
+
 def dataset_version_upload(
     *,
     actor: User,
@@ -78,14 +97,16 @@ def dataset_version_upload(
     incoming: EncryptedIncomingFile,
     sha256: str,
     file_name: str,
-    retention_until: date | None = None,
+    retention_until: date | str | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """Turn an encrypted upload into a raw version; returns (version, created). Same content -> existing version.
 
-    Bad content raises ValidationFailed with the ingest error's code, and the encrypted file is removed.
+    Bad content (or a retention date that is not a date) raises ValidationFailed with the ingest error's code, and
+    the encrypted file is removed.
     """
     try:
         _require_writer(actor, dataset.organisation)
+        retention_until = _retention_date(retention_until)
         existing = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
         if existing is not None:
             incoming.discard()
@@ -99,6 +120,16 @@ def dataset_version_upload(
     except BaseException:
         incoming.discard()
         raise
+    if len(info.columns) > DatasetColumnLimits.MAX_COLUMNS or any(
+        len(name) > DatasetColumnLimits.MAX_NAME for name in info.columns
+    ):
+        incoming.discard()
+        message = (
+            f"The table has {len(info.columns):,} columns; at most {DatasetColumnLimits.MAX_COLUMNS:,} columns of at "
+            f"most {DatasetColumnLimits.MAX_NAME} characters each can be profiled and governed. Split the file or "
+            "shorten the column names."
+        )
+        raise ValidationFailed(message, {"file": [message], "code": "too_many_columns"})
     try:
         with transaction.atomic():
             number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1

@@ -128,6 +128,13 @@ def job_settle_failure(job: Job) -> None:
         logger.exception("Settling the failure of job %s (%s) failed", job.id, job.kind)
 
 
+def _fresh_connection() -> None:
+    """A worker drops a broken or stale connection before it touches the database. Inside a transaction (an inline
+    run in a test, or a caller's atomic block) the connection is the caller's and is left alone."""
+    if not connection.in_atomic_block:
+        close_old_connections()
+
+
 def _unexpected_message(exc: BaseException) -> str:
     # The exception's own text can quote data (a value that failed to parse): it stays in the worker log.
     return (
@@ -141,7 +148,7 @@ def job_execute(job_id: Any, *, worker: str | None = None, renew_lease: bool = T
     it). Raises :class:`RetryLater` for transient errors with attempts left."""
     from apps.jobs.services import job_claim, job_fail, job_mark_cancelled, job_release_for_retry, job_succeed
 
-    close_old_connections()
+    _fresh_connection()
     job = job_claim(job_id=job_id, worker=worker or worker_name())
     if job is None:
         logger.info("Job %s not claimable (done, held by another worker, or out of attempts)", job_id)
@@ -168,7 +175,7 @@ def job_execute(job_id: Any, *, worker: str | None = None, renew_lease: bool = T
         )
     except TRANSIENT_ERRORS as exc:
         context._lease_stop.set()
-        close_old_connections()
+        _fresh_connection()
         if job.attempt >= job.max_attempts:
             ended_badly = job_fail(
                 job=job,

@@ -98,23 +98,55 @@ def _store_identity(actor: User | None, organisation: Organisation, cert_pem: st
     return identity
 
 
-def signing_identity_import(*, actor: User, organisation: Organisation, cert_pem: str,
-                            key_pem: str) -> SigningIdentity:
-    """An org admin imports the organisation's certificate and key (PEM); the key must match the certificate."""
+def signing_identity_import(*, actor: User, organisation: Organisation, cert_pem: str, key_pem: str,
+                            key_password: str = "") -> SigningIdentity:
+    """An org admin imports the organisation's certificate (issued by its own certificate authority, or self-signed)
+    and its private key (PEM, optionally encrypted with ``key_password``); the key must match the certificate. The key
+    is stored unencrypted inside the master-key wrap, so signing needs no passphrase."""
+    import datetime as dt
+
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     if Role.ADMIN not in roles_in(actor, organisation):
         raise PermissionDenied("Only org admins import signing keys.")
     try:
         certificate = x509.load_pem_x509_certificate(cert_pem.encode())
-        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except ValueError as exc:
-        raise ValidationFailed("The certificate or key is not valid PEM.", {"pem": [str(exc)[:200]]}) from None
+        raise ValidationFailed("The certificate is not valid PEM.", {"certificate": [str(exc)[:200]]}) from None
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=key_password.encode() or None)
+    except TypeError:
+        raise ValidationFailed("The key is encrypted: give its passphrase." if not key_password else
+                               "The key is not encrypted: leave the passphrase empty.",
+                               {"key_password": ["passphrase"]}) from None
+    except ValueError as exc:
+        raise ValidationFailed("The key is not valid PEM, or the passphrase is wrong.",
+                               {"key": [str(exc)[:200]]}) from None
+    errors: dict[str, list[str]] = {}
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(serialization.Encoding.DER, fmt) != certificate.public_key().public_bytes(
             serialization.Encoding.DER, fmt):
-        raise ValidationFailed("The key does not belong to the certificate.", {"key": ["mismatch"]})
+        errors["key"] = ["The key does not belong to the certificate."]
+    if not isinstance(key, rsa.RSAPrivateKey):
+        # An elliptic-curve signature makes pyHanko declare PDF 2.0, which a PDF/A-3 file may not be.
+        errors["key"] = ["Reports are PDF/A-3 and must be signed with an RSA key."]
+    now = dt.datetime.now(dt.UTC)
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        errors["certificate"] = [f"The certificate is valid from {certificate.not_valid_before_utc:%d %b %Y} to "
+                                 f"{certificate.not_valid_after_utc:%d %b %Y}, not now."]
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not (usage.digital_signature or usage.content_commitment):
+            errors["certificate"] = ["The certificate's key usage does not allow signing documents."]
+    except x509.ExtensionNotFound:
+        pass
+    if errors:
+        raise ValidationFailed("The signing identity was not imported.", errors)
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()  # the leaf alone, re-encoded
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
     return _store_identity(actor, organisation, cert_pem, key_pem)
 
 

@@ -142,3 +142,43 @@ def verify(request: HttpRequest) -> HttpResponse:
                 result["report"] = None
                 result["superseded_by"] = None
     return render(request, "reports/verify.html", {"result": result})
+
+
+MAX_PEM_BYTES = 64 * 1024
+
+
+@login_required
+def signing(request: HttpRequest) -> HttpResponse:
+    """The organisation's signing identity: every member sees which certificate signs its reports; an org admin
+    imports a certificate and key issued by the organisation's own certificate authority."""
+    from apps.accounts.models import Role
+    from apps.reports.models import SigningIdentity
+
+    organisation = getattr(request, "organisation", None)
+    if organisation is None or not roles_in(request.user, organisation):
+        raise Http404
+    is_admin = Role.ADMIN in roles_in(request.user, organisation)
+    errors: dict[str, Any] = {}
+    refused = False
+    if request.method == "POST":
+        uploads = {name: request.FILES.get(name) for name in ("certificate", "key")}
+        try:
+            if any(f is None or f.size > MAX_PEM_BYTES for f in uploads.values()):
+                raise AttestError("invalid", "Choose the certificate file and the key file (PEM, at most 64 KB each).",
+                                  {name: ["a PEM file"] for name, f in uploads.items() if f is None})
+            texts = {name: f.read().decode("ascii", errors="replace") for name, f in uploads.items()}
+            identity = services.signing_identity_import(
+                actor=request.user, organisation=organisation, cert_pem=texts["certificate"], key_pem=texts["key"],
+                key_password=request.POST.get("key_password", ""))
+        except AttestError as exc:
+            messages.error(request, exc.message)
+            errors, refused = (exc.details if isinstance(exc.details, dict) else {}), True
+        else:
+            messages.success(request, f"Reports are now signed by {identity.subject}.")
+            return redirect("reports:signing")
+    identities = list(SigningIdentity.objects.filter(organisation=organisation))
+    return render(request, "reports/signing.html", {
+        "organisation": organisation, "current": next((i for i in identities if i.retired_at is None), None),
+        "identities": identities, "is_admin": is_admin, "errors": errors,
+    }, status=400 if refused else 200)
+

@@ -5,6 +5,7 @@ Adding a route without adding it to EXPECTED fails ``test_every_route_in_the_sch
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -158,6 +159,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/reports/{id}/"): only({p: 200 for p in IN_ORG}, 200),
     ("GET", "/api/v1/reports/{id}/download/"): only({p: 200 for p in IN_ORG}, 200),
     ("POST", "/api/v1/reports/verify/"): everyone(200),  # says only what the uploaded file already holds
+    ("GET", "/api/v1/signing-identities/"): everyone(200),
+    ("POST", "/api/v1/signing-identities/"): only({"admin": 201}, 403),
 }
 
 SMALL_CSV = b"applicant_id,email,age,sex\nA-1,a@example.org,30,Male\nA-2,b@example.org,40,Female\n"
@@ -334,6 +337,14 @@ def fill_path(path: str, world: World) -> str:
     return "/" + "/".join(parts) + "/"
 
 
+@functools.cache
+def signing_pair() -> tuple[str, str]:
+    from apps.reports.pdf import new_self_signed
+
+    cert_pem, key_pem, _not_after = new_self_signed("Matrix signing", "Matrix")
+    return cert_pem, key_pem
+
+
 def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
     org_id = str(world.organisation.id)
     purpose = (world.organisation.processing_purposes or ["Benefit fraud triage"])[0]
@@ -397,6 +408,9 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
     }
     ethics_bodies[("POST", "/api/v1/dataset-versions/{id}/anonymisations/")] = {"quasi_identifiers": ["age"], "k": 2}
     ethics_bodies[("POST", "/api/v1/reports/")] = {"kind": "art30", "subject": org_id}
+    if (method, path) == ("POST", "/api/v1/signing-identities/"):
+        cert_pem, key_pem = signing_pair()
+        return {"organisation": org_id, "certificate_pem": cert_pem, "key_pem": key_pem}, "json"
     if (method, path) == ("POST", "/api/v1/reports/verify/"):
         return {"file": SimpleUploadedFile("r.pdf", b"%PDF-1.7 not ours", "application/pdf")}, "multipart"
     if (method, path) in ethics_bodies:

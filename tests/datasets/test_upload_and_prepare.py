@@ -220,3 +220,43 @@ def test_the_datasheet_is_prefilled_and_versioned(steward_client, steward, datas
     second = datasheet_save(actor=steward, version=version, content=edited)
     assert second.number == 2 and second.sha256 != first.sha256
     assert datasheet_save(actor=steward, version=version, content=edited).number == 2  # unchanged: no revision
+
+
+WIDE_HEADER = ",".join(f"measurement_{i:05d}_of_a_wide_survey_table" for i in range(3000))
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "words"),
+    [
+        # 3,000 columns: a header longer than the 64 KB sniffing window crashed both upload routes.
+        ((WIDE_HEADER + "\n" + ",".join("1" for _ in range(3000)) + "\n").encode(), "too_many_columns", "columns"),
+        ("name,city\nJosé,Zürich\n".encode("utf-16"), "wide_encoding", "UTF-16"),
+        ("name,city\nJosé,Zürich\n".encode("utf-16-le"), "wide_encoding", "CSV UTF-8"),
+    ],
+)
+def test_odd_files_are_named_for_what_they_are_on_both_routes(steward_client, dataset, content, code, words):
+    html = upload(steward_client, dataset, content, "odd.csv")
+    assert html.status_code == 400 and html.json()["error"]["details"]["code"] == code
+    assert words in html.json()["error"]["message"]
+    api = steward_client.post(
+        f"/api/v1/datasets/{dataset.id}/versions/", {"file": _named(content, "odd.csv")}, format="multipart"
+    )
+    assert api.status_code == 400 and api.json()["error"]["details"]["code"] == code
+    assert not DatasetVersion.objects.exists() and stored_files() == []
+
+
+def test_a_small_latin1_file_is_read_as_what_it_is_not_called_invalid_utf8(steward_client, dataset):
+    response = upload(steward_client, dataset, "name,city\nJosé,Zürich\nRenée,Genève\n".encode("latin-1"))
+    assert response.status_code == 201, response.content
+    version = DatasetVersion.objects.get()
+    assert version.encoding != "utf-8"
+    assert read_version_table(version).column("city").to_pylist() == ["Zürich", "Genève"]
+
+
+def test_a_retention_date_that_is_not_a_date_is_a_form_error_not_a_crash(steward_client, dataset, adult_csv):
+    page = steward_client.post(
+        f"/datasets/{dataset.id}/upload/", {"file": _named(adult_csv, "a.csv"), "retention_until": "next spring"},
+        follow=True,
+    )
+    assert page.status_code == 200 and "YYYY-MM-DD" in page.content.decode()
+    assert not DatasetVersion.objects.exists() and stored_files() == []

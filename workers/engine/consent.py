@@ -14,7 +14,7 @@ import hmac
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 REQUIRED_COLUMNS = ("subject_id", "purpose", "status", "timestamp")
@@ -91,15 +91,30 @@ def pseudonymise(subject_id: str, secret: bytes) -> str:
     return hmac.new(secret, subject_id.strip().encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 with an explicit zone (Z or +hh:mm): consent times without a zone are ambiguous."""
+EARLIEST_CONSENT_YEAR = 1900
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def parse_timestamp(value: str, *, now: datetime | None = None) -> datetime:
+    """ISO 8601 with an explicit zone (Z or +hh:mm): consent times without a zone are ambiguous. Returned in UTC.
+
+    Dates outside 1900 .. tomorrow are refused with a clear message: year 1 with a +14:00 zone has no UTC
+    representation at all (it overflowed before), and a consent given in the future is a data error."""
     text = value.strip()
     if text.endswith("Z") or text.endswith("z"):
         text = text[:-1] + "+00:00"
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("timestamp needs a time zone (e.g. 2025-03-01T10:00:00Z)")
-    return parsed
+    if parsed.year < EARLIEST_CONSENT_YEAR:
+        raise ValueError(f"timestamp is before {EARLIEST_CONSENT_YEAR}: check the date")
+    try:
+        instant = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("timestamp is out of range: check the date") from None
+    if instant > (now or datetime.now(UTC)) + FUTURE_TOLERANCE:
+        raise ValueError("timestamp is in the future: check the date and its time zone")
+    return instant
 
 
 def validate_event(
@@ -126,7 +141,8 @@ def validate_event(
     try:
         occurred_at = parse_timestamp(row.get("timestamp") or "")
     except ValueError as exc:
-        problems.append(("timestamp", str(exc) if "zone" in str(exc) else "is not an ISO 8601 date-time"))
+        text = str(exc)
+        problems.append(("timestamp", text if text.startswith("timestamp") else "is not an ISO 8601 date-time"))
     extras = {}
     for column in OPTIONAL_COLUMNS:
         value = (row.get(column) or "").strip()

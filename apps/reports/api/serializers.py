@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.jobs.api.serializers import JobStateSerializerMixin
-from apps.reports.models import Report
+from apps.reports.models import Report, SigningIdentity
 
 
 class ReportSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
@@ -40,3 +40,27 @@ class VerifyResultSerializer(serializers.Serializer):
     signature = serializers.DictField()
     report = serializers.CharField(allow_null=True)
     superseded_by = serializers.CharField(allow_null=True)
+
+
+class SigningIdentitySerializer(serializers.ModelSerializer):
+    """The public side of a signing identity: never the key."""
+
+    organisation = serializers.UUIDField(source="organisation_id", read_only=True)
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SigningIdentity
+        fields = ["id", "organisation", "subject", "fingerprint", "self_signed", "not_after", "certificate_pem",
+                  "active", "retired_at", "created_at"]
+
+    def get_active(self, identity: SigningIdentity) -> bool:
+        return identity.retired_at is None
+
+
+class SigningIdentityImportSerializer(serializers.Serializer):
+    organisation = serializers.UUIDField()
+    certificate_pem = serializers.CharField(max_length=64 * 1024, trim_whitespace=False)
+    key_pem = serializers.CharField(max_length=64 * 1024, trim_whitespace=False, write_only=True)
+    key_password = serializers.CharField(max_length=1024, required=False, allow_blank=True, default="",
+                                         write_only=True, trim_whitespace=False)
+

@@ -19,6 +19,8 @@ from apps.reports import services
 from apps.reports.api.serializers import (
     ReportRequestSerializer,
     ReportSerializer,
+    SigningIdentityImportSerializer,
+    SigningIdentitySerializer,
     VerifyResultSerializer,
     VerifyUploadSerializer,
 )
@@ -88,3 +90,33 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             "report": report.reference if visible else None,
             "superseded_by": newer.reference if visible and newer is not None else None,
         }).data)
+
+
+@extend_schema(tags=["reports"])
+class SigningIdentityViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The certificates that sign each visible organisation's reports; org admins import their own."""
+
+    serializer_class = SigningIdentitySerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        from apps.accounts.selectors import organisations_visible_to
+        from apps.reports.models import SigningIdentity
+
+        return SigningIdentity.objects.filter(
+            organisation__in=organisations_visible_to(self.request.user)).order_by("-created_at")
+
+    @extend_schema(request=SigningIdentityImportSerializer, responses={201: SigningIdentitySerializer})
+    def create(self, request: Request) -> Response:
+        from apps.accounts.selectors import organisations_visible_to
+
+        payload = SigningIdentityImportSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        organisation = organisations_visible_to(request.user).filter(id=data["organisation"]).first()
+        if organisation is None:
+            raise NotFound()
+        identity = services.signing_identity_import(
+            actor=request.user, organisation=organisation, cert_pem=data["certificate_pem"], key_pem=data["key_pem"],
+            key_password=data["key_password"])
+        return Response(SigningIdentitySerializer(identity).data, status=status.HTTP_201_CREATED)
+

@@ -60,6 +60,20 @@ def test_line_errors_name_the_line_and_column_and_skip_only_that_line():
     assert "line,column,message" in report.error_csv()
 
 
+def test_dates_without_a_utc_instant_or_in_the_future_are_line_errors_not_crashes():
+    # Year 1 at +14:00 lies before the earliest UTC datetime: converting it overflowed and failed the whole import.
+    events, report = parse(
+        HEADER + "C-1,Research,granted,0001-01-01T00:00:00+14:00,,,\n"
+        "C-2,Research,granted,1850-06-01T00:00:00Z,,,\n"
+        "C-3,Research,granted,2999-01-01T00:00:00Z,,,\n"
+        "C-4,Research,granted,2025-01-02T10:00:00Z,,,\n"
+    )
+    assert [e.subject_pseudonym for e in events] == [pseudonymise("C-4", SECRET)]
+    messages = {error.line: error.message for error in report.errors}
+    assert set(messages) == {2, 3, 4}
+    assert "check the date" in messages[2] and "1900" in messages[3] and "future" in messages[4]
+
+
 def test_unknown_purposes_are_refused_when_the_organisation_lists_its_purposes():
     events, report = parse(HEADER + "C-1,Marketing,granted,2025-01-02T10:00:00Z,,,\n", allowed_purposes={"Research"})
     assert events == [] and report.errors[0].column == "purpose"

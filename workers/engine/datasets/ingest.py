@@ -10,7 +10,12 @@ from typing import Any, BinaryIO
 
 PARQUET_MAGIC = b"PAR1"
 SNIFF_BYTES = 64 * 1024
+# The header line is read whole, up to this size: a wide table's header can be longer than the sniffing window.
+HEADER_MAX_BYTES = 1024 * 1024
 DELIMITERS = ",;\t|"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+SAVE_AS_UTF8 = "Save it as \"CSV UTF-8 (comma delimited)\" (in Excel or LibreOffice) and upload it again."
 
 
 class IngestError(Exception):
@@ -51,9 +56,28 @@ def sniff_format(head: bytes) -> str:
         raise IngestError("empty", "The file is empty.")
     if head.startswith(PARQUET_MAGIC):
         return "parquet"
+    if head.startswith(UTF32_BOMS) or head.startswith(UTF16_BOMS) or _looks_like_utf16(head):
+        width = "UTF-32" if head.startswith(UTF32_BOMS) else "UTF-16"
+        raise IngestError(
+            "wide_encoding",
+            f"The file is {width} text (what Excel calls \"Unicode Text\"), which is not accepted. {SAVE_AS_UTF8}",
+        )
     if b"\x00" in head:
-        raise IngestError("binary", "The file is neither CSV text nor Parquet (it contains binary data).")
+        raise IngestError(
+            "binary",
+            "The file is neither CSV text nor Parquet: it contains binary data (a spreadsheet, an archive or an "
+            f"image?). Export the table as CSV or Parquet. {SAVE_AS_UTF8}",
+        )
     return "csv"
+
+
+def _looks_like_utf16(head: bytes) -> bool:
+    """UTF-16 without a byte-order mark: ASCII text with a NUL beside every character."""
+    sample = head[:4096]
+    if len(sample) < 8:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return odd.count(0) > 0.9 * len(odd) or even.count(0) > 0.9 * len(even)
 
 
 def detect_encoding(head: bytes) -> str:
@@ -63,14 +87,19 @@ def detect_encoding(head: bytes) -> str:
         head.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
-        if exc.start > len(head) - 4:  # a multi-byte character cut by the sniffing window
+        # A multi-byte character cut by the sniffing window (only possible when the window was full).
+        if len(head) >= SNIFF_BYTES and exc.start > len(head) - 4:
             return "utf-8"
     from charset_normalizer import from_bytes
 
-    best = from_bytes(head).best()
-    if best is None:
-        raise IngestError("encoding", "The file's text encoding could not be recognised; save it as UTF-8.")
-    return best.encoding
+    matches = list(from_bytes(head))
+    if not matches:
+        raise IngestError("encoding", f"The file's text encoding could not be recognised. {SAVE_AS_UTF8}")
+    best = matches[0]
+    # Short files fit several single-byte code pages equally well; the one most tables are saved in wins the tie
+    # (charset_normalizer otherwise takes the first in its own order, cp1250, and turns "Genève" into "Genčve").
+    tied = [m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    return "cp1252" if "cp1252" in tied else best.encoding
 
 
 def detect_delimiter(text: str) -> str:
@@ -86,18 +115,60 @@ def detect_delimiter(text: str) -> str:
         return best if counts[best] else ","
 
 
+def _read_start(stream: BinaryIO) -> bytes:
+    """The file's first bytes: the sniffing window, and more until the header line ends (at most HEADER_MAX_BYTES)."""
+    start = stream.read(SNIFF_BYTES) or b""
+    while b"\n" not in start and len(start) < HEADER_MAX_BYTES:
+        more = stream.read(SNIFF_BYTES)
+        if not more:
+            break
+        start += more
+    return start
+
+
+class _Prefixed(io.RawIOBase):
+    """``prefix`` then the rest of ``stream``: the bytes already read for sniffing go to the CSV reader too."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self._prefix = memoryview(prefix)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            size = min(len(buffer), len(self._prefix))
+            buffer[:size] = self._prefix[:size]
+            self._prefix = self._prefix[size:]
+            return size
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def inspect_csv(stream: BinaryIO) -> TableInfo:
     """Read the whole CSV once (streaming, bounded memory): header, row count, ragged rows, formula-like cells."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    raw = io.BufferedReader(stream, buffer_size=SNIFF_BYTES) if not hasattr(stream, "peek") else stream
-    head = raw.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    start = _read_start(stream)
+    head = start[:SNIFF_BYTES]
     sniff_format(head)
     encoding = detect_encoding(head)
-    text = head.decode(encoding.replace("-sig", ""), errors="ignore").lstrip("\ufeff")
+    codec = encoding.replace("-sig", "")
+    text = head.decode(codec, errors="ignore").lstrip("\ufeff")
     delimiter = detect_delimiter(text)
-    header = next(csv.reader(io.StringIO(text.splitlines()[0] if text else ""), delimiter=delimiter), [])
+    first_line = start.split(b"\n", 1)[0]
+    if len(first_line) >= HEADER_MAX_BYTES:
+        raise IngestError(
+            "header_too_long",
+            f"The header line is longer than {HEADER_MAX_BYTES // 1024 // 1024} MB: this is not a table Attest can "
+            "govern. Check the delimiter and the line endings, or split the table.",
+        )
+    header_text = first_line.decode(codec, errors="replace").lstrip("\ufeff").rstrip("\r")
+    header = next(csv.reader(io.StringIO(header_text), delimiter=delimiter), [])
+    raw = _Prefixed(start, stream)
     names = [name.strip() for name in header]
     if not names or all(not name for name in names):
         raise IngestError("no_header", "The first line must be a header naming the columns.")
@@ -126,6 +197,8 @@ def inspect_csv(stream: BinaryIO) -> TableInfo:
         for batch in reader:
             rows += batch.num_rows
             for name, column in zip(batch.schema.names, batch.columns, strict=True):
+                if not pa.types.is_string(column.type):
+                    continue
                 starts = pc.sum(pc.match_substring_regex(column, r"^[=+\-@\t\r]")).as_py() or 0
                 if starts:
                     formula_cells[name] = formula_cells.get(name, 0) + starts
@@ -136,7 +209,12 @@ def inspect_csv(stream: BinaryIO) -> TableInfo:
                 "ragged_rows", f"Rows have different numbers of fields than the header: {message}", {"reason": message}
             ) from None
         if "UTF8" in message or "utf8" in message.lower() or "decode" in message.lower():
-            raise IngestError("encoding", f"The file is not valid {encoding} text.", {"reason": message}) from None
+            raise IngestError(
+                "encoding",
+                f"Part of the file is not valid {encoding} text (the encoding was recognised from its beginning, and "
+                f"a later line differs). {SAVE_AS_UTF8}",
+                {"reason": message},
+            ) from None
         raise IngestError("invalid_csv", f"The file is not a valid CSV table: {message}", {"reason": message}) from None
     if rows == 0:
         raise IngestError("header_only", "The file has a header but no rows.")

@@ -144,8 +144,9 @@ def evaluate(
                 "value": value,
                 "ci": ci,
                 "ci_excluded": excluded_count,
-                "undefined": None if value is not None else undefined_reason(metric, per_group, judged,
-                                                                              policy.min_group_size),
+                "undefined": (
+                    None if value is not None else undefined_reason(metric, per_group, judged, policy.min_group_size)
+                ),
             }
         groupings.append(
             {
@@ -174,7 +175,7 @@ def evaluate(
 
 
 def verdict(gates: list[dict[str, Any]]) -> str:
-    """"fail" if a gate fails; else "unknown" if a gate cannot be evaluated; else "pass"."""
+    """The verdict of the gates: fail if one fails; else unknown if one cannot be evaluated; else pass."""
     statuses = {gate_status(g) for g in gates}
     return "fail" if FAIL in statuses else "unknown" if NOT_EVALUABLE in statuses else "pass"
 
@@ -214,10 +215,19 @@ def evaluate_gates(groupings: list[dict[str, Any]], gates: list[dict[str, Any]])
                 reason = "; ".join(f"{u['grouping']}: {u['reason']}" for u in undefined)
             else:
                 reason = "no grouping has two groups large enough to judge"
-            results.append({**base, "value": None, "ci": [None, None], "ci_excluded": None,
-                            "grouping": undefined[0]["grouping"] if undefined else None,
-                            "passed": None, "status": NOT_EVALUABLE, "robust": False,
-                            "reason": f"cannot be evaluated: {reason}"})
+            results.append(
+                {
+                    **base,
+                    "value": None,
+                    "ci": [None, None],
+                    "ci_excluded": None,
+                    "grouping": undefined[0]["grouping"] if undefined else None,
+                    "passed": None,
+                    "status": NOT_EVALUABLE,
+                    "robust": False,
+                    "reason": f"cannot be evaluated: {reason}",
+                }
+            )
             continue
         value, (low, high) = worst[1]["value"], worst[1]["ci"]
         robust = (

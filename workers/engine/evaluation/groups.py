@@ -75,8 +75,9 @@ def _column(series: pd.Series, normalised: bool) -> tuple[np.ndarray, list[str],
     uniques = list(uniques)
     texts = [str(v) for v in uniques]
     clash = Counter(texts)
-    labels = [f"{t} ({_kind(v)})" if clash[t] > 1 or t == MISSING_LABEL else t
-              for t, v in zip(texts, uniques, strict=True)]
+    labels = [
+        f"{t} ({_kind(v)})" if clash[t] > 1 or t == MISSING_LABEL else t for t, v in zip(texts, uniques, strict=True)
+    ]
     order = sorted(range(len(uniques)), key=lambda i: (labels[i], _kind(uniques[i])))
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[order] = np.arange(len(uniques))
@@ -126,15 +127,24 @@ def groupings(
             parts.append([(labels[c], values[c]) for c in codes[first]])
         component_labels = [[p[i][0] for p in parts] for i in range(len(uniques))]
         bracket = any(SEPARATOR in label for row in component_labels for label in row)
-        joined = [SEPARATOR.join(f"({label})" if bracket and SEPARATOR in label else label for label in row)
-                  for row in component_labels]
+        joined = [
+            SEPARATOR.join(f"({label})" if bracket and SEPARATOR in label else label for label in row)
+            for row in component_labels
+        ]
         seen: Counter[str] = Counter()
         unique_labels = []
         for label in joined:
             seen[label] += 1
             unique_labels.append(label if seen[label] == 1 else f"{label} [{seen[label]}]")
-        out.append(Grouping(" x ".join(names), names, inverse.astype(np.int64), unique_labels,
-                            [[p[i][1] for p in parts] for i in range(len(uniques))]))
+        out.append(
+            Grouping(
+                " x ".join(names),
+                names,
+                inverse.astype(np.int64),
+                unique_labels,
+                [[p[i][1] for p in parts] for i in range(len(uniques))],
+            )
+        )
     return out
 
 

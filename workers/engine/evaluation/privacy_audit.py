@@ -79,19 +79,6 @@ def _bounds(tp: np.ndarray, fp: np.ndarray, members: float, nonmembers: float, d
     return np.maximum(np.nan_to_num(np.maximum(first, second), nan=0.0, posinf=0.0), 0.0)
 
 
-def epsilon_lower_bound(
-    tp: np.ndarray, fp: np.ndarray, members: int, nonmembers: int, delta: float, confidence: float = 0.95
-) -> dict[str, Any]:
-    """The largest bound over the given thresholds. It holds at ``confidence`` only when there is one threshold, or
-    the thresholds were fixed without looking at these counts: ``certified_bound`` below is the audit's use."""
-    tp, fp = np.atleast_1d(np.asarray(tp, float)), np.atleast_1d(np.asarray(fp, float))
-    candidates = _bounds(tp, fp, members, nonmembers, delta, confidence)
-    if candidates.size == 0 or candidates.max() <= 0:
-        return {"epsilon": 0.0, "tpr": None, "fpr": None}
-    best = int(candidates.argmax())
-    return {"epsilon": float(candidates[best]), "tpr": float(tp[best] / members), "fpr": float(fp[best] / nonmembers)}
-
-
 def _split(count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     order = rng.permutation(count)
     cut = int(round(count * SELECTION_SHARE))

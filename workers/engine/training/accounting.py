@@ -20,11 +20,10 @@ from workers.engine.training.delta import default_delta  # noqa: F401 - re-expor
 
 ACCOUNTANT = "pld"
 LABEL = "PLD accountant (dp_accounting, pessimistic)"
-# Interval of the discretised privacy loss. At 1e-3 the pessimistic estimate stays within 0.1% (or 0.001 absolute) of
-# one 10x finer over the configurable range (sigma 0.5-5, q 1e-4-0.1, 10-20,000 steps), in well under a second.
-INTERVAL = 1e-3
-# Coarse interval, used only to bracket the noise multiplier before the bisection at INTERVAL settles it.
-COARSE_INTERVAL = 1e-2
+# The privacy loss is discretised on a grid of this interval, refined until two grids agree (see _epsilon).
+COARSEST_INTERVAL = 1e-2
+FINEST_INTERVAL = 1e-6
+REFINE = 4
 EPSILON_TOLERANCE = 0.005  # calibration stops this far below the target (never above it)
 
 
@@ -79,17 +78,46 @@ def _validate(mechanism: Mechanism) -> None:
         raise ValueError(f"sample rate {mechanism.sample_rate!r} must be in (0, 1]")
 
 
-def _epsilon(mechanisms: list[Mechanism], delta: float, interval: float = INTERVAL) -> float:
-    active = [m for m in mechanisms if m.steps > 0]
-    if not active:
-        return 0.0
+def _step_scale(mechanism: Mechanism) -> float:
+    """Spread of one step's privacy loss (about q * sqrt(exp(1 / sigma^2) - 1) for the subsampled Gaussian)."""
+    return mechanism.sample_rate * math.sqrt(math.expm1(min(1.0 / mechanism.noise_multiplier**2, 700.0)))
+
+
+def _epsilon_at(mechanisms: tuple[Mechanism, ...], delta: float, interval: float) -> float:
     composed: pld.PrivacyLossDistribution | None = None
-    for mechanism in active:
-        _validate(mechanism)
-        run = _run_pld(float(mechanism.noise_multiplier), float(mechanism.sample_rate), int(mechanism.steps), interval)
+    for m in mechanisms:
+        run = _run_pld(float(m.noise_multiplier), float(m.sample_rate), int(m.steps), interval)
         composed = run if composed is None else composed.compose(run)
     assert composed is not None
     return float(composed.get_epsilon_for_delta(delta))
+
+
+@functools.lru_cache(maxsize=512)
+def _epsilon(mechanisms: tuple[Mechanism, ...], delta: float) -> float:
+    """The pessimistic PLD epsilon on a grid fine enough to be within a few thousandths of the exact value.
+
+    The discretisation error shrinks about quadratically with the interval, and it matters only relative to the
+    spread of one step's loss (tiny for small q and large sigma, where thousands of steps add the rounding up). So
+    start at a grid a few times that spread, refine by 4 and stop when the finer epsilon moved by less than 15x the
+    tolerance (its own error is then about a fifteenth of the move). Every value on the way is an upper bound; the
+    finest one is returned. Large-epsilon runs stop on coarse grids (cheap), small ones refine (cheap: narrow support).
+    """
+    active = tuple(m for m in mechanisms if m.steps > 0)
+    if not active:
+        return 0.0
+    for m in active:
+        _validate(m)
+    scale = min(_step_scale(m) for m in active)
+    interval = min(COARSEST_INTERVAL, max(FINEST_INTERVAL, 4 * scale))
+    previous = _epsilon_at(active, delta, interval)
+    while interval > FINEST_INTERVAL:
+        interval = max(FINEST_INTERVAL, interval / REFINE)
+        current = _epsilon_at(active, delta, interval)
+        settled = abs(previous - current) <= 15 * max(2.5e-4, 1e-3 * current)
+        previous = min(previous, current)
+        if settled:
+            break
+    return previous
 
 
 def epsilon_spent(mechanisms: list[Mechanism], delta: float, preferred: str = ACCOUNTANT) -> EpsilonReport:
@@ -100,7 +128,7 @@ def epsilon_spent(mechanisms: list[Mechanism], delta: float, preferred: str = AC
     """
     if not any(m.steps > 0 for m in mechanisms):
         return EpsilonReport(0.0, delta, ACCOUNTANT, "no steps taken")
-    return EpsilonReport(_epsilon(mechanisms, delta), delta, ACCOUNTANT, LABEL)
+    return EpsilonReport(_epsilon(tuple(mechanisms), float(delta)), delta, ACCOUNTANT, LABEL)
 
 
 def noise_for_target(
@@ -116,31 +144,35 @@ def noise_for_target(
     if steps <= 0:
         raise ValueError("steps must be positive")
 
-    def epsilon_at(sigma: float, interval: float) -> float:
-        return _epsilon([Mechanism(sigma, sample_rate, steps)], delta, interval)
+    def coarse(sigma: float) -> float:
+        return _epsilon_at((Mechanism(sigma, sample_rate, steps),), delta, COARSEST_INTERVAL)
 
-    # Bracket with the coarse interval (cheap), then settle with the reporting interval. Epsilon falls as sigma grows.
-    low, high = 0.1, 1.0
-    while epsilon_at(high, COARSE_INTERVAL) > target_epsilon:
+    def fine(sigma: float) -> float:
+        return _epsilon((Mechanism(sigma, sample_rate, steps),), float(delta))
+
+    # Bracket on the coarsest grid (cheap; an upper bound, so its sigma is enough noise), then settle with the
+    # accountant that reports. Epsilon falls as sigma grows; ``high`` always meets the target.
+    low, high = 0.2, 1.0
+    while coarse(high) > target_epsilon:
         low, high = high, high * 2
         if high > 1e4:
             raise ValueError(f"no noise multiplier up to 1e4 reaches epsilon {target_epsilon:g}")
-    for _ in range(12):
+    for _ in range(10):
         middle = math.sqrt(low * high)
-        if epsilon_at(middle, COARSE_INTERVAL) > target_epsilon:
+        if coarse(middle) > target_epsilon:
             low = middle
         else:
             high = middle
-    # The coarse bracket is only a start: widen it until the fine accountant agrees that it brackets the target.
-    while epsilon_at(high, INTERVAL) > target_epsilon:
+    while fine(high) > target_epsilon:
         low, high = high, high * 1.05
-    while low > 0.05 and epsilon_at(low, INTERVAL) <= target_epsilon:
-        low, high = low / 1.05, low
+    low = high
+    while low > 0.2 and fine(low) <= target_epsilon:
+        high, low = low, low / 1.25
     for _ in range(40):
-        if epsilon_at(high, INTERVAL) >= target_epsilon - EPSILON_TOLERANCE or high - low < 1e-6:
+        if fine(high) >= target_epsilon - EPSILON_TOLERANCE or high - low < 1e-4 * high:
             break
         middle = (low + high) / 2
-        if epsilon_at(middle, INTERVAL) > target_epsilon:
+        if fine(middle) > target_epsilon:
             low = middle
         else:
             high = middle

@@ -24,9 +24,15 @@ LIMIT = int(binom.ppf(0.999, TRIALS, 0.05))  # 73 of 1,000
 
 
 def audit_with_both_attacks(member_losses, nonmember_losses, reference_members, reference_nonmembers, epsilon, seed):
-    return membership_audit(member_losses, nonmember_losses, proven_epsilon=epsilon, delta=1e-5,
-                            reference_member_losses=reference_members,
-                            reference_nonmember_losses=reference_nonmembers, seed=seed)
+    return membership_audit(
+        member_losses,
+        nonmember_losses,
+        proven_epsilon=epsilon,
+        delta=1e-5,
+        reference_member_losses=reference_members,
+        reference_nonmember_losses=reference_nonmembers,
+        seed=seed,
+    )
 
 
 def test_on_identical_distributions_a_positive_bound_fires_at_most_five_percent_of_the_time():
@@ -66,8 +72,9 @@ def test_for_an_exactly_epsilon_dp_mechanism_the_accounting_fault_fires_at_most_
     member_bits = rng.random((TRIALS, ROWS)) < keep
     nonmember_bits = rng.random((TRIALS, ROWS)) < 1 - keep
     faults = sum(
-        loss_threshold_audit(-member_bits[t].astype(float), -nonmember_bits[t].astype(float),
-                             proven_epsilon=epsilon, delta=1e-5, seed=t)["accounting_fault"]
+        loss_threshold_audit(
+            -member_bits[t].astype(float), -nonmember_bits[t].astype(float), proven_epsilon=epsilon, delta=1e-5, seed=t
+        )["accounting_fault"]
         for t in range(TRIALS)
     )
     assert faults <= LIMIT, f"accounting fault in {faults} of {TRIALS} randomised-response trials"
@@ -81,9 +88,15 @@ def test_the_bound_is_computed_on_rows_the_threshold_was_not_chosen_on():
     assert attack["selection"]["members"] + attack["certification"]["members"] == 2000
     assert attack["selection"]["nonmembers"] + attack["certification"]["nonmembers"] == 2000
     assert attack["bound_at"]["threshold"] is not None and attack["bound_confidence"] == pytest.approx(0.95)
-    with_references = membership_audit(members, nonmembers, proven_epsilon=None, delta=1e-5, seed=9,
-                                       reference_member_losses=np.ones((3, 2000)),
-                                       reference_nonmember_losses=np.ones((3, 2000)))
+    with_references = membership_audit(
+        members,
+        nonmembers,
+        proven_epsilon=None,
+        delta=1e-5,
+        seed=9,
+        reference_member_losses=np.ones((3, 2000)),
+        reference_nonmember_losses=np.ones((3, 2000)),
+    )
     # Two attacks, the headline their maximum: each is certified at 97.5% so the headline holds at 95%.
     assert [a["bound_confidence"] for a in with_references["attacks"]] == pytest.approx([0.975, 0.975])
     assert with_references["confidence"] == pytest.approx(0.95)
