@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import beat_embedded_init
 from kombu import Queue
+
+from portal.lifeline import beat_exits_with_its_worker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -72,6 +75,11 @@ def _configure(app: Celery) -> None:
                 "schedule": 3600.0,
                 "options": {"queue": "default", "expires": 3000},
             },
+            "sweep-abandoned-uploads": {
+                "task": "attest.default.incoming_sweep",
+                "schedule": 3600.0,
+                "options": {"queue": "default", "expires": 3000},
+            },
             "erase-expired-dataset-versions": {
                 "task": "attest.default.dataset_retention",
                 "schedule": 24 * 3600.0,
@@ -83,3 +91,5 @@ def _configure(app: Celery) -> None:
 
 _configure(app)
 app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
+# The demo's embedded beat (worker -B) ends when its worker does, even a worker killed with SIGKILL (portal/lifeline.py).
+beat_embedded_init.connect(beat_exits_with_its_worker, weak=False)

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.audit.middleware.RequestIdMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
+    # Before anything reads a body: declared size, bounded handlers, upload gate, cleanup (apps/core/uploads.py).
+    "apps.core.uploads.UploadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -102,6 +104,10 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker) share the demo database: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+# The role that owns the tables, for migrations only (`manage.py migrate` and `flush` switch to it; apps/audit/dbroles.py
+# then grants DATABASE_URL's role only what the portal needs: no TRUNCATE, ALTER or triggers, no UPDATE or DELETE on the
+# audit log and other immutable tables). Unset: one role does everything (the demo, SQLite, has no roles).
+DATABASE_OWNER = dj_database_url.parse(env_str("DATABASE_MIGRATE_URL")) if env_str("DATABASE_MIGRATE_URL") else None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -115,14 +121,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Failed logins allowed per (username, client address) within the window before further attempts are refused.
+# Password guesses allowed within the window (apps/accounts/throttling.py): per (client address, account), per account
+# from any address, and per address alone (0: off; only where the client address is real, never one shared proxy).
 LOGIN_FAILURE_LIMIT = env_int("ATTEST_LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("ATTEST_LOGIN_ACCOUNT_FAILURE_LIMIT", 2 * LOGIN_FAILURE_LIMIT)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("ATTEST_LOGIN_ADDRESS_FAILURE_LIMIT", 0)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("ATTEST_LOGIN_FAILURE_WINDOW_SECONDS", 900)
+# Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; none by default, so REMOTE_ADDR is used.
+TRUSTED_PROXIES = env_list("ATTEST_TRUSTED_PROXIES", [])
+INVITATION_DAYS = env_int("ATTEST_INVITATION_DAYS", 7)
+PASSWORD_RESET_TIMEOUT = env_int("ATTEST_PASSWORD_RESET_SECONDS", 3600)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# One date format on every page ("30 Nov 2026", "30 Nov 2026, 14:05"): the locale's own formats would win over
+# DATE_FORMAT here, so they are set in a format module (portal/formats/en_GB/formats.py).
+FORMAT_MODULE_PATH = ["portal.formats"]
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -137,8 +153,18 @@ WHITENOISE_USE_FINDERS = DEBUG or DEMO_MODE or env_bool("ATTEST_TESTING", False)
 STORAGE_ROOT = env_path("ATTEST_STORAGE_ROOT", DATA_DIR / "storage")
 # Largest accepted upload; enforced while streaming, not only from headers.
 UPLOAD_MAX_BYTES = env_int("ATTEST_UPLOAD_MAX_BYTES", 2 * 1024**3)
+# What an uploaded table may expand to, checked at upload before any worker reads it (a Parquet file's footer gives its
+# rows and decoded size: a small file can hold hundreds of millions of repeated values). Workers read in batches.
+MAX_ROWS = env_int("ATTEST_MAX_ROWS", 20_000_000)
+MAX_DECOMPRESSED_BYTES = env_int("ATTEST_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
+# The longest an upload request may last (at least 1 MB/s for the largest file, plus ten minutes to check it); the
+# incoming sweeper deletes files untouched for longer (apps/core/uploads.incoming_sweep).
+UPLOAD_MAX_SECONDS = env_int("ATTEST_UPLOAD_MAX_SECONDS", 600 + UPLOAD_MAX_BYTES // 2**20)
+# Bodies of routes that declare no upload policy; their files stay in memory, never on disk (apps/core/uploads.py).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 100  # file parts, empty ones included (the anonymise form has one per column)
+FILE_UPLOAD_HANDLERS = ["apps.core.uploads.BoundedMemoryUploadHandler"]
 
 
 def _master_keys() -> list[str]:

@@ -20,6 +20,7 @@ def test_compose_has_every_service_and_web_waits_for_healthy_dependencies():
     assert services["web"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},  # migrations run as the owner, beforehand
     }
     assert "noeviction" in services["redis"]["command"]
     gpu = services["worker-gpu"]

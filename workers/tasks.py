@@ -52,3 +52,12 @@ def review_reminders() -> int:
     from apps.ethics.services import reviews_remind_due
 
     return reviews_remind_due()
+
+
+@shared_task(name=task_names.INCOMING_SWEEP, expires=3000)
+def incoming_sweep() -> int:
+    """Beat, hourly: delete what a killed process left in the incoming folder (spooled uploads older than the longest
+    upload, encrypted files older than the longest upload and the longest job)."""
+    from apps.core.uploads import incoming_sweep as sweep
+
+    return sweep()

@@ -1,4 +1,4 @@
-"""Users, organisations, memberships with roles, auditor grants, API tokens and login attempts."""
+"""Users, organisations, memberships with roles, invitations, auditor grants, API tokens and attempt counters."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from apps.core.models import BaseModel
 
@@ -118,12 +119,58 @@ class ApiToken(BaseModel):
         return f"{self.name} ({self.prefix}...)"
 
 
-class LoginFailure(models.Model):
-    """A failed sign-in, kept briefly to throttle guessing per username and per client address."""
+class AttemptCounter(models.Model):
+    """Attempts on one throttling key (an account, an address and account, or an address) within a fixed window.
 
-    username = models.CharField(max_length=150, db_index=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    Counted before the password is checked, under a row lock, so parallel guesses cannot all pass a stale count.
+    """
+
+    key = models.CharField(max_length=64, unique=True, help_text="HMAC of scope and values: no username or address.")
+    count = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    locked_at = models.DateTimeField(null=True, blank=True, help_text="When the limit was reached (one event).")
 
     def __str__(self) -> str:
-        return f"failed sign-in for {self.username} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.count} attempts since {self.window_started_at:%Y-%m-%d %H:%M}"
+
+
+class Invitation(BaseModel):
+    """An offer of a role (or of auditor access) in an organisation, sent by e-mail; nothing changes for the person
+    until they accept it while signed in. Only the sha256 of its single-use token is stored."""
+
+    class Kind(models.TextChoices):
+        MEMBERSHIP = "membership", "Membership"
+        AUDITOR_GRANT = "auditor_grant", "External auditor access"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        REVOKED = "revoked", "Revoked"
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="invitations")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MEMBERSHIP)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    email = models.EmailField(help_text="Where the invitation was sent; shown to the organisation's admins only.")
+    email_sha256 = models.CharField(max_length=64, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="Auditor access: why it is given.")
+    access_expires_at = models.DateTimeField(null=True, blank=True, help_text="Auditor access: when it ends.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.organisation} as {self.get_role_display()} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.PENDING and self.expires_at > timezone.now()

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, Role, User
+from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, Role, User
 from apps.accounts.selectors import organisation_ids_for, roles_in
 
 
@@ -26,13 +26,18 @@ def visible_to(user: User, action: str = "view", model: type = Organisation) -> 
         return AuditorGrant.objects.filter(organisation_id__in=organisation_ids_for(user, [Role.ADMIN])).select_related(
             "user", "organisation"
         )
+    if model is Invitation:
+        # Invitations carry the invited address: only the organisation's admins see them.
+        return Invitation.objects.filter(organisation_id__in=organisation_ids_for(user, [Role.ADMIN])).select_related(
+            "organisation", "invited_by"
+        )
     if model is ApiToken:
         return ApiToken.objects.filter(user=user) if user.is_authenticated else ApiToken.objects.none()
     raise ValueError(f"no visibility rule for {model.__name__}")
 
 
 def can(user: User, action: str, obj: Any) -> bool:
-    """Whether ``user`` may perform ``action`` on ``obj`` (an Organisation, Membership, AuditorGrant or ApiToken)."""
+    """Whether ``user`` may ``action`` ``obj`` (an Organisation, Membership, AuditorGrant, Invitation or ApiToken)."""
     if isinstance(obj, ApiToken):
         return obj.user_id == user.id
     organisation = obj if isinstance(obj, Organisation) else getattr(obj, "organisation", None)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.accounts.models import AuditorGrant, Membership, Organisation, Role, User
+from apps.accounts.models import AuditorGrant, Invitation, Membership, Organisation, Role, User
 
 
 def _active_grants(user: User) -> QuerySet[AuditorGrant]:
@@ -57,3 +58,19 @@ def organisation_members(organisation: Organisation, role: str | None = None) ->
     if role:
         memberships = memberships.filter(role=role)
     return User.objects.filter(id__in=memberships.values("user_id"), is_active=True).order_by("username")
+
+
+def invitation_token_hash(raw: str) -> str:
+    """Invitations store only this digest of their single-use token."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def invitation_by_token(raw: str | None) -> Invitation | None:
+    """The invitation a link's token opens (any status; callers check ``is_open``), or None."""
+    if not raw:
+        return None
+    return (
+        Invitation.objects.select_related("organisation", "invited_by")
+        .filter(token_hash=invitation_token_hash(raw))
+        .first()
+    )

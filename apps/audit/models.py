@@ -76,3 +76,33 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.sequence} of {self.chain}"
+
+
+class PublishedHead(models.Model):
+    """A chain head that left the database: handed out by the head API, or embedded in a signed audit extract. The
+    chain must still hold it: verification fails if the event at that sequence has another hash, or the chain is
+    shorter (an emptied chain included). Insert-only: the portal's database role may only SELECT and INSERT here, and
+    a trigger refuses UPDATE and DELETE."""
+
+    chain = models.CharField(max_length=40, help_text="The organisation's id, or 'platform'.")
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    sequence = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    published_at = models.DateTimeField()
+    source = models.CharField(max_length=40, help_text="Where it went: 'api' (the head endpoint) or 'report'.")
+
+    class Meta:
+        constraints = [
+            # The first publication of a position is the one kept: a rewritten chain cannot publish over it.
+            models.UniqueConstraint(fields=["chain", "sequence"], name="audit_published_head_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"published head #{self.sequence} of {self.chain}"

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.audit.chain import GENESIS_HASH, chain_key, event_hash, to_json_value
 from apps.audit.context import current_request_id
-from apps.audit.models import AuditChainHead, AuditEvent
+from apps.audit.models import AuditChainHead, AuditEvent, PublishedHead
 
 
 def audit_record(
@@ -64,3 +64,35 @@ def audit_record(
         head.hash = digest
         head.save(update_fields=["sequence", "hash"])
     return event
+
+
+def audit_head_publish(
+    *, organisation: Any, source: str, sequence: int | None = None, hash: str | None = None
+) -> dict[str, Any]:
+    """Record that a chain's head leaves the database (``source``: 'api', 'report'); return it as published.
+
+    ``sequence`` and ``hash`` name a head read earlier (a report's verified head); left out, the current head is read.
+    From now on that chain must contain this hash at this position (``audit_chain_verify``). Insert-only: a position
+    is recorded once, by its first publication. An empty chain publishes nothing.
+    """
+    from apps.audit.selectors import audit_chain_head
+
+    organisation_id = getattr(organisation, "pk", organisation)
+    if sequence is None or hash is None:
+        head = audit_chain_head(organisation_id)
+        sequence, hash = head["sequence"], head["hash"]
+    if sequence:
+        PublishedHead.objects.bulk_create(
+            [
+                PublishedHead(
+                    chain=chain_key(organisation_id),
+                    organisation_id=organisation_id,
+                    sequence=sequence,
+                    hash=hash,
+                    published_at=timezone.now(),
+                    source=source,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+    return {"organisation": organisation_id, "sequence": sequence, "hash": hash}

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from apps.audit.chain import GENESIS_HASH, PLATFORM_CHAIN, chain_key, event_hash
-from apps.audit.models import AuditChainHead, AuditEvent
+from apps.audit.models import AuditChainHead, AuditEvent, PublishedHead
 
 
 @dataclass
@@ -25,6 +25,8 @@ class ChainVerification:
     broken_event_id: int | None = None
     reason: str = ""
     chain: str = ""
+    published_sequence: int | None = None
+    published_at: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -41,6 +43,10 @@ def audit_chain_verify(
     ``organisation`` is an Organisation or its id, or None for the platform chain; left out, every chain is verified
     (the operator's check) and the first broken one is returned, or a summary with ``chain`` 'all'. ``expect_head``
     is a hash of the chain published earlier: it must still be in the chain, or history was rewritten.
+
+    Every walk also checks the chain against its last head recorded as published (``PublishedHead``: the head API,
+    signed audit extracts): the event at that sequence must have that hash, and the chain must reach it, so a chain
+    emptied or cut short after publication fails even when its stored head was rewritten to match.
     """
     if organisation is EVERY_CHAIN:
         if expect_head is not None:
@@ -56,10 +62,23 @@ def audit_chain_verify(
     expected_sequence = 1
     checked = 0
     seen_expected = expect_head is None
+    published = PublishedHead.objects.filter(chain=chain).order_by("-sequence").first()
+    published_fields = {
+        "published_sequence": published.sequence if published else None,
+        "published_at": published.published_at.isoformat() if published else None,
+    }
 
     def broken(event: AuditEvent | None, sequence: int, reason: str) -> ChainVerification:
         return ChainVerification(
-            False, checked, expected_sequence - 1, previous_hash, sequence, event.pk if event else None, reason, chain
+            False,
+            checked,
+            expected_sequence - 1,
+            previous_hash,
+            sequence,
+            event.pk if event else None,
+            reason,
+            chain,
+            **published_fields,
         )
 
     if chain == PLATFORM_CHAIN:
@@ -89,6 +108,13 @@ def audit_chain_verify(
         )
         if recomputed != event.hash:
             return broken(event, event.sequence, "its content does not match its hash (the row was changed)")
+        if published is not None and event.sequence == published.sequence and event.hash != published.hash:
+            return broken(
+                event,
+                event.sequence,
+                f"its hash differs from the head #{published.sequence} published on {published.published_at:%Y-%m-%d}"
+                " (history was rewritten)",
+            )
         if not seen_expected and event.hash == expect_head:
             seen_expected = True
         previous_hash = event.hash
@@ -96,6 +122,20 @@ def audit_chain_verify(
         checked += 1
     head = AuditChainHead.objects.filter(chain=chain).first()
     last_sequence = expected_sequence - 1
+    if published is not None and last_sequence < published.sequence:
+        return ChainVerification(
+            False,
+            checked,
+            last_sequence,
+            previous_hash,
+            last_sequence + 1,
+            None,
+            f"the chain ends at #{last_sequence} but head #{published.sequence} was published on"
+            f" {published.published_at:%Y-%m-%d %H:%M} UTC: events were deleted"
+            + (" (the chain is empty)" if not checked else ""),
+            chain,
+            **published_fields,
+        )
     if head is not None and (head.sequence != last_sequence or head.hash != previous_hash):
         return ChainVerification(
             False,
@@ -107,10 +147,19 @@ def audit_chain_verify(
             f"the stored head (#{head.sequence}) does not match the last event (#{last_sequence}):"
             " events were deleted from the end",
             chain,
+            **published_fields,
         )
     if head is None and checked:
         return ChainVerification(
-            False, checked, last_sequence, previous_hash, None, None, "the chain's stored head is missing", chain
+            False,
+            checked,
+            last_sequence,
+            previous_hash,
+            None,
+            None,
+            "the chain's stored head is missing",
+            chain,
+            **published_fields,
         )
     if not seen_expected:
         return ChainVerification(
@@ -122,13 +171,16 @@ def audit_chain_verify(
             None,
             "the published head hash is not in the chain: history was rewritten",
             chain,
+            **published_fields,
         )
-    return ChainVerification(True, checked, last_sequence, previous_hash, chain=chain)
+    return ChainVerification(True, checked, last_sequence, previous_hash, chain=chain, **published_fields)
 
 
 def audit_chains() -> list[Any]:
-    """Every chain that has a head or an event: organisation ids, and None for the platform chain."""
+    """Every chain that has a head, an event or a published head: organisation ids, and None for the platform chain
+    (a chain emptied after its head was published is still walked, and fails)."""
     ids = set(AuditChainHead.objects.values_list("organisation_id", flat=True))
+    ids |= set(PublishedHead.objects.order_by().values_list("organisation_id", flat=True).distinct())
     ids |= set(AuditEvent.objects.order_by().values_list("organisation_id", flat=True).distinct())
     return sorted(ids, key=lambda value: (value is not None, str(value)))
 

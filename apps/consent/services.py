@@ -41,15 +41,17 @@ def _check(actor: User, organisation: Organisation, action: str) -> None:
 
 
 def pseudonym_secret(organisation: Organisation) -> bytes:
-    """The organisation's pseudonym secret, created on first use (creating it is audited once)."""
+    """The organisation's pseudonym secret, created on first use.
+
+    Creating it writes no audit event: it is an internal step of whatever first needs a pseudonym (a consent event,
+    an import, a page computing consent coverage), like a chain head created lazily; its row records when, and
+    re-wrapping it is audited (``keys.rotate_master``). An event here gave the first consent event two events.
+    """
     key = PseudonymKey.objects.filter(organisation=organisation).first()
     if key is None:
-        with transaction.atomic():
-            key, created = PseudonymKey.objects.get_or_create(
-                organisation=organisation, defaults={"wrapped_key": wrap_secret(secrets.token_bytes(32))}
-            )
-            if created:
-                audit_record(actor=None, organisation=organisation, action="consent.pseudonym_key_create", target=key)
+        key, _created = PseudonymKey.objects.get_or_create(
+            organisation=organisation, defaults={"wrapped_key": wrap_secret(secrets.token_bytes(32))}
+        )
     return unwrap_secret(key.wrapped_key)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -15,9 +16,27 @@ from apps.consent import services
 from apps.consent.models import ConsentRecord, DataSubject
 from apps.consent.permissions import can, imports_visible_to
 from apps.consent.selectors import subjects_with_status
+from apps.consent.services import IMPORT_MAX_BYTES
 from apps.core.errors import AttestError
+from apps.core.uploads import SpoolingUploadHandler, accepts_upload
 
 
+def _may_import(user: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None:
+    """Checked before the body is read: a consent file goes only to an organisation the user imports for."""
+    organisation = request.organisation  # type: ignore[attr-defined]
+    if organisation is None or not can(user, "view", organisation):
+        raise Http404
+    if not can(user, "import", organisation):
+        raise PermissionDenied
+
+
+@accepts_upload(
+    handler=SpoolingUploadHandler,
+    max_file_bytes=IMPORT_MAX_BYTES,
+    fields=("file",),
+    allowed=_may_import,
+    too_large_message=f"The file is larger than {IMPORT_MAX_BYTES // 2**20} MB.",
+)
 @login_required
 def consent_home(request: HttpRequest) -> HttpResponse:
     organisation = request.organisation  # type: ignore[attr-defined]

@@ -164,7 +164,7 @@ def _seed_usecases(organisation: Organisation) -> None:
                 {"metric": "equalized_odds_difference", "threshold": 0.15},
             ],
         },
-        "privacy_policy": {"epsilon_cap": 3.0, "delta": None, "accountant": "prv", "max_consent_age_days": 30},
+        "privacy_policy": {"epsilon_cap": 3.0, "delta": None, "accountant": "pld", "max_consent_age_days": 30},
     }
     usecase = usecase_create(actor=owner, organisation=organisation, data=data)
     _seed_board(organisation)
@@ -247,10 +247,15 @@ def _request_deployment_review(organisation: Organisation) -> None:
     from apps.ethics.bindings import bound_evaluation
 
     evaluation = bound_evaluation(model)
-    failing = [g["metric"].replace("_", " ") for g in (evaluation.results or {}).get("gates", []) if not g["passed"]]
+    gates = (evaluation.results or {}).get("gates", [])
+    failing = [g["metric"].replace("_", " ") for g in gates if g.get("passed") is False]
+    unknown = [g["metric"].replace("_", " ") for g in gates if g.get("passed") is None]
+    notes = ([f"Fails on {', '.join(failing)}"] if failing else []) + (
+        [f"cannot be evaluated on {', '.join(unknown)}"] if unknown else []
+    )
     fairness = (
-        {"answer": "no", "note": f"Fails on {', '.join(failing)}; a time-boxed waiver is requested."}
-        if failing
+        {"answer": "no", "note": f"{'; '.join(notes)}; a time-boxed waiver is requested."}
+        if notes
         else {"answer": "yes", "note": "Every gate passes on held-out rows."}
     )
     review = review_request_deployment(

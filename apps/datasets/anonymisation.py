@@ -3,6 +3,11 @@ utility before and after, a sample, all checked independently), and applying it 
 
 The numerical work is ``workers/engine/anonymisation``; this module reads and writes the portal's records. Each
 service writes one audit event; a failed search or apply leaves no version and no file.
+
+Memory: the version is read in record batches. The search reads only the quasi-identifiers and the sensitive column
+and keeps their distinct combinations with counts (``Combinations``); the apply releases and encrypts batch by batch,
+counting the released combinations as it writes them for the independent check, which runs before the version is
+recorded. A worker holds a batch, a row group and the per-combination counts, never the table.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.core.errors import AttestError, InvalidState, ValidationFailed
 from apps.datasets.models import Anonymisation, DatasetVersion
-from apps.datasets.services import _require_writer, read_version_table, store_derived_version
+from apps.datasets.services import _require_writer, store_derived_version
+from apps.datasets.tables import version_batches
 
 HIERARCHY_KINDS = ("propose", "intervals", "dates", "prefix", "suppression", "table")
 MAX_HIERARCHY_BYTES = 1_000_000
@@ -174,48 +180,80 @@ def _config_summary(config: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _engine_inputs(item: Anonymisation) -> tuple[Any, Any, Any, Any]:
-    from workers.engine.anonymisation.hierarchy import for_frame
-    from workers.engine.anonymisation.search import Criteria, Problem
+class Summary:
+    """What the search reads of a version: the distinct combinations of its quasi-identifiers and sensitive value with
+    their counts (``frame``, column ``COUNT``), and its first rows as read (``head``, for the samples)."""
+
+    def __init__(self, frame: Any, head: Any) -> None:
+        self.frame = frame
+        self.head = head
+
+
+def _columns(config: dict[str, Any]) -> list[str]:
+    return config["quasi_identifiers"] + ([config["sensitive"]] if config["sensitive"] else [])
+
+
+def _engine_inputs(item: Anonymisation) -> tuple[Summary, Any, Any, Any]:
+    import pyarrow as pa
+
+    from workers.engine.anonymisation.hierarchy import AnonymisationError, for_frame
+    from workers.engine.anonymisation.search import COUNT, Combinations, Criteria, Problem
 
     config = item.config
-    frame = read_version_table(item.version).to_pandas()
-    hierarchies = for_frame(frame, config["quasi_identifiers"], config["hierarchies"])
+    columns = _columns(config)
+    for column in columns:
+        if column not in item.version.column_names:
+            raise AnonymisationError(f"Column '{column}' is not in this version.", column=column)
+    combinations = Combinations(columns)
+    with version_batches(item.version, columns=columns) as reader:
+        numeric = {}
+        for field in reader.schema:
+            kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+            numeric[field.name] = (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                                   or pa.types.is_decimal(kind) or pa.types.is_boolean(kind))
+        for batch in reader:
+            combinations.add(batch.to_pandas())
+    frame = combinations.frame()
+    hierarchies = for_frame(frame, config["quasi_identifiers"], config["hierarchies"], numeric)
     sensitive_hierarchy = None
     if config["sensitive"] and config["sensitive"] in config["hierarchies"]:
-        sensitive_hierarchy = for_frame(frame, [config["sensitive"]], config["hierarchies"])[0]
+        sensitive_hierarchy = for_frame(frame, [config["sensitive"]], config["hierarchies"], numeric)[0]
     criteria = Criteria(k=config["k"], suppression_limit=config["suppression_limit"],
                         l_diversity=config["l_diversity"], l_kind=config["l_kind"],
                         t_closeness=config["t_closeness"], t_distance=config["t_distance"],
                         sensitive=config["sensitive"] or None)
-    return frame, Problem(frame, hierarchies, criteria, sensitive_hierarchy), criteria, sensitive_hierarchy
+    problem = Problem(frame, hierarchies, criteria, sensitive_hierarchy, counts=frame[COUNT].to_numpy())
+    return Summary(frame, combinations.head()), problem, criteria, sensitive_hierarchy
 
 
 def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[str, Any]:
     """The search job's body: find the optimum, check it independently, measure risk and utility before and after."""
     from workers.engine.anonymisation.hierarchy import AnonymisationError
     from workers.engine.anonymisation.risk import prosecutor_risk
-    from workers.engine.anonymisation.search import apply, describe_levels, search
+    from workers.engine.anonymisation.search import COUNT, apply, describe_levels, search
 
     item = Anonymisation.objects.select_related("version__dataset__organisation").get(id=anonymisation_id)
     config = item.config
     try:
         if progress:
-            progress(0.1, "Reading the version and building the hierarchies")
-        frame, problem, criteria, sensitive_hierarchy = _engine_inputs(item)
+            progress(0.1, "Counting the combinations of quasi-identifiers, batch by batch")
+        summary, problem, criteria, sensitive_hierarchy = _engine_inputs(item)
         if progress:
-            progress(0.3, f"Searching {len(frame):,} rows for the optimal generalisation")
+            progress(0.3, f"Searching {problem.n:,} rows for the optimal generalisation")
         found = search(problem, config["measure"])
-        released = apply(frame, problem, found.best.levels)
+        frame = summary.frame
+        # The release as combinations with counts: the same ``apply`` the job writes batches with.
+        released = apply(frame, problem, found.best.levels, found.best)
         _independent_check(frame, released, problem, criteria)
         journalist = _journalist(config, frame, released, problem, found.best.levels)
+        sample_after = apply(summary.head, problem, found.best.levels, found.best)
     except AnonymisationError as exc:
         # The job fails with this message; the value that broke a hierarchy stays on the job row, not in the log.
         raise ValidationFailed(exc.message, {"column": exc.column, "value": exc.value}) from None
     quasi = config["quasi_identifiers"]
     threshold = 1 / criteria.k
-    before = prosecutor_risk(frame, quasi, threshold)
-    after = prosecutor_risk(released, quasi, threshold)
+    before = prosecutor_risk(frame, quasi, threshold, count=COUNT)
+    after = prosecutor_risk(released, quasi, threshold, count=COUNT)
     sizes = found.best.sizes
     result = {
         "levels": describe_levels(problem, found.best.levels),
@@ -223,8 +261,8 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
         "hierarchies": {h.column: {"kind": h.kind, "spec": h.spec, "height": h.height,
                                    "labels_at_level": sorted(set(h.labels[lv]))[:12]}
                         for h, lv in zip(problem.hierarchies, found.best.levels, strict=True)},
-        "rows_before": len(frame),
-        "rows_after": len(released),
+        "rows_before": problem.n,
+        "rows_after": int(released[COUNT].sum()),
         "suppressed": found.best.suppressed,
         "utility": {
             "loss": found.best.loss,
@@ -239,8 +277,8 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
         "journalist_after": journalist[1] if journalist else None,
         "search": {"checked": found.checked, "lattice": found.lattice_size, "seconds": round(found.seconds, 3)},
         "class_sizes": _size_histogram(sizes),
-        "sample_before": _sample(frame, quasi, config["sensitive"]),
-        "sample_after": _sample(released, quasi, config["sensitive"]),
+        "sample_before": _sample(summary.head, quasi, config["sensitive"]),
+        "sample_after": _sample(sample_after, quasi, config["sensitive"]),
         "independent_check": "passed",
     }
     anonymisation_record(anonymisation=item, result=result)
@@ -251,12 +289,14 @@ def _independent_check(frame: Any, released: Any, problem: Any, criteria: Any) -
     """Refuse a release the independent check does not confirm (never expected: it exists so that a search bug
     cannot reach a released version)."""
     from workers.engine.anonymisation.hierarchy import AnonymisationError
+    from workers.engine.anonymisation.search import COUNT
     from workers.engine.anonymisation.verify import verify
 
     problems = verify(frame, released, problem.columns, k=criteria.k, suppression_limit=criteria.suppression_limit,
                       sensitive=criteria.sensitive, l_diversity=criteria.l_diversity, l_kind=criteria.l_kind,
                       t_closeness=criteria.t_closeness,
-                      t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None)
+                      t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None,
+                      count=COUNT)
     if problems:
         raise AnonymisationError("The independent check refused the result: " + "; ".join(problems))
 
@@ -269,7 +309,7 @@ def _journalist(config: dict[str, Any], frame: Any, released: Any, problem: Any,
 
     from workers.engine.anonymisation.hierarchy import AnonymisationError
     from workers.engine.anonymisation.risk import journalist_risk
-    from workers.engine.anonymisation.search import _as_strings
+    from workers.engine.anonymisation.search import COUNT
 
     population = config.get("population")
     if not population:
@@ -277,8 +317,7 @@ def _journalist(config: dict[str, Any], frame: Any, released: Any, problem: Any,
     quasi = config["quasi_identifiers"]
     table = pd.DataFrame(population["rows"], columns=population["columns"])
     table["count"] = pd.to_numeric(table["count"])
-    original = frame[quasi].apply(_as_strings)
-    before = journalist_risk(original, table, quasi)
+    before = journalist_risk(frame, table, quasi, count=COUNT)  # the combinations' values are already text
     generalised = table.copy()
     for hierarchy, level in zip(problem.hierarchies, levels, strict=True):
         values = generalised[hierarchy.column].astype(str)
@@ -287,7 +326,7 @@ def _journalist(config: dict[str, Any], frame: Any, released: Any, problem: Any,
             raise AnonymisationError(f"Population table, column '{hierarchy.column}': value '{unknown[0]}' is not in "
                                      "its hierarchy.", column=hierarchy.column, value=unknown[0])
         generalised[hierarchy.column] = [hierarchy.labels[level][hierarchy.index[v]] for v in values]
-    after = journalist_risk(released[quasi].astype(str), generalised, quasi)
+    after = journalist_risk(released, generalised, quasi, count=COUNT)
     return before, after
 
 
@@ -350,39 +389,55 @@ def anonymisation_apply_start(*, actor: User, anonymisation: Anonymisation) -> A
 
 
 def anonymisation_apply(*, anonymisation_id: Any, actor_id: Any = None, progress: Any = None) -> dict[str, Any]:
-    """The apply job's body: re-derive the release deterministically, check it again, store it as a new version."""
-    import pyarrow as pa
-
+    """The apply job's body: re-derive the release deterministically, batch by batch, check what was written, and
+    store it as a new version (the check runs before the version is recorded; a refusal leaves no file)."""
     from workers.engine.anonymisation.hierarchy import AnonymisationError
-    from workers.engine.anonymisation.search import apply
+    from workers.engine.anonymisation.search import COUNT, Combinations, release_batch, released_schema
 
     item = Anonymisation.objects.select_related("version__dataset__organisation").get(id=anonymisation_id)
     actor = User.objects.filter(id=actor_id).first() if actor_id else None
+    config = item.config
+    columns = _columns(config)
     try:
-        frame, problem, criteria, _ = _engine_inputs(item)
+        summary, problem, criteria, _ = _engine_inputs(item)
         levels = tuple(item.result["level_tuple"])
-        released = apply(frame, problem, levels)
-        _independent_check(frame, released, problem, criteria)
+        chosen = problem.evaluate(levels)
     except (AnonymisationError, KeyError) as exc:
         message = getattr(exc, "message", None) or f"The version changed since the search: {exc}"
         raise AttestError("invalid", message) from None
     if progress:
-        progress(0.6, f"Encrypting {len(released):,} anonymised rows")
-    transform = {
-        "kind": "anonymise",
-        "criteria": _config_summary(item.config) | {"hierarchies": item.config["hierarchies"]},
-        "levels": item.result["levels"],
-        "hierarchies": {h.column: h.spec for h in problem.hierarchies},
-        "suppressed": len(frame) - len(released),
-        "risk_before": item.result["risk_before"],
-        "risk_after": item.result["risk_after"],
-        "utility": item.result["utility"],
-        "anonymisation": str(item.id),
-        "parent_sha256": item.version.sha256,
-    }
-    child, _created = store_derived_version(
-        source=item.version, table=pa.Table.from_pandas(released, preserve_index=False),
-        kind=DatasetVersion.Kind.ANONYMISED, transform=transform, suffix=f"k{criteria.k}-anonymised", actor=actor,
-        action="dataset.anonymise")
+        progress(0.4, f"Releasing and encrypting {problem.n - chosen.suppressed:,} anonymised rows, batch by batch")
+    written = Combinations(columns, head_rows=0)
+
+    def transform() -> dict[str, Any]:
+        # Everything is written: the independent check on the released strings, then the lineage record.
+        _independent_check(summary.frame, written.frame(), problem, criteria)
+        return {
+            "kind": "anonymise",
+            "criteria": _config_summary(config) | {"hierarchies": config["hierarchies"]},
+            "levels": item.result["levels"],
+            "hierarchies": {h.column: h.spec for h in problem.hierarchies},
+            "suppressed": problem.n - int(written.frame()[COUNT].sum()),
+            "risk_before": item.result["risk_before"],
+            "risk_after": item.result["risk_after"],
+            "utility": item.result["utility"],
+            "anonymisation": str(item.id),
+            "parent_sha256": item.version.sha256,
+        }
+
+    try:
+        with version_batches(item.version) as reader:
+            def released() -> Any:
+                for batch in reader:
+                    out = release_batch(batch, problem, levels, chosen)
+                    written.add(out.select(columns).to_pandas())
+                    yield out
+
+            child, _created = store_derived_version(
+                source=item.version, batches=released(), schema=released_schema(reader.schema, problem.columns),
+                kind=DatasetVersion.Kind.ANONYMISED, transform=transform, suffix=f"k{criteria.k}-anonymised",
+                actor=actor, action="dataset.anonymise")
+    except AnonymisationError as exc:
+        raise AttestError("invalid", exc.message) from None
     Anonymisation.objects.filter(pk=item.pk).update(status=Anonymisation.Status.APPLIED, output=child)
-    return {"version_id": str(child.id), "rows_out": len(released)}
+    return {"version_id": str(child.id), "rows_out": child.row_count}

@@ -14,8 +14,10 @@ from django.views.decorators.http import require_POST
 from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import chart_html
+from apps.core.uploads import accepts_upload
 from apps.datasets.anonymisation import (
     HIERARCHY_KINDS,
+    MAX_HIERARCHY_BYTES,
     anonymisation_apply_start,
     anonymisation_request,
     default_config,
@@ -74,6 +76,12 @@ def _config_from_post(request: HttpRequest, version: DatasetVersion) -> dict[str
     }
 
 
+@accepts_upload(
+    max_file_bytes=5 * MAX_HIERARCHY_BYTES,
+    max_files=100,
+    max_request_bytes=32 * 1024 * 1024,
+    too_large_message="A hierarchy file may hold at most 1 MB and the population table 5 MB.",
+)
 @login_required
 def anonymise(request: HttpRequest, version_id: Any) -> HttpResponse:
     version = get_object_or_404(visible_to(request.user, "view", DatasetVersion).select_related("dataset"),

@@ -31,18 +31,36 @@ def version_coverage(version: DatasetVersion) -> dict[str, Any] | None:
     """Consent coverage of a version's rows for its use case's purpose, now (None without a subject key)."""
     if not version.subject_key_column or version.status == DatasetVersion.Status.ERASED:
         return None
+    import pyarrow as pa
+
     from apps.consent.selectors import consent_coverage
     from apps.consent.services import pseudonym_secret
-    from apps.datasets.services import read_version_table
+    from apps.datasets.tables import version_batches
     from workers.engine.datasets.prepare import subject_pseudonyms
 
-    table = read_version_table(version)
-    if version.kind == DatasetVersion.Kind.RAW:
-        secret = pseudonym_secret(version.dataset.organisation)
-        pseudonyms = subject_pseudonyms(table, version.subject_key_column, secret)
-    else:  # derived versions already carry pseudonyms in the subject-key column
-        pseudonyms = table.column(version.subject_key_column).to_pylist()
-    return consent_coverage(version.dataset.organisation, version.dataset.usecase.purpose, timezone.now(), pseudonyms)
+    organisation, purpose, now = version.dataset.organisation, version.dataset.usecase.purpose, timezone.now()
+    secret = pseudonym_secret(organisation) if version.kind == DatasetVersion.Kind.RAW else None
+    coverage: dict[str, Any] | None = None
+    # Only the subject-key column is read, a batch at a time; the counts of each batch are summed.
+    with version_batches(version, columns=[version.subject_key_column]) as reader:
+        for batch in reader:
+            column = batch.column(0)
+            if secret is not None:
+                pseudonyms = subject_pseudonyms(column, secret).to_pylist()
+            else:  # derived versions already carry pseudonyms in the subject-key column
+                pseudonyms = column.cast(pa.string()).to_pylist()
+            part = consent_coverage(organisation, purpose, now, pseudonyms)
+            if coverage is None:
+                coverage = part
+            else:
+                coverage["total"] += part["total"]
+                for name, count in part["counts"].items():
+                    coverage["counts"][name] += count
+    if coverage is None:
+        coverage = consent_coverage(organisation, purpose, now, [])
+    total = coverage["total"]
+    coverage["shares"] = {name: (count / total if total else 0.0) for name, count in coverage["counts"].items()}
+    return coverage
 
 
 def prepare_blocker(version: DatasetVersion, coverage: dict[str, Any] | None = None) -> str:

@@ -24,9 +24,9 @@ from apps.datasets.datasheet import normalise_datasheet, prefill_datasheet
 from apps.datasets.models import ColumnRole, Dataset, DatasetColumn, DatasetVersion, DatasheetRevision
 from apps.datasets.permissions import can
 from apps.datasets.profiles import PERSONAL, protection_of
-from apps.datasets.storage import EncryptedIncomingFile, open_version, storage_root, version_relative_path
+from apps.datasets.storage import EncryptedIncomingFile, storage_root, version_relative_path
 from apps.usecases.models import UseCase
-from workers.engine.datasets.ingest import IngestError, TableInfo, inspect_csv, inspect_parquet
+from workers.engine.datasets.ingest import IngestError, Limits, TableInfo, inspect_csv, inspect_parquet
 
 
 def _require_writer(actor: User, organisation: Any) -> None:
@@ -60,15 +60,19 @@ def dataset_create(*, actor: User, usecase: UseCase, name: str, description: str
 
 
 def _inspect(incoming: EncryptedIncomingFile) -> TableInfo:
+    from django.conf import settings
+
+    # Rows and decompressed size are bounded here, so no worker ever decompresses a table beyond them.
+    limits = Limits(settings.MAX_ROWS or None, settings.MAX_DECOMPRESSED_BYTES or None)
     with incoming.open() as reader:
         head = reader.peek(8)[:8]
         if head.startswith(b"PAR1"):
-            # Parquet needs random access: decrypt into a private temporary file just for the check.
+            # Parquet needs random access: decrypt into a private temporary file just for the check (its footer).
             with tempfile.NamedTemporaryFile(dir=incoming.path.parent, suffix=".parquet") as plain:
                 shutil.copyfileobj(reader, plain, 1024 * 1024)
                 plain.flush()
-                return inspect_parquet(Path(plain.name))
-        return inspect_csv(reader)
+                return inspect_parquet(Path(plain.name), limits)
+        return inspect_csv(reader, limits)
 
 
 class DatasetColumnLimits:
@@ -196,39 +200,33 @@ def _queue_profile(actor: User | None, version: DatasetVersion) -> Any:
 
 
 def read_version_table(version: DatasetVersion) -> Any:
-    from workers.engine.datasets.profiling import read_table
+    """The whole table in memory (training and evaluation); profiling, preparation and anonymisation read batches."""
+    from apps.datasets.tables import read_version_table as read_whole
 
-    with open_version(version) as reader:
-        if version.file_format == "parquet":
-            with tempfile.NamedTemporaryFile(dir=storage_root(), suffix=".parquet") as plain:
-                shutil.copyfileobj(reader, plain, 1024 * 1024)
-                plain.flush()
-                return read_table(Path(plain.name), "parquet")
-        return read_table(reader, "csv", delimiter=version.delimiter or ",", encoding=version.encoding or "utf8")
+    return read_whole(version)
 
 
 def dataset_version_profile(*, version_id: Any, progress: Any = None) -> dict[str, Any]:
     """The profiling job's body: profile, detect personal data, suggest roles; store columns (one audit event)."""
+    from apps.datasets.tables import profile_version
     from workers.engine.datasets.pii import detect_column, suggest_role
-    from workers.engine.datasets.profiling import profile_table, without_values
+    from workers.engine.datasets.profiling import without_values
 
     version = DatasetVersion.objects.select_related("dataset").get(id=version_id)
     if version.status == DatasetVersion.Status.READY and version.profile:
         # Already profiled (a redelivered job, or the demo seed profiled inline): never wipe confirmed roles.
         return {"columns": version.columns.count(), "already_profiled": True}
     if progress:
-        progress(0.1, "Reading the file")
-    table = read_version_table(version)
-    if progress:
-        progress(0.4, "Profiling columns")
-    profile = profile_table(table)
+        progress(0.1, "Profiling the file batch by batch")
+    profiler = profile_version(version)  # memory: one record batch and each column's bounded state
+    profile, samples = profiler.result(), profiler.samples()
     if progress:
         progress(0.8, "Looking for personal data")
     inherited = {c.name: c.role for c in version.parent.columns.all()} if version.parent_id else {}
     columns = []
     for position, column_profile in enumerate(profile["columns"]):
         name = column_profile["name"]
-        sample = table.column(name).slice(0, 2000).drop_null().to_pylist()
+        sample = samples[name]  # the non-missing values among the first 2,000 rows
         findings = detect_column(name, sample, column_profile)
         role, reason = suggest_role(name, findings, column_profile)
         column_profile["pii"] = findings["findings"]
@@ -333,87 +331,103 @@ def dataset_version_prepare_start(*, actor: User, version: DatasetVersion) -> An
 def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: Any = None) -> dict[str, Any]:
     """The prepare job's body: consent filter as of now, drop identifiers, pseudonymise; a new version with lineage."""
 
+    import pyarrow as pa
+
     from apps.consent.selectors import consent_state
     from apps.consent.services import pseudonym_secret
+    from apps.datasets.tables import conversion_failed, version_batches
     from workers.engine.consent import snapshot_hash
-    from workers.engine.datasets.prepare import PrepareError, prepare_table
+    from workers.engine.datasets.prepare import Preparation, PrepareError
 
     version = DatasetVersion.objects.select_related("dataset__usecase", "dataset__organisation").get(id=version_id)
     dataset, organisation = version.dataset, version.dataset.organisation
     actor = User.objects.filter(id=actor_id).first() if actor_id else None
     purpose = dataset.usecase.purpose
     as_of = timezone.now()
-    if progress:
-        progress(0.1, "Reading the raw version")
-    table = read_version_table(version)
     secret = pseudonym_secret(organisation)
     state = consent_state(organisation, purpose, as_of)
     valid = sorted(p for p, status in state.items() if status == "granted")
     roles = {c.name: c.role for c in version.columns.all()}
+    snapshot = snapshot_hash(valid, purpose, as_of)
     if progress:
-        progress(0.4, f"Filtering {table.num_rows:,} rows by consent for '{purpose}'")
-    try:
-        prepared, spec = prepare_table(
-            table, roles=roles, subject_column=version.subject_key_column, secret=secret, consented=valid
+        progress(0.1, f"Filtering {version.row_count:,} rows by consent for '{purpose}', batch by batch")
+
+    def refused(exc: PrepareError) -> ValidationFailed:
+        return ValidationFailed(exc.message, {"column": exc.column} if exc.column else {})
+
+    # Read, filtered, pseudonymised and encrypted one record batch at a time: memory is a batch and a row group.
+    with version_batches(version) as reader:
+        try:
+            run = Preparation(reader.schema, roles=roles, subject_column=version.subject_key_column, secret=secret,
+                              consented=valid)
+        except PrepareError as exc:
+            raise refused(exc) from None
+
+        def prepared() -> Any:
+            try:
+                for batch in reader:
+                    yield run.apply(batch)
+            except pa.ArrowInvalid as exc:
+                raise conversion_failed(version, exc) from None
+
+        def spec() -> dict[str, Any]:
+            try:
+                done = run.spec()
+            except PrepareError as exc:
+                raise refused(exc) from None
+            return {**done, "purpose": purpose, "consent_as_of": as_of.isoformat(), "consent_snapshot_hash": snapshot,
+                    "parent_sha256": version.sha256}
+
+        child, created = store_derived_version(
+            source=version,
+            batches=prepared(),
+            schema=run.schema,
+            kind=DatasetVersion.Kind.PREPARED,
+            transform=spec,
+            suffix="prepared",
+            actor=actor,
+            consent_snapshot_hash=snapshot,
+            consent_as_of=as_of,
+            action="dataset.prepare",
         )
-    except PrepareError as exc:
-        raise ValidationFailed(exc.message, {"column": exc.column} if exc.column else {}) from None
-    spec.update(
-        {
-            "purpose": purpose,
-            "consent_as_of": as_of.isoformat(),
-            "consent_snapshot_hash": snapshot_hash(valid, purpose, as_of),
-            "parent_sha256": version.sha256,
-        }
-    )
-    if progress:
-        progress(0.7, "Encrypting the prepared version")
-    child, created = store_derived_version(
-        source=version,
-        table=prepared,
-        kind=DatasetVersion.Kind.PREPARED,
-        transform=spec,
-        suffix="prepared",
-        actor=actor,
-        consent_snapshot_hash=spec["consent_snapshot_hash"],
-        consent_as_of=as_of,
-        action="dataset.prepare",
-    )
     if not created:
         return {"version_id": str(child.id), "created": False}
     return {
         "version_id": str(child.id),
         "created": True,
-        "rows_out": prepared.num_rows,
-        "rows_removed_without_consent": spec["rows_removed_without_consent"],
+        "rows_out": child.row_count,
+        "rows_removed_without_consent": child.transform["rows_removed_without_consent"],
     }
 
 
 def store_derived_version(
     *,
     source: DatasetVersion,
-    table: Any,
     kind: str,
-    transform: dict[str, Any],
+    transform: dict[str, Any] | Any,
     suffix: str,
     actor: User | None,
     action: str,
+    table: Any = None,
+    batches: Any = None,
+    schema: Any = None,
     consent_snapshot_hash: str | None = None,
     consent_as_of: Any = None,
 ) -> tuple[DatasetVersion, bool]:
-    """Encrypt a derived table as a new version of ``source``'s dataset, with lineage, and queue its profile (one audit
-    event, ``action``). Content already stored returns that version; a failure leaves no file and no row."""
-    import pyarrow.parquet as pq
+    """Encrypt a derived table (``table``, or record ``batches`` of ``schema``) as a new version of ``source``'s
+    dataset, with lineage, and queue its profile (one audit event, ``action``). Batches are written as Parquet and
+    encrypted as they come (a row group in memory, no plaintext on disk); ``transform`` may be a function called once
+    they are all written (a spec with counts), and may raise to refuse them. Content already stored returns that
+    version; a failure leaves no file and no row."""
+    from apps.datasets.tables import write_encrypted
 
     dataset = source.dataset
-    incoming = EncryptedIncomingFile()
+    if table is not None:
+        batches, schema = table.to_batches(), table.schema
+    incoming, sha256, rows = write_encrypted(batches, schema)
     try:
-        with tempfile.NamedTemporaryFile(dir=incoming.path.parent, suffix=".parquet") as plain:
-            pq.write_table(table, plain.name)
-            with open(plain.name, "rb") as stream:
-                while block := stream.read(1024 * 1024):
-                    incoming.write(block)
-        sha256 = incoming.close()
+        if callable(transform):
+            transform = transform()
         existing = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
         if existing is not None:
             incoming.discard()
@@ -431,12 +445,11 @@ def store_derived_version(
                 file_format="parquet",
                 sha256=sha256,
                 size_bytes=incoming.size,
-                row_count=table.num_rows,
-                column_names=table.column_names,
+                row_count=rows,
+                column_names=schema.names,
                 wrapped_key=incoming.wrapped_key(),
                 retention_until=source.retention_until,
-                subject_key_column=source.subject_key_column if source.subject_key_column in table.column_names
-                else "",
+                subject_key_column=source.subject_key_column if source.subject_key_column in schema.names else "",
                 consent_snapshot_hash=consent_snapshot_hash if consent_snapshot_hash is not None
                 else source.consent_snapshot_hash,
                 consent_as_of=consent_as_of if consent_as_of is not None else source.consent_as_of,

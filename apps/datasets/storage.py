@@ -12,18 +12,13 @@ from django.conf import settings
 
 from apps.core.errors import AttestError
 from apps.core.keys import unwrap_secret, wrap_secret
+from apps.core.uploads import incoming_dir
 from apps.datasets.models import DatasetVersion
 from workers.engine.datasets.crypto import StreamingEncryptor, TamperedFileError, new_data_key, open_decrypted
 
 
 def storage_root() -> Path:
     return Path(settings.STORAGE_ROOT)
-
-
-def incoming_dir() -> Path:
-    folder = storage_root() / "incoming"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
 
 
 class EncryptedIncomingFile:

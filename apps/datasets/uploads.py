@@ -1,7 +1,9 @@
 """A Django upload handler that encrypts and hashes the file while it streams in (never whole in memory or in clear).
 
 Django's default handlers would write the plaintext to a temporary file first; this one hands each chunk straight
-to the encryptor and stops the upload as soon as it passes the size limit.
+to the encryptor. It is a ``BoundedUploadHandler`` (apps/core/uploads.py): the route's policy caps the file's size
+while it streams, the number of files and the field name, and every file it creates is registered on the request and
+discarded when the request ends unless the upload service moved it into place.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
+from apps.core.uploads import BoundedUploadHandler
 from apps.datasets.storage import EncryptedIncomingFile
 
 
@@ -23,35 +25,36 @@ class EncryptedUpload(UploadedFile):
         self.incoming = incoming
         self.sha256 = sha256
 
-
-class EncryptingUploadHandler(FileUploadHandler):
-    chunk_size = 1024 * 1024
-
-    def __init__(self, request: Any = None) -> None:
-        super().__init__(request)
-        self.incoming: EncryptedIncomingFile | None = None
-        self.too_large = False
-
-    def new_file(self, *args: Any, **kwargs: Any) -> None:
-        super().new_file(*args, **kwargs)
-        self.incoming = EncryptedIncomingFile()
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        assert self.incoming is not None
-        if self.incoming.size + len(raw_data) > settings.UPLOAD_MAX_BYTES:
-            self.too_large = True
-            self.incoming.discard()
-            self.incoming = None
-            raise StopUpload(connection_reset=False)
-        self.incoming.write(raw_data)
+    def close(self) -> None:
+        # No open handle to close (Django closes request files at the end); the middleware discards the file.
         return None
 
-    def file_complete(self, file_size: int) -> EncryptedUpload | None:
-        if self.incoming is None:
-            return None
-        sha256 = self.incoming.close()
-        return EncryptedUpload(self.incoming, self.file_name or "upload", sha256)
 
-    def upload_interrupted(self) -> None:
-        if self.incoming is not None:
-            self.incoming.discard()
+class _Encrypting:
+    def __init__(self) -> None:
+        self.incoming = EncryptedIncomingFile()
+
+    @property
+    def size(self) -> int:
+        return self.incoming.size
+
+    def write(self, data: bytes) -> None:
+        self.incoming.write(data)
+
+    def finish(self, handler: Any) -> EncryptedUpload:
+        sha256 = self.incoming.close()
+        return EncryptedUpload(self.incoming, handler.file_name or "upload", sha256)
+
+    def discard(self) -> None:
+        self.incoming.discard()
+
+
+class EncryptingUploadHandler(BoundedUploadHandler):
+    chunk_size = 1024 * 1024
+
+    def open_file(self) -> _Encrypting:
+        return _Encrypting()
+
+
+def dataset_upload_limit() -> int:
+    return settings.UPLOAD_MAX_BYTES

@@ -10,13 +10,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import add_service_errors, chart_html
+from apps.core.uploads import accepts_upload
 from apps.datasets import services
 from apps.datasets.datasheet import empty_datasheet
 from apps.datasets.forms import DatasetForm, DatasheetForm, RolesForm
@@ -24,7 +25,7 @@ from apps.datasets.models import DatasetVersion
 from apps.datasets.permissions import can, visible_to
 from apps.datasets.profiles import column_profiles
 from apps.datasets.selectors import lineage, prepare_blocker, version_coverage
-from apps.datasets.uploads import EncryptingUploadHandler
+from apps.datasets.uploads import EncryptingUploadHandler, dataset_upload_limit
 from apps.jobs.models import Job
 from apps.usecases.permissions import visible_to as usecases_visible_to
 
@@ -80,30 +81,29 @@ def dataset_detail(request: HttpRequest, dataset_id: Any) -> HttpResponse:
     )
 
 
-@csrf_exempt
+def _may_upload(user: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None:
+    """Checked before the body is read: only the dataset's stewards and admins may send a file to it."""
+    if not visible_to(user, "change").filter(id=kwargs["dataset_id"]).exists():
+        raise Http404
+
+
+@accepts_upload(
+    handler=EncryptingUploadHandler,
+    max_file_bytes=dataset_upload_limit,
+    fields=("file",),
+    allowed=_may_upload,
+    back=lambda request, kwargs: reverse("datasets:detail", args=[kwargs["dataset_id"]]),
+)
 @login_required
 def dataset_upload(request: HttpRequest, dataset_id: Any) -> HttpResponse:
-    """Receives the file with the encrypting handler (set before the body is read), then checks CSRF."""
+    """The file was encrypted while it streamed in (the upload policy above: checked, bounded, cleaned up)."""
     dataset = get_object_or_404(visible_to(request.user, "change"), id=dataset_id)
     if request.method != "POST":
         raise Http404
-    handler = EncryptingUploadHandler(request)
-    request.upload_handlers = [handler]
-    return _upload(request, dataset, handler)
-
-
-@csrf_protect
-def _upload(request: HttpRequest, dataset: Any, handler: EncryptingUploadHandler) -> HttpResponse:
     wants_json = "application/json" in request.headers.get("Accept", "")
     upload = request.FILES.get("file")
     try:
-        if handler.too_large:
-            from django.conf import settings
-
-            raise AttestError(
-                "too_large", f"The file is larger than the limit of {settings.UPLOAD_MAX_BYTES // 2**20} MB."
-            )
-        if upload is None:
+        if upload is None or not hasattr(upload, "incoming"):
             raise AttestError("invalid", "Choose a CSV or Parquet file to upload.")
         retention = request.POST.get("retention_until") or None
         version, created = services.dataset_version_upload(
@@ -121,8 +121,6 @@ def _upload(request: HttpRequest, dataset: Any, handler: EncryptingUploadHandler
         return redirect("datasets:detail", dataset_id=dataset.id)
     note = "New version" if created else "This content was uploaded before; it is the same version"
     if wants_json:
-        from django.urls import reverse
-
         return JsonResponse(
             {
                 "version": str(version.id),

@@ -61,6 +61,7 @@ def _privacy(review: ReviewRequest) -> dict[str, Any] | None:
     return {
         "run": run,
         "privacy": run.privacy or {},
+        "privacy_warning": review.model_version.privacy_warning,
         "budget": budget_summary(budget),
         "audit": (evaluation.audit or {}) if evaluation else {},
     }

@@ -228,7 +228,9 @@ def _announce(review: ReviewRequest, message: str, kind: str) -> None:
 
 
 def review_open_development(*, actor: User, usecase: UseCase) -> ReviewRequest:
-    """Open the development-approval review of a submitted use case (called by its submission)."""
+    """Open the development-approval review of a submitted use case. A step of the submission, not a service of its
+    own: it writes no audit event, and the submission's one event (``usecase.submit``) names the review and its
+    bindings, as a service's event names the job it queues."""
     if usecase.status != UseCase.Status.SUBMITTED:
         raise InvalidState("Only a submitted use case goes to the board.")
     with transaction.atomic():
@@ -236,15 +238,13 @@ def review_open_development(*, actor: User, usecase: UseCase) -> ReviewRequest:
         UseCase.objects.filter(pk=usecase.pk).update(status=UseCase.Status.IN_REVIEW, updated_at=timezone.now())
         _announce(review, f"{review.reference}: development approval of {usecase.reference} {usecase.title} is "
                   f"open for your vote until {review.due_at:%d %b %Y}.", "review_open")
-        audit_record(actor=actor, organisation=usecase.organisation, action="review.open", target=review,
-                     after={"kind": review.kind, "usecase": str(usecase.id), "bindings_sha256": review.bindings_sha256})
     return review
 
 
 def review_request_deployment(*, actor: User, model_version: ModelVersion,
                               answers: dict[str, Any] | None = None) -> ReviewRequest:
     """Ask the board to approve a model version for deployment, bound to the exact artifacts it will read."""
-    from apps.modelcards.services import current_card, modelcard_save
+    from apps.modelcards.services import current_card, modelcard_prefill_first
 
     organisation = model_version.organisation
     roles = roles_in(actor, organisation)
@@ -261,9 +261,10 @@ def review_request_deployment(*, actor: User, model_version: ModelVersion,
         raise InvalidState("The model has no finished evaluation on its held-out rows yet.")
     if model_version.reviews.filter(status=ReviewRequest.Status.OPEN).exists():
         raise InvalidState("A deployment review of this model is already open.")
-    if current_card(model_version) is None:
-        modelcard_save(actor=actor, model_version=model_version)
     with transaction.atomic():
+        if current_card(model_version) is None:
+            # The prefilled card becomes revision 1: a step of this request, bound (and so named) by its event.
+            modelcard_prefill_first(actor=actor, model_version=model_version)
         review = _create_review(actor=actor, usecase=usecase, model_version=model_version, answers=answers)
         _announce(review, f"{review.reference}: deployment approval of {model_version} is open for your vote "
                   f"until {review.due_at:%d %b %Y}.", "review_open")
@@ -379,6 +380,13 @@ def vote_cast(*, actor: User, review: ReviewRequest, choice: str, reason: str,
         if choice == rules.APPROVE_WITH_CONDITIONS:
             parsed = _parse_conditions(locked, conditions)
         if choice in (rules.APPROVE, rules.APPROVE_WITH_CONDITIONS):
+            # No waiver covers this: the stated guarantee is simply not true for such a model.
+            if locked.model_version is not None and locked.model_version.noise_is_seeded:
+                raise AttestError(
+                    "seeded_noise",
+                    f"{locked.model_version} cannot be approved: {locked.model_version.privacy_warning}",
+                    {"model_version": str(locked.model_version_id)}, status=409,
+                )
             blocking = unwaived(locked)
             if blocking:
                 raise AttestError(

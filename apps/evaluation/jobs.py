@@ -58,6 +58,7 @@ def run_evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
                     gates=policy.get("gates", []),
                     min_group_size=policy.get("min_group_size", 30),
                     intersections=policy.get("intersections", True),
+                    normalised_attributes=policy.get("normalised_attributes", []),
                 ),
             )
         except ValueError as exc:

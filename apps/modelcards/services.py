@@ -56,15 +56,52 @@ def modelcard_save(*, actor: User, model_version: ModelVersion, narrative: dict[
     unknown = set(raw) - set(NARRATIVE_SECTIONS)
     if unknown:
         raise ValidationFailed("Unknown model-card sections.", {name: ["unknown section"] for name in sorted(unknown)})
-    text = {key: str(raw.get(key) or "").strip()[:5000] for key in NARRATIVE_SECTIONS}
+    text = _text(raw)
     if not text["intended_use"]:
         raise ValidationFailed("Say what the model is for.", {"intended_use": ["This section is required."]})
+    with transaction.atomic():
+        revision, created = _store_revision(actor=actor, model_version=model_version, text=text)
+        if not created:
+            return revision
+        audit_record(
+            actor=actor,
+            organisation=model_version.organisation,
+            action="modelcard.save",
+            target=revision,
+            after={"model_version": str(model_version.id), "number": revision.number, "sha256": revision.sha256},
+        )
+    from apps.ethics.services import reviews_supersede_stale
+
+    reviews_supersede_stale(usecase=model_version.usecase, actor=actor)
+    return revision
+
+
+def modelcard_prefill_first(*, actor: User, model_version: ModelVersion) -> ModelCardRevision:
+    """The prefilled text as the first revision of a model that has no card, for the deployment review that needs one
+    (``review_request_deployment``, which checked the actor). A step of that request, not a service: no audit event
+    of its own (the review's event binds this revision and its sha256) and nothing to supersede (no review can be
+    bound to a card that did not exist)."""
+    with transaction.atomic():
+        revision, _created = _store_revision(
+            actor=actor, model_version=model_version, text=_text(card_prefill(model_version))
+        )
+    return revision
+
+
+def _text(raw: dict[str, Any]) -> dict[str, str]:
+    return {key: str(raw.get(key) or "").strip()[:5000] for key in NARRATIVE_SECTIONS}
+
+
+def _store_revision(
+    *, actor: User, model_version: ModelVersion, text: dict[str, str]
+) -> tuple[ModelCardRevision, bool]:
+    """A new revision with this text, or the latest one when its text is the same: (revision, created)."""
     digest = card_digest(text)
     with transaction.atomic():
         ModelVersion.objects.select_for_update().get(pk=model_version.pk)
         latest = model_version.card_revisions.order_by("-number").first()
         if latest is not None and latest.sha256 == digest:
-            return latest
+            return latest, False
         revision = ModelCardRevision.objects.create(
             model_version=model_version,
             number=(latest.number + 1) if latest else 1,
@@ -72,17 +109,7 @@ def modelcard_save(*, actor: User, model_version: ModelVersion, narrative: dict[
             sha256=digest,
             author=actor,
         )
-        audit_record(
-            actor=actor,
-            organisation=model_version.organisation,
-            action="modelcard.save",
-            target=revision,
-            after={"model_version": str(model_version.id), "number": revision.number, "sha256": digest},
-        )
-    from apps.ethics.services import reviews_supersede_stale
-
-    reviews_supersede_stale(usecase=model_version.usecase, actor=actor)
-    return revision
+    return revision, True
 
 
 def current_card(model_version: ModelVersion) -> ModelCardRevision | None:

@@ -249,7 +249,8 @@ def model_card(model_version: Any) -> Content:
          f"DP-SGD: epsilon {fmt(privacy.get('epsilon'))} at delta {privacy.get('delta')} "
          f"({privacy.get('accountant_label') or privacy.get('accountant')}), noise multiplier "
          f"{fmt(privacy.get('noise_multiplier'))}, sampling rate {fmt(privacy.get('sample_rate'), 4)}, "
-         f"{privacy.get('steps')} steps, clipping norm {privacy.get('max_grad_norm')}"),
+         f"{privacy.get('steps')} steps, clipping norm {privacy.get('max_grad_norm')}"
+         + (f". SEEDED NOISE: {model_version.privacy_warning}" if model_version.noise_is_seeded else "")),
         ("Features", ", ".join(run.spec.get("features", []))),
         ("Libraries", ", ".join(f"{k} {v}" for k, v in (model_version.manifest.get("libraries") or {}).items())),
         ("Model card revision", f"{card.number} (sha256 {card.sha256})" if card else "none"),
@@ -288,7 +289,8 @@ def model_card(model_version: Any) -> Content:
     content.evidence = {
         "model_version": {"id": str(model_version.id), "number": model_version.number, "sha256": model_version.sha256,
                           "manifest": model_version.manifest},
-        "training_run": {"id": str(run.id), "spec": run.spec, "privacy": privacy, "metrics": run.metrics},
+        "training_run": {"id": str(run.id), "spec": run.spec, "privacy": privacy, "metrics": run.metrics,
+                         "noise_is_seeded": model_version.noise_is_seeded},
         "model_card": {"revision": card.number, "sha256": card.sha256, "narrative": narrative} if card else None,
         "evaluation": {"id": str(evaluation.id), "verdict": evaluation.verdict, "results": evaluation.results,
                        "audit": evaluation.audit} if evaluation else None,
@@ -438,10 +440,14 @@ def decision(review: Any) -> Content:
 
 def audit_extract(organisation: Any, events_limit: int = 2000) -> Content:
     from apps.audit.models import AuditEvent
+    from apps.audit.services import audit_head_publish
     from apps.audit.verify import audit_chain_verify
 
     # The organisation's own chain: its head and sequence numbers count only its own events.
     verification = audit_chain_verify(organisation=organisation)
+    if verification.ok:  # the extract carries this head out of the database: record it as published
+        audit_head_publish(organisation=organisation, source="report", sequence=verification.head_sequence,
+                           hash=verification.head_hash)
     events = list(AuditEvent.objects.filter(organisation=organisation).order_by("-sequence")[:events_limit])
     content = Content(f"Audit-trail extract: {organisation.name}", organisation.name)
     content.section("Chain verification").append(facts([
@@ -493,7 +499,8 @@ def annex_iv(model_version: Any) -> Content:
     content.section("Monitoring, functioning and control").extend([text(
         "Production batches are scored by the signed model artifact (safetensors, loaded without pickle); each "
         "batch, decision and change is written to the hash-chained audit log."), facts([
-            ("Proven epsilon", fmt((run.privacy or {}).get("epsilon"))),
+            ("Proven epsilon", fmt((run.privacy or {}).get("epsilon"))
+             + (f" (SEEDED NOISE: {model_version.privacy_warning})" if model_version.noise_is_seeded else "")),
             ("Accuracy on held-out rows", fmt(((evaluation.results or {}).get("overall") or {}).get("accuracy"))
              if evaluation else "–")])])
     content.section("Appropriateness of the performance metrics").extend([text(
@@ -510,8 +517,8 @@ def annex_iv(model_version: Any) -> Content:
         ["Review", "Kind", "Status", "Decision", "Date", "Bound sha256"], _decision_rows(model_version))])
     content.section("Standards and specifications applied").extend([table(["Area", "Applied"], [
         ["Data protection", "GDPR Arts. 5, 6, 9, 30 and 35; UK ICO DPIA template"],
-        ["Differential privacy", "DP-SGD (Abadi et al. 2016) with Poisson sampling; PRV accountant (Gopi et al. "
-                                 "2021), RDP fallback"],
+        ["Differential privacy", "DP-SGD (Abadi et al. 2016) with Poisson sampling and noise from a CSPRNG; "
+                                 "privacy-loss-distribution accountant with pessimistic discretisation (dp_accounting)"],
         ["Fairness", "Group metrics cross-checked against fairlearn MetricFrame"],
         ["Documents", "Model cards (Mitchell et al. 2019); datasheets (Gebru et al. 2021); PDF/A-3b; PAdES"],
     ])])

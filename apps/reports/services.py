@@ -75,15 +75,20 @@ def subject_organisation(subject: Any) -> Organisation:
 
 
 def signing_identity(organisation: Organisation) -> SigningIdentity:
-    """The active signing identity; a self-signed one is made the first time (an admin imports a real one)."""
+    """The active signing identity; a self-signed one is made the first time (an admin imports a real one).
+
+    Making it writes no audit event of its own: it is a step of the render that needs it, and every ``report.issue``
+    event names the identity that signed (fingerprint, subject, self-signed). An import is audited
+    (``signing_identity.create``)."""
     current = SigningIdentity.objects.filter(organisation=organisation, retired_at__isnull=True).first()
     if current is not None:
         return current
     cert_pem, key_pem, _not_after = new_self_signed(f"{organisation.name} reports (self-signed)", organisation.name)
-    return _store_identity(None, organisation, cert_pem, key_pem)
+    return _store_identity(None, organisation, cert_pem, key_pem, audited=False)
 
 
-def _store_identity(actor: User | None, organisation: Organisation, cert_pem: str, key_pem: str) -> SigningIdentity:
+def _store_identity(actor: User | None, organisation: Organisation, cert_pem: str, key_pem: str, *,
+                    audited: bool = True) -> SigningIdentity:
     facts = certificate_facts(cert_pem)
     with transaction.atomic():
         SigningIdentity.objects.filter(organisation=organisation, retired_at__isnull=True).update(
@@ -92,9 +97,10 @@ def _store_identity(actor: User | None, organisation: Organisation, cert_pem: st
             organisation=organisation, certificate_pem=cert_pem, wrapped_key=wrap_secret(key_pem.encode()),
             fingerprint=facts["fingerprint"], subject=facts["subject"], self_signed=facts["self_signed"],
             not_after=facts["not_after"])
-        audit_record(actor=actor, organisation=organisation, action="signing_identity.create", target=identity,
-                     after={"fingerprint": identity.fingerprint, "subject": identity.subject,
-                            "self_signed": identity.self_signed})
+        if audited:
+            audit_record(actor=actor, organisation=organisation, action="signing_identity.create", target=identity,
+                         after={"fingerprint": identity.fingerprint, "subject": identity.subject,
+                                "self_signed": identity.self_signed})
     return identity
 
 
@@ -161,7 +167,10 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
         raise ValidationFailed("Unknown report kind.", {"kind": [f"one of {', '.join(SUBJECTS)}"]})
     label, _builder = SUBJECTS[kind]
     if subject._meta.label_lower != label:
-        raise ValidationFailed(f"A {Report.Kind(kind).label} is about a {label.split('.')[1]}.", {"subject": [label]})
+        from django.apps import apps
+
+        about = apps.get_model(label)._meta.verbose_name
+        raise ValidationFailed(f"A {Report.Kind(kind).label} is about a {about}.", {"subject": [str(about)]})
     organisation = subject_organisation(subject)
     roles = roles_in(actor, organisation)
     if not roles:
@@ -246,8 +255,9 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
             older.update(superseded_by=report)
             audit_record(actor=report.created_by, organisation=report.organisation, action="report.issue",
                          target=report, after={"sha256": digest, "pages": pages, "version": report.version,
-                                               "signer": identity.fingerprint, "supersedes": superseded,
-                                               "refused_urls": len(refused)})
+                                               "signer": identity.fingerprint, "signer_subject": identity.subject,
+                                               "signer_self_signed": identity.self_signed,
+                                               "supersedes": superseded, "refused_urls": len(refused)})
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

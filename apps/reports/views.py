@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.selectors import organisations_visible_to, roles_in
 from apps.core.errors import AttestError
+from apps.core.uploads import SpoolingUploadHandler, accepts_upload
 from apps.reports import services
 from apps.reports.models import Report
 from apps.reports.permissions import visible_to
@@ -125,6 +126,12 @@ def download(request: HttpRequest, report_id: Any) -> HttpResponse:
     return response
 
 
+@accepts_upload(
+    handler=SpoolingUploadHandler,
+    max_file_bytes=MAX_VERIFY_BYTES,
+    fields=("file",),
+    too_large_message="The file is larger than 50 MB: it is not a report this portal issued.",
+)
 @login_required
 def verify(request: HttpRequest) -> HttpResponse:
     result = None
@@ -147,6 +154,12 @@ def verify(request: HttpRequest) -> HttpResponse:
 MAX_PEM_BYTES = 64 * 1024
 
 
+@accepts_upload(
+    max_file_bytes=MAX_PEM_BYTES,
+    max_files=2,
+    fields=("certificate", "key"),
+    too_large_message="Choose the certificate file and the key file (PEM, at most 64 KB each).",
+)
 @login_required
 def signing(request: HttpRequest) -> HttpResponse:
     """The organisation's signing identity: every member sees which certificate signs its reports; an org admin

@@ -26,6 +26,6 @@ class TrainingForm(forms.Form):
         self.fields["label"].initial = label_default
         usable = [c for c in columns if c.role not in ("subject_key", "direct_identifier", "label")]
         self.fields["features"].choices = [(c.name, f"{c.name} ({c.get_role_display() or c.kind})") for c in usable]
-        self.fields["features"].initial = [
-            c.name for c in usable if c.role in ("feature", "quasi_identifier", "sensitive")
-        ]
+        # Sensitive attributes are offered (a steward may justify one) but never ticked by default: the fairness audit
+        # needs them, the model usually should not learn from them.
+        self.fields["features"].initial = [c.name for c in usable if c.role in ("feature", "quasi_identifier")]

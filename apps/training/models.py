@@ -8,6 +8,21 @@ from django.db import models
 from apps.core.models import BaseModel
 from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
 
+SEEDED_NOISE_WARNING = (
+    "Trained with noise and sampling drawn from the published seed: anyone with the seed can replay them, so the "
+    "stated (epsilon, delta) does not hold. Retrain before relying on it; it cannot be approved for deployment."
+)
+
+
+def noise_is_seeded(privacy: dict | None, *, non_private: bool = False) -> bool:
+    """True for a private privacy record (one stating an epsilon) that names no CSPRNG noise source: before noise came
+    from a CSPRNG it came from the run's seed, which the manifest stores and the pages show, so the guarantee does
+    not hold. Read from the stored record: no migration."""
+    privacy = privacy or {}
+    if non_private or privacy.get("private") is False or privacy.get("epsilon") is None:
+        return False
+    return not str(privacy.get("noise_source") or "").startswith("csprng")
+
 
 class PrivacyBudget(BaseModel):
     """The privacy budget of one dataset (shared by all its versions), capped by the use case's policy."""
@@ -18,7 +33,7 @@ class PrivacyBudget(BaseModel):
     people = models.PositiveIntegerField(help_text="n: distinct data subjects, for the delta rule.")
     composed_spent = models.FloatField(default=0.0, help_text="Epsilon of all committed runs composed (accountant).")
     naive_spent = models.FloatField(default=0.0, help_text="Sum of committed runs' epsilons, shown beside it.")
-    accountant = models.CharField(max_length=8, default="prv")
+    accountant = models.CharField(max_length=8, default="pld")
     reserved = models.FloatField(default=0.0, help_text="Planned epsilon of runs launched but not finished.")
 
     def __str__(self) -> str:
@@ -91,6 +106,15 @@ class TrainingRun(BaseModel):
         return f"run {str(self.id)[:8]} on {self.dataset_version}"
 
     @property
+    def noise_is_seeded(self) -> bool:
+        """Its privacy record says the noise came from the published seed (see ``noise_is_seeded``)."""
+        return noise_is_seeded(self.privacy, non_private=self.non_private)
+
+    @property
+    def privacy_warning(self) -> str:
+        return SEEDED_NOISE_WARNING if self.noise_is_seeded else ""
+
+    @property
     def state(self) -> str:
         """succeeded, or its job's queued / running / failed / cancelled."""
         return state_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
@@ -129,3 +153,12 @@ class ModelVersion(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.usecase.reference} model v{self.number}"
+
+    @property
+    def noise_is_seeded(self) -> bool:
+        """Its noise came from the published seed: the privacy guarantee does not hold (see ``noise_is_seeded``)."""
+        return noise_is_seeded((self.manifest or {}).get("privacy"), non_private=self.non_private)
+
+    @property
+    def privacy_warning(self) -> str:
+        return SEEDED_NOISE_WARNING if self.noise_is_seeded else ""

@@ -45,7 +45,7 @@ def budget_for(version: DatasetVersion, *, lock: bool = False) -> PrivacyBudget:
             "epsilon_cap": float(policy.get("epsilon_cap") or 3.0),
             "people": n,
             "delta": float(policy["delta"]) if policy.get("delta") else default_delta(n),
-            "accountant": policy.get("accountant") or "prv",
+            "accountant": "pld",
         },
     )
     queryset = PrivacyBudget.objects.select_for_update() if lock else PrivacyBudget.objects

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from apps.usecases.dpia import LIKELIHOOD, MEASURE_EFFECTS, RATINGS, SEVERITY, SIGN_OFF_FIELDS, STEPS
-from apps.usecases.vocab import ACCOUNTANTS, FAIRNESS_METRICS, AnnexIIIArea, Article9Condition, LawfulBasis, RiskTier
+from apps.usecases.vocab import FAIRNESS_METRICS, AnnexIIIArea, Article9Condition, LawfulBasis, RiskTier
 
 LIST_HELP = "One per line."
 
@@ -127,7 +127,9 @@ class PolicyForm(forms.Form):
         min_value=0.01, max_value=100, initial=3.0, label="Privacy budget: epsilon cap per dataset"
     )
     delta = forms.FloatField(required=False, label="Delta (empty: 1/(10 n) rounded down to a power of ten)")
-    accountant = forms.ChoiceField(choices=[(a, a.upper()) for a in ACCOUNTANTS], initial="prv")
+    accountant = forms.ChoiceField(
+        choices=[("pld", "Privacy-loss distribution, pessimistic (the tightest sound figure)")], initial="pld"
+    )
     max_consent_age_days = forms.IntegerField(
         min_value=0, initial=30, label="Largest age of the consent snapshot at training (days)"
     )

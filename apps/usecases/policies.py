@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from apps.core.errors import ValidationFailed
-from apps.usecases.vocab import ACCOUNTANTS, FAIRNESS_METRICS
+from apps.usecases.vocab import ACCOUNTANTS, FAIRNESS_METRICS, LEGACY_ACCOUNTANTS
 
 DEFAULT_FAIRNESS_POLICY: dict[str, Any] = {
     "sensitive_attributes": [],
@@ -21,7 +21,7 @@ DEFAULT_FAIRNESS_POLICY: dict[str, Any] = {
 DEFAULT_PRIVACY_POLICY: dict[str, Any] = {
     "epsilon_cap": 3.0,
     "delta": None,  # None: the largest power of ten <= 1/(10 n), computed per dataset
-    "accountant": "prv",
+    "accountant": "pld",
     "max_consent_age_days": 30,
 }
 
@@ -92,7 +92,9 @@ def normalise_privacy_policy(raw: dict[str, Any] | None) -> dict[str, Any]:
         delta = _number(delta)
         if delta is None or not 0 < delta < 1e-3:
             errors["delta"] = ["must be empty (automatic: 1/(10 n) rounded down to a power of ten) or in (0, 0.001)"]
-    accountant = raw.get("accountant")
+    accountant = raw.get("accountant") or "pld"
+    if accountant in LEGACY_ACCOUNTANTS:
+        accountant = "pld"
     if accountant not in ACCOUNTANTS:
         errors["accountant"] = [f"must be one of {', '.join(ACCOUNTANTS)}"]
     max_age = raw.get("max_consent_age_days")

@@ -303,19 +303,27 @@ def usecase_transition(*, actor: User, usecase: UseCase, action: str, reason: st
         before = locked.status
         locked.status = transition.target
         locked.save(update_fields=["status", "updated_at"])
+        after: dict[str, Any] = {"status": locked.status, "reason": reason, "revision": locked.revision}
+        if action == "submit":
+            from apps.ethics.services import review_open_development
+
+            # Submitting opens the board's review: one fact, so this event names the review (no second event).
+            review = review_open_development(actor=actor, usecase=locked)
+            locked.refresh_from_db()
+            after.update(
+                status=locked.status,
+                review=str(review.id),
+                review_reference=review.reference,
+                bindings_sha256=review.bindings_sha256,
+            )
         audit_record(
             actor=actor,
             organisation=locked.organisation,
             action=f"usecase.{action}",
             target=locked,
             before={"status": before},
-            after={"status": locked.status, "reason": reason, "revision": locked.revision},
+            after=after,
         )
-        if action == "submit":
-            from apps.ethics.services import review_open_development
-
-            review_open_development(actor=actor, usecase=locked)
-            locked.refresh_from_db()
     return locked
 
 

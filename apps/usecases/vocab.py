@@ -58,4 +58,30 @@ FAIRNESS_METRICS: dict[str, str] = {
     "false_negative_rate_difference": "max",
 }
 
-ACCOUNTANTS = ("prv", "rdp")
+# What people read for each metric key: the one place the UI and the reports take metric names from.
+FAIRNESS_METRIC_LABELS: dict[str, str] = {
+    "demographic_parity_difference": "Demographic parity difference",
+    "demographic_parity_ratio": "Demographic parity ratio",
+    "equalized_odds_difference": "Equalised odds difference",
+    "equalized_odds_ratio": "Equalised odds ratio",
+    "equal_opportunity_difference": "Equal opportunity difference",
+    "predictive_parity_difference": "Predictive parity difference",
+    "false_positive_rate_difference": "False positive rate difference",
+    "false_negative_rate_difference": "False negative rate difference",
+    "accuracy": "Accuracy",
+    "selection_rate": "Selection rate",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1 score",
+    "false_positive_rate": "False positive rate",
+    "false_negative_rate": "False negative rate",
+}
+
+
+def metric_label(key: str) -> str:
+    return FAIRNESS_METRIC_LABELS.get(key, str(key).replace("_", " ").capitalize())
+
+# One accountant for every size: a privacy-loss distribution with a pessimistic discretisation (dp_accounting).
+# Policies saved when PRV and RDP were offered read as PLD: the figure can only get tighter, never looser.
+ACCOUNTANTS = ("pld",)
+LEGACY_ACCOUNTANTS = ("prv", "rdp")

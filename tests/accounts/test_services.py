@@ -11,6 +11,9 @@ from apps.accounts.services import (
     api_token_revoke,
     auditor_grant_create,
     auditor_grant_revoke,
+    invitation_accept,
+    invitation_create,
+    invitation_revoke,
     membership_add,
     membership_remove,
     organisation_update,
@@ -23,18 +26,22 @@ from tests.conftest import make_user
 pytestmark = pytest.mark.django_db
 
 
-def test_each_service_writes_exactly_one_audit_event(org, admin_user):
+def test_each_service_writes_exactly_one_audit_event(org, admin_user, steward):
     newcomer = make_user("nina_new")
     before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
     organisation_update(actor=admin_user, organisation=org, data={"dpo_name": "Dee"})
-    membership = membership_add(actor=admin_user, organisation=org, user=newcomer, role=Role.BOARD)
+    membership = membership_add(actor=admin_user, organisation=org, user=steward, role=Role.BOARD)
     membership_remove(actor=admin_user, membership=membership)
-    grant = auditor_grant_create(actor=admin_user, organisation=org, user=newcomer, reason="audit")
+    invitation = invitation_create(actor=admin_user, organisation=org, email="Nina@Example.org", role=Role.BOARD)
+    invitation_accept(actor=newcomer, invitation=invitation)
+    revoked = invitation_create(actor=admin_user, organisation=org, email="x@example.org", role=Role.OWNER)
+    invitation_revoke(actor=admin_user, invitation=revoked)
+    grant = auditor_grant_create(actor=None, organisation=org, user=newcomer, reason="audit")
     auditor_grant_revoke(actor=admin_user, grant=grant)
     token, _ = api_token_create(actor=admin_user, name="ci")
     api_token_revoke(actor=admin_user, token=token)
     user_create(
-        actor=admin_user,
+        actor=None,
         organisation=org,
         username="fresh",
         email="fresh@example.org",
@@ -48,6 +55,10 @@ def test_each_service_writes_exactly_one_audit_event(org, admin_user):
         "organisation.update",
         "membership.add",
         "membership.remove",
+        "invitation.create",
+        "invitation.accept",
+        "invitation.create",
+        "invitation.revoke",
         "auditor_grant.create",
         "auditor_grant.revoke",
         "api_token.create",
@@ -56,13 +67,14 @@ def test_each_service_writes_exactly_one_audit_event(org, admin_user):
     ]
 
 
-def test_non_admins_are_refused_and_outsiders_get_not_found(org, owner, outsider):
-    newcomer = make_user("nina_new")
+def test_non_admins_are_refused_and_outsiders_get_not_found(org, owner, steward, outsider):
     with pytest.raises(PermissionDenied):
-        membership_add(actor=owner, organisation=org, user=newcomer, role=Role.ADMIN)
+        membership_add(actor=owner, organisation=org, user=steward, role=Role.ADMIN)
     with pytest.raises(NotFound):
-        membership_add(actor=outsider, organisation=org, user=newcomer, role=Role.ADMIN)
-    assert not Membership.objects.filter(user=newcomer).exists()
+        membership_add(actor=outsider, organisation=org, user=steward, role=Role.ADMIN)
+    with pytest.raises(PermissionDenied):
+        invitation_create(actor=owner, organisation=org, email="x@example.org", role=Role.ADMIN)
+    assert not Membership.objects.filter(user=steward, role=Role.ADMIN).exists()
 
 
 def test_the_last_org_admin_cannot_be_removed(org, admin_user):
@@ -90,7 +102,7 @@ def test_tokens_are_stored_only_as_hashes_and_the_secret_is_returned_once(admin_
 def test_a_weak_password_is_refused_with_the_validators_reasons(org, admin_user):
     with pytest.raises(ValidationFailed) as caught:
         user_create(
-            actor=admin_user,
+            actor=None,
             organisation=org,
             username="weak",
             email="w@example.org",
@@ -105,7 +117,7 @@ def test_a_weak_password_is_refused_with_the_validators_reasons(org, admin_user)
 def test_an_auditor_grant_gives_read_access_until_it_expires_or_is_revoked(org, admin_user):
     regulator = make_user("rita_regulator")
     grant = auditor_grant_create(
-        actor=admin_user, organisation=org, user=regulator, expires_at=timezone.now() + timedelta(days=1)
+        actor=None, organisation=org, user=regulator, expires_at=timezone.now() + timedelta(days=1)
     )
     assert roles_in(regulator, org) == {Role.AUDITOR}
     grant.expires_at = timezone.now() - timedelta(seconds=1)
@@ -113,5 +125,5 @@ def test_an_auditor_grant_gives_read_access_until_it_expires_or_is_revoked(org, 
     assert org.id not in organisation_ids_for(regulator)
     with pytest.raises(ValidationFailed):
         auditor_grant_create(
-            actor=admin_user, organisation=org, user=regulator, expires_at=timezone.now() - timedelta(days=1)
+            actor=None, organisation=org, user=regulator, expires_at=timezone.now() - timedelta(days=1)
         )

@@ -19,7 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.accounts.models import Membership, Organisation, Role
+from apps.accounts.models import Invitation, Membership, Organisation, Role
+from apps.accounts.selectors import invitation_token_hash
 from apps.accounts.services import api_token_create, auditor_grant_create
 from apps.audit.models import AuditEvent
 from apps.consent.models import ConsentImport
@@ -70,8 +71,11 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("POST", "/api/v1/memberships/"): only({"admin": 201}, 403),
     ("DELETE", "/api/v1/memberships/{id}/"): only({"admin": 204}, 403),
     ("GET", "/api/v1/auditor-grants/"): everyone(200),
-    ("POST", "/api/v1/auditor-grants/"): only({"admin": 201}, 403),
     ("POST", "/api/v1/auditor-grants/{id}/revoke/"): only(ADMIN_ONLY, 404),
+    ("GET", "/api/v1/invitations/"): everyone(200),  # each sees those of organisations they administer
+    ("POST", "/api/v1/invitations/"): only({"admin": 201}, 403),
+    ("POST", "/api/v1/invitations/{id}/revoke/"): only(ADMIN_ONLY, 404),
+    ("POST", "/api/v1/invitations/accept/"): everyone(200),  # whoever holds the e-mailed token, signed in
     ("GET", "/api/v1/tokens/"): everyone(200),
     ("POST", "/api/v1/tokens/"): everyone(201),
     ("POST", "/api/v1/tokens/{id}/revoke/"): only(ADMIN_ONLY, 404),
@@ -111,7 +115,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/dataset-versions/{id}/coverage/"): only({p: 200 for p in IN_ORG}, 200),
     ("GET", "/api/v1/dataset-versions/{id}/datasheet/"): only({p: 200 for p in IN_ORG}, 200),
     ("PUT", "/api/v1/dataset-versions/{id}/datasheet/"): only({"admin": 200, "steward": 200}, 403),
-    ("POST", "/api/v1/dataset-versions/{id}/prepare/"): only({"admin": 202, "steward": 202}, 403),
+    # The world has no consent records: writers pass the permission check and meet "no row has valid consent".
+    ("POST", "/api/v1/dataset-versions/{id}/prepare/"): only({"admin": 409, "steward": 409}, 403),
     ("POST", "/api/v1/dataset-versions/{id}/roles/"): only({"admin": 200, "steward": 200}, 403),
     ("GET", "/api/v1/training-runs/"): everyone(200),
     ("POST", "/api/v1/training-runs/"): only({"admin": 202, "owner": 202}, 403),
@@ -194,6 +199,16 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
     membership = Membership.objects.filter(organisation=organisation, user=steward).first()
     grant = auditor_grant_create(actor=None, organisation=organisation, user=grantee, reason="matrix")
     token, _secret = api_token_create(actor=admin, name="matrix")
+    invitation_token = f"matrix-invitation-{organisation.slug}"
+    invitation = Invitation.objects.create(
+        organisation=organisation,
+        role=Role.BOARD,
+        email=f"invitee@{organisation.slug}.example.org",
+        email_sha256="0" * 64,
+        token_hash=invitation_token_hash(invitation_token),
+        invited_by=admin,
+        expires_at=timezone.now() + timedelta(days=1),
+    )
     dataset = dataset_create(actor=steward, usecase=usecase, name="Matrix data")
     incoming = EncryptedIncomingFile()
     incoming.write(SMALL_CSV)
@@ -310,6 +325,8 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "memberships": str(membership.id),
             "auditor-grants": str(grant.id),
             "tokens": str(token.id),
+            "invitations": str(invitation.id),
+            "invitation-token": invitation_token,
             "events": event.hash,
             "datasets": str(dataset.id),
             "dataset-versions": str(version.id),
@@ -350,8 +367,9 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
     purpose = (world.organisation.processing_purposes or ["Benefit fraud triage"])[0]
     bodies: dict[tuple[str, str], Any] = {
         ("PATCH", "/api/v1/organisations/{id}/"): {"dpo_name": "New DPO"},
-        ("POST", "/api/v1/memberships/"): {"organisation": org_id, "user": "newcomer", "role": Role.BOARD},
-        ("POST", "/api/v1/auditor-grants/"): {"organisation": org_id, "user": "newcomer", "reason": "audit"},
+        ("POST", "/api/v1/memberships/"): {"organisation": org_id, "user": "stella_steward", "role": Role.BOARD},
+        ("POST", "/api/v1/invitations/"): {"organisation": org_id, "email": "newcomer@example.org", "role": Role.BOARD},
+        ("POST", "/api/v1/invitations/accept/"): {"token": world.ids["invitation-token"]},
         ("POST", "/api/v1/tokens/"): {"name": "ci"},
         ("POST", "/api/v1/jobs/diagnostics/"): {"organisation": org_id},
         ("POST", "/api/v1/usecases/"): {

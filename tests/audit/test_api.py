@@ -65,6 +65,7 @@ def test_the_head_endpoint_publishes_the_organisations_chain_head(org, admin_use
     }
 
 
+@pytest.mark.django_db(transaction=True)
 def test_verification_through_the_api_reports_a_broken_row(org, admin_user):
     from tests.audit.test_chain import tamper, write_events
 

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
+from apps.audit.dbroles import as_owner
 from apps.audit.models import AuditChainHead, AuditEvent
 from apps.audit.services import audit_record
 from apps.audit.verify import audit_chain_verify
@@ -19,8 +20,10 @@ def write_events(org, actor, count):
 
 
 def tamper(sql, params):
-    """Change rows behind the portal's back: as a superuser with triggers off, like an attacker with DB access."""
-    with connection.cursor() as cursor:
+    """Change rows behind the portal's back: as the owner role (a superuser here) with triggers off, like an attacker
+    holding the owner's credentials. The portal's own role may do none of this, so the caller needs a transactional
+    test (``django_db(transaction=True)``): the owner is another session, which sees only committed rows."""
+    with as_owner(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET session_replication_role = replica")
         cursor.execute(sql, params)
@@ -35,7 +38,7 @@ def test_an_intact_chain_verifies(org, admin_user, capsys):
     assert "OK: 5 events" in capsys.readouterr().out
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_an_edited_row_is_named_by_audit_verify(org, admin_user):
     events = write_events(org, admin_user, 6)
     tamper("UPDATE audit_auditevent SET after = %s WHERE sequence = %s", [json.dumps({"i": 999}), events[3].sequence])
@@ -45,7 +48,7 @@ def test_an_edited_row_is_named_by_audit_verify(org, admin_user):
     assert "content does not match" in str(caught.value)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_deleted_row_shows_as_a_gap(org, admin_user):
     events = write_events(org, admin_user, 6)
     tamper("DELETE FROM audit_auditevent WHERE sequence = %s", [events[2].sequence])
@@ -53,7 +56,7 @@ def test_a_deleted_row_shows_as_a_gap(org, admin_user):
     assert not result.ok and result.broken_sequence == events[2].sequence and "missing" in result.reason
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_rebuilt_chain_is_exposed_by_a_published_head(org, admin_user):
     write_events(org, admin_user, 3)
     published = AuditChainHead.objects.get().hash
@@ -67,7 +70,7 @@ def test_a_rebuilt_chain_is_exposed_by_a_published_head(org, admin_user):
     assert "history was rewritten" in str(caught.value)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_events_deleted_from_the_end_disagree_with_the_head(org, admin_user):
     events = write_events(org, admin_user, 4)
     tamper("DELETE FROM audit_auditevent WHERE sequence = %s", [events[-1].sequence])
@@ -76,11 +79,16 @@ def test_events_deleted_from_the_end_disagree_with_the_head(org, admin_user):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("statement", ["UPDATE audit_auditevent SET action = 'forged'", "DELETE FROM audit_auditevent"])
 def test_the_database_refuses_to_change_audit_rows(org, admin_user, statement):
     write_events(org, admin_user, 2)
-    with pytest.raises(DatabaseError, match="append-only"):
+    # The portal's role has no UPDATE or DELETE privilege here; the owner, who has, meets the trigger.
+    with pytest.raises(DatabaseError, match="permission denied"):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+    with as_owner(), pytest.raises(DatabaseError, match="append-only"):
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(statement)

@@ -12,10 +12,18 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.audit.chain import GENESIS_HASH, PLATFORM_CHAIN, event_hash
+from apps.audit.dbroles import as_owner
 from apps.audit.models import AuditChainHead, AuditEvent
 from apps.audit.services import audit_record
 from apps.audit.verify import audit_chain_verify, audit_chains_verify
 from tests.audit.test_chain import tamper, write_events
+
+
+@pytest.fixture
+def database_owner(transactional_db):
+    """The test's connection as the owner role: migrations (and the tampering below) are not the portal's to do."""
+    with as_owner():
+        yield
 
 
 def api(user):
@@ -74,7 +82,7 @@ def test_verify_and_export_cover_one_organisations_chain(org, other_org, admin_u
     assert all(b["prev_hash"] == a["hash"] for a, b in zip(exported, exported[1:], strict=False))
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_tampering_in_one_chain_is_found_by_that_organisations_verify(client, org, other_org, admin_user, outsider):
     write_events(org, admin_user, 3)
     theirs = write_events(other_org, outsider, 3)
@@ -202,7 +210,7 @@ def _legacy_chain(apps, rows):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_re_chains_a_verified_shared_chain_per_organisation(org, other_org):
+def test_the_migration_re_chains_a_verified_shared_chain_per_organisation(org, other_org, database_owner):
     executor = MigrationExecutor(connections["default"])
     latest = executor.loader.graph.leaf_nodes("audit")
     executor.migrate([("audit", "0002_append_only_trigger")])
@@ -233,7 +241,7 @@ def test_the_migration_re_chains_a_verified_shared_chain_per_organisation(org, o
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_refuses_to_re_chain_a_tampered_chain(org, other_org):
+def test_the_migration_refuses_to_re_chain_a_tampered_chain(org, other_org, database_owner):
     executor = MigrationExecutor(connections["default"])
     latest = executor.loader.graph.leaf_nodes("audit")
     executor.migrate([("audit", "0002_append_only_trigger")])

@@ -69,9 +69,13 @@ def test_at_the_due_date_a_waiting_board_decides_on_the_votes_cast(submitted, bo
     assert reviews_remind_due() == 0
     decision = Decision.objects.get(review=review)
     assert decision.outcome == "approved" and decision.closed_by is None
-    assert decision.tally == {"counts": {"approve": 2, "approve_with_conditions": 0, "request_changes": 0,
-                                         "reject": 0, "abstain": 0},
-                              "cast": 2, "eligible": 3, "recused": 0, "approval_share": 1.0}
+    assert decision.tally == {
+        "counts": {"approve": 2, "approve_with_conditions": 0, "request_changes": 0, "reject": 0, "abstain": 0},
+        "cast": 2,
+        "eligible": 3,
+        "recused": 0,
+        "approval_share": 1.0,
+    }
     submitted.refresh_from_db()
     assert submitted.status == "approved"
 
@@ -89,14 +93,20 @@ def test_past_the_due_date_without_quorum_the_review_stays_open(submitted, board
 
 
 def test_a_waiting_board_waits_on_waivers_too_and_the_due_date_decides_them(
-        org, owner, approved_usecase, trained_model, board_member, board2, board3):
+    org, owner, approved_usecase, trained_model, board_member, board2, board3
+):
     set_board_rules(org, quorum=2, threshold=0.66, decides="wait")
-    usecase_tighten_gate(actor=owner, usecase=approved_usecase, metric="demographic_parity_difference",
-                         threshold=0.0001)
+    usecase_tighten_gate(
+        actor=owner, usecase=approved_usecase, metric="demographic_parity_difference", threshold=0.0001
+    )
     reevaluate(trained_model, actor=owner)
     review = review_request_deployment(actor=owner, model_version=trained_model)
-    waiver = waiver_request(actor=owner, review=review, justification="Gap is within sampling noise; monitored.",
-                            expires_on=timezone.localdate() + timedelta(days=60))
+    waiver = waiver_request(
+        actor=owner,
+        review=review,
+        justification="Gap is within sampling noise; monitored.",
+        expires_on=timezone.localdate() + timedelta(days=60),
+    )
     waiver_vote(actor=board_member, waiver=waiver, choice="approve", reason="Acceptable with monitoring.")
     waiver_vote(actor=board2, waiver=waiver, choice="approve", reason="Agree.")
     waiver.refresh_from_db()
@@ -123,9 +133,19 @@ def test_the_board_page_sets_the_timing(client, org, admin_user, board_member, b
     client.login(username=admin_user.username, password=PASSWORD)
     page = client.get("/reviews/board/")
     assert b'name="decides" value="wait" checked' in page.content
-    client.post("/reviews/board/", {"quorum": 2, "approval_threshold": 0.66, "vote_days": 10, "chair": "",
-                                    "decides": "settled", "item_key": "lawful", "item_text": "Is it lawful?",
-                                    "item_source": ""})
+    client.post(
+        "/reviews/board/",
+        {
+            "quorum": 2,
+            "approval_threshold": 0.66,
+            "vote_days": 10,
+            "chair": "",
+            "decides": "settled",
+            "item_key": "lawful",
+            "item_text": "Is it lawful?",
+            "item_source": "",
+        },
+    )
     assert board_of(org).decides == "settled"
 
 

@@ -37,13 +37,15 @@ def user(name):
     return User.objects.get(username=name)
 
 
-def test_the_review_page_fits_every_screen_and_shows_people_what_concerns_them(browser, live_server, settings,
-                                                                               tmp_path):
+def test_the_review_page_fits_every_screen_and_shows_people_what_concerns_them(
+    browser, live_server, settings, tmp_path
+):
     settings.STORAGE_ROOT = tmp_path
     call_command("seed_demo", stdout=io.StringIO())
     model = ModelVersion.objects.get(organisation__slug="mods", non_private=False)
-    usecase_tighten_gate(actor=user("owner"), usecase=model.usecase, metric="demographic_parity_difference",
-                         threshold=0.0001)
+    usecase_tighten_gate(
+        actor=user("owner"), usecase=model.usecase, metric="demographic_parity_difference", threshold=0.0001
+    )
     reevaluate(model, actor=user("owner"))
     review = ReviewRequest.objects.get(model_version=model, status="open")
     url = f"{live_server.url}/reviews/{review.id}/"
@@ -69,8 +71,11 @@ def test_the_review_page_fits_every_screen_and_shows_people_what_concerns_them(b
     # A long waiver, granted, then an approval: the decided review.
     owner = user("owner")
     waiver = waiver_request(
-        actor=owner, review=review, expires_on=timezone.localdate() + timedelta(days=60),
-        justification="The gap is within sampling noise on 4,900 rows; caseworkers review every flag. " * 3)
+        actor=owner,
+        review=review,
+        expires_on=timezone.localdate() + timedelta(days=60),
+        justification="The gap is within sampling noise on 4,900 rows; caseworkers review every flag. " * 3,
+    )
     for name in ("board1", "board2"):
         waiver_vote(actor=user(name), waiver=waiver, choice="approve", reason="Acceptable under monitoring.")
     for name in ("board1", "board2"):

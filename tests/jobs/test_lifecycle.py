@@ -81,7 +81,7 @@ def end_job(job: Job, path: str) -> Job:
 
 
 @pytest.fixture
-def world(prepared_version, org, owner, steward, admin_user, approved_usecase):
+def world(prepared_version, org, owner, steward, admin_user, approved_usecase):  # noqa: F811 - shared fixtures
     """What the makers need: a prepared version, and a model trained on it (through the real lifecycle)."""
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(target_epsilon=1.0))
     run_inline(run.job_id)

@@ -3,6 +3,11 @@
 Loaded with ``-p tests.plugins.services`` (see pyproject.toml). Before pytest-django configures Django, this starts a
 throw-away PostgreSQL cluster and points ``DATABASE_URL`` at it, so the whole suite runs against PostgreSQL.
 
+The cluster has the production's two roles: ``attest`` owns the tables (``DATABASE_MIGRATE_URL``: it creates the test
+database and migrates it) and the suite runs as ``attest_app`` (``DATABASE_URL``), which may not truncate, alter or
+disable triggers, nor change or delete audit rows (apps/audit/dbroles.py). ``django_db_setup`` runs as the owner
+(``pytest_fixture_setup`` below), and test flushes switch to it through the ``flush`` command.
+
 - ``ATTEST_TEST_DB=sqlite`` runs the suite on SQLite instead (fast local loops); PostgreSQL-only tests, marked
   ``@pytest.mark.postgres``, then skip through ``require_service``.
 - Under ``CI=true`` a missing service is an error, never a skip.
@@ -51,8 +56,12 @@ def find_postgres_bin() -> Path | None:
     return None
 
 
-def start_postgres() -> str:
-    """Start a private PostgreSQL on a free loopback port; return its DATABASE_URL. Stopped at exit."""
+APP_ROLE = "attest_app"
+
+
+def start_postgres() -> tuple[str, str]:
+    """Start a private PostgreSQL on a free loopback port with an owner and an application role; return the
+    application role's DATABASE_URL and the owner's DATABASE_MIGRATE_URL. Stopped at exit."""
     bin_dir = find_postgres_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL binaries (initdb, pg_ctl) not found; run `make test` as root to install them")
@@ -97,7 +106,28 @@ def start_postgres() -> str:
         shutil.rmtree(root, ignore_errors=True)
 
     atexit.register(stop)
-    return f"postgres://attest@127.0.0.1:{port}/attest"
+    # A plain LOGIN role: no superuser, no CREATEDB, not a member of the owner; the grants come with the migrations.
+    subprocess.run(
+        [
+            str(bin_dir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "attest",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            f"CREATE ROLE {APP_ROLE} LOGIN",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    return f"postgres://{APP_ROLE}@127.0.0.1:{port}/attest", f"postgres://attest@127.0.0.1:{port}/attest"
 
 
 @pytest.hookimpl(wrapper=True)
@@ -109,7 +139,7 @@ def pytest_load_initial_conftests(early_config, parser, args):  # type: ignore[n
     wanted = os.environ.get("ATTEST_TEST_DB", "postgres")
     if not is_xdist_worker and wanted == "postgres" and "DATABASE_URL" not in os.environ:
         try:
-            os.environ["DATABASE_URL"] = start_postgres()
+            os.environ["DATABASE_URL"], os.environ["DATABASE_MIGRATE_URL"] = start_postgres()
         except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
             if IN_CI:
                 raise pytest.UsageError(f"CI needs PostgreSQL for the test suite and it did not start: {exc}")
@@ -138,3 +168,24 @@ def pytest_runtest_setup(item):  # type: ignore[no-untyped-def]
     # and fails under CI, like every other missing service.
     if item.get_closest_marker("postgres") is not None:
         require_postgresql(f"{item.nodeid} is marked postgres")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):  # type: ignore[no-untyped-def]
+    # pytest-django's session fixture creates, migrates and at the end drops the test database: the owner's work. The
+    # tests in between run as the application role, like the portal.
+    if fixturedef.argname != "django_db_setup" or not os.environ.get("DATABASE_MIGRATE_URL"):
+        return (yield)
+    from django.db import connections
+
+    from apps.audit.dbroles import switch_to_owner
+
+    restores = [switch_to_owner(alias) for alias in connections]
+    try:
+        result = yield
+    finally:
+        for restore in restores:
+            restore()
+    # Finalizers run last-in first-out: this one switches back to the owner before the fixture drops the database.
+    request.addfinalizer(lambda: [switch_to_owner(alias) for alias in connections])
+    return result

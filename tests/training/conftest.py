@@ -31,7 +31,7 @@ def approved_usecase(org, owner, board_member):
         organisation=org,
         data=usecase_data(
             purpose="Service improvement",
-            privacy_policy={"epsilon_cap": 5.0, "accountant": "prv", "max_consent_age_days": 30},
+            privacy_policy={"epsilon_cap": 5.0, "accountant": "pld", "max_consent_age_days": 30},
             fairness_policy={
                 "sensitive_attributes": ["sex", "race"],
                 "min_group_size": 30,

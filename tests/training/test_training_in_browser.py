@@ -28,7 +28,7 @@ def test_an_owner_trains_privately_watches_progress_and_cannot_overspend(
     page.get_by_text("Epsilon spent", exact=True).wait_for(timeout=120_000)
     result = page.get_by_role("region", name="Result")
     assert re.search(r"2\.9\d|3\.0\d", result.inner_text())  # epsilon spent ~ the target of 3
-    assert "PRV accountant" in result.inner_text()
+    assert "PLD accountant" in result.inner_text()
     budget = page.get_by_role("region", name="Privacy budget of this dataset")
     assert "Remaining" in budget.inner_text()
     assert page.get_by_role("img", name=re.compile("Privacy spent")).count() == 1

@@ -65,7 +65,7 @@ def usecase_data(**overrides: Any) -> dict[str, Any]:
             "min_group_size": 30,
             "gates": [{"metric": "demographic_parity_difference", "threshold": 0.1}],
         },
-        "privacy_policy": {"epsilon_cap": 3.0, "accountant": "prv", "max_consent_age_days": 30},
+        "privacy_policy": {"epsilon_cap": 3.0, "accountant": "pld", "max_consent_age_days": 30},
     }
     data.update(overrides)
     return data

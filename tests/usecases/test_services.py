@@ -102,11 +102,15 @@ def test_the_lifecycle_runs_from_draft_to_retired_with_one_event_per_step(org, o
         AuditEvent.objects.filter(object_id=str(usecase.id)).order_by("sequence").values_list("action", flat=True)
     )
     assert actions == ["usecase.create", "usecase.submit", "usecase.retire"]
+    # Opening the development review is part of the submission: its event names the review (no second event).
+    review = usecase.reviews.get()
+    submit = AuditEvent.objects.get(action="usecase.submit")
+    assert submit.after["review"] == str(review.id) and submit.after["status"] == "in_review"
     review_actions = list(
         AuditEvent.objects.filter(object_type="ethics.reviewrequest").order_by("sequence")
         .values_list("action", flat=True)
     )
-    assert review_actions == ["review.open", "review.vote"]
+    assert review_actions == ["review.vote"]
 
 
 def test_an_incomplete_draft_cannot_be_submitted_and_says_why(org, owner):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, Role
+from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, Role
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
@@ -47,7 +47,9 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 class MembershipCreateSerializer(serializers.Serializer):
     organisation = serializers.UUIDField()
-    user = serializers.CharField(help_text="Username or e-mail of an existing user.")
+    user = serializers.CharField(
+        help_text="Username of a current member of the organisation; anyone else is invited (POST /invitations/)."
+    )
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -60,11 +62,53 @@ class AuditorGrantSerializer(serializers.ModelSerializer):
         fields = ["id", "organisation", "user", "reason", "expires_at", "revoked_at", "created_at"]
 
 
-class AuditorGrantCreateSerializer(serializers.Serializer):
+class InvitationSerializer(serializers.ModelSerializer):
+    organisation = serializers.UUIDField(source="organisation_id", read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "organisation",
+            "kind",
+            "role",
+            "email",
+            "status",
+            "invited_by",
+            "expires_at",
+            "reason",
+            "access_expires_at",
+            "decided_at",
+            "created_at",
+        ]
+
+
+class InvitationCreateSerializer(serializers.Serializer):
     organisation = serializers.UUIDField()
-    user = serializers.CharField(help_text="Username or e-mail of an existing user.")
+    email = serializers.EmailField(help_text="Where the single-use link is sent; known to Attest or not.")
+    kind = serializers.ChoiceField(choices=Invitation.Kind.choices, default=Invitation.Kind.MEMBERSHIP)
+    role = serializers.ChoiceField(choices=Role.choices, required=False, help_text="For a membership.")
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    access_expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="For auditor access: when it ends."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        if attrs["kind"] == Invitation.Kind.MEMBERSHIP and not attrs.get("role"):
+            raise serializers.ValidationError({"role": ["This field is required for a membership."]})
+        return attrs
+
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200, help_text="The token from the invitation's link.")
+
+
+class InvitationAcceptedSerializer(serializers.Serializer):
+    organisation = serializers.UUIDField()
+    organisation_name = serializers.CharField()
+    kind = serializers.CharField()
+    role = serializers.CharField()
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from apps.accounts.api.views import (
     ApiTokenViewSet,
     AuditorGrantViewSet,
+    InvitationViewSet,
     MembershipViewSet,
     MeView,
     OrganisationViewSet,
@@ -15,5 +16,6 @@ router = SimpleRouter()
 router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("auditor-grants", AuditorGrantViewSet, basename="auditor-grant")
+router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("tokens", ApiTokenViewSet, basename="token")
 urlpatterns = [path("me/", MeView.as_view(), name="me"), *router.urls]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -16,28 +15,35 @@ from apps.accounts.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
-    AuditorGrantCreateSerializer,
     AuditorGrantSerializer,
+    InvitationAcceptedSerializer,
+    InvitationAcceptSerializer,
+    InvitationCreateSerializer,
+    InvitationSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
     MeSerializer,
     OrganisationSerializer,
     OrganisationUpdateSerializer,
 )
-from apps.accounts.models import ApiToken, AuditorGrant, Membership, Organisation, User
-from apps.accounts.permissions import visible_to
-from apps.accounts.selectors import organisations_visible_to, roles_in
-from apps.core.errors import ValidationFailed
+from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, User
+from apps.accounts.permissions import can, visible_to
+from apps.accounts.selectors import invitation_by_token, organisation_members, organisations_visible_to, roles_in
+from apps.core.errors import InvalidState, PermissionDenied, ValidationFailed
 
 
 class OrganisationQuery(serializers.Serializer):
     organisation = serializers.UUIDField()
 
 
-def _user_by_identifier(identifier: str) -> User:
-    user = User.objects.filter(Q(username=identifier) | Q(email__iexact=identifier), is_active=True).first()
+def _member_by_username(organisation: Organisation, username: str) -> User:
+    """A current member, looked up among the organisation's members only: no answer about anyone else."""
+    user = organisation_members(organisation).filter(username=username.strip()).first()
     if user is None:
-        raise ValidationFailed("No active user with that username or e-mail.", {"user": ["unknown user"]})
+        raise ValidationFailed(
+            "No member of this organisation has that username; invite people by e-mail (POST /invitations/).",
+            {"user": ["not a member of this organisation"]},
+        )
     return user
 
 
@@ -105,10 +111,12 @@ class MembershipViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewset
         organisation = get_object_or_404(
             organisations_visible_to(request.user), id=payload.validated_data["organisation"]
         )
+        if not can(request.user, "manage", organisation):
+            raise PermissionDenied("Only org admins can add members.")
         membership = services.membership_add(
             actor=request.user,
             organisation=organisation,
-            user=_user_by_identifier(payload.validated_data["user"]),
+            user=_member_by_username(organisation, payload.validated_data["user"]),
             role=payload.validated_data["role"],
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
@@ -125,26 +133,54 @@ class AuditorGrantViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return visible_to(self.request.user, "view", AuditorGrant).order_by("-created_at")
 
-    @extend_schema(request=AuditorGrantCreateSerializer, responses={201: AuditorGrantSerializer})
-    def create(self, request: Request) -> Response:
-        payload = AuditorGrantCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        organisation = get_object_or_404(organisations_visible_to(request.user), id=data["organisation"])
-        grant = services.auditor_grant_create(
-            actor=request.user,
-            organisation=organisation,
-            user=_user_by_identifier(data["user"]),
-            reason=data["reason"],
-            expires_at=data["expires_at"],
-        )
-        return Response(AuditorGrantSerializer(grant).data, status=status.HTTP_201_CREATED)
-
     @extend_schema(request=None, responses={200: AuditorGrantSerializer})
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str) -> Response:
         grant = services.auditor_grant_revoke(actor=request.user, grant=self.get_object())
         return Response(AuditorGrantSerializer(grant).data)
+
+
+@extend_schema(tags=["accounts"])
+class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Invitations of the organisations the user administers; anyone signed in accepts one with its token."""
+
+    serializer_class = InvitationSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return visible_to(self.request.user, "view", Invitation).order_by("-created_at")
+
+    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
+    def create(self, request: Request) -> Response:
+        payload = InvitationCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        organisation = get_object_or_404(organisations_visible_to(request.user), id=data.pop("organisation"))
+        invitation = services.invitation_create(actor=request.user, organisation=organisation, **data)
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: InvitationSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str) -> Response:
+        invitation = services.invitation_revoke(actor=request.user, invitation=self.get_object())
+        return Response(InvitationSerializer(invitation).data)
+
+    @extend_schema(request=InvitationAcceptSerializer, responses={200: InvitationAcceptedSerializer})
+    @action(detail=False, methods=["post"])
+    def accept(self, request: Request) -> Response:
+        payload = InvitationAcceptSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        invitation = invitation_by_token(payload.validated_data["token"])
+        if invitation is None:
+            raise InvalidState("This invitation was used, revoked or has expired: ask for a new one.")
+        services.invitation_accept(actor=request.user, invitation=invitation)
+        return Response(
+            {
+                "organisation": invitation.organisation_id,
+                "organisation_name": invitation.organisation.name,
+                "kind": invitation.kind,
+                "role": invitation.role,
+            }
+        )
 
 
 @extend_schema(tags=["accounts"])

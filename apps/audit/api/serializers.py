@@ -62,3 +62,8 @@ class ChainVerificationSerializer(serializers.Serializer):
     broken_event_id = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
     chain = serializers.CharField(help_text="The organisation's id, or 'platform'.")
+    published_sequence = serializers.IntegerField(
+        allow_null=True,
+        help_text="The last head published (head API, signed audit extract) the chain was checked against.",
+    )
+    published_at = serializers.DateTimeField(allow_null=True)

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,7 +21,8 @@ from apps.audit.api.serializers import (
     AuditHeadSerializer,
     ChainVerificationSerializer,
 )
-from apps.audit.selectors import READ_ROLES, audit_chain_head, audit_events_filtered, audit_events_visible_to
+from apps.audit.selectors import READ_ROLES, audit_events_filtered, audit_events_visible_to
+from apps.audit.services import audit_head_publish
 from apps.audit.verify import audit_chain_verify
 from apps.core.errors import NotFound, PermissionDenied, ValidationFailed
 from apps.core.exports import csv_stream, json_array_stream
@@ -97,9 +98,15 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     @extend_schema(
         parameters=[AuditExportFilterSerializer],
-        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): AuditEventSerializer(many=True)},
+        # Streamed whole, never paginated: CSV, or a plain JSON array of events (no count, no next/previous).
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/json"): OpenApiResponse(
+                AuditEventSerializer(many=True), description="A JSON array of every matching event."
+            ),
+        },
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def export(self, request: Request) -> StreamingHttpResponse:
         filters = self._filters(AuditExportFilterSerializer)
         export_format = filters.pop("format")
@@ -137,10 +144,12 @@ class AuditHeadView(APIView):
     """One organisation's chain head, to publish outside the database (an older published head exposes a rewrite).
 
     Any member of the organisation (or auditor with a grant) may read it; it counts only that organisation's events.
+    Handing it out records it as published: from then on verification fails unless the chain still holds it.
     """
 
     def get(self, request: Request) -> Response:
-        return Response(AuditHeadSerializer(audit_chain_head(chain_organisation(request))).data)
+        head = audit_head_publish(organisation=chain_organisation(request), source="api")
+        return Response(AuditHeadSerializer(head).data)
 
 
 @extend_schema(

@@ -40,7 +40,7 @@ class ConsentRecordSerializer(serializers.ModelSerializer):
 
 class ConsentImportSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True)
-    job = serializers.UUIDField(source="job_id", read_only=True)
+    job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
 
     class Meta:
         model = ConsentImport

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.accounts.permissions import visible_to as organisations_visible_to
+from apps.accounts.selectors import organisation_ids_for
 from apps.consent import services
 from apps.consent.api.serializers import (
     ConsentEventSerializer,
@@ -20,13 +21,22 @@ from apps.consent.api.serializers import (
     ConsentRecordSerializer,
 )
 from apps.consent.models import ConsentImport, ConsentRecord
-from apps.consent.permissions import imports_visible_to, visible_to
+from apps.consent.permissions import WRITE_ROLES, imports_visible_to, visible_to
+from apps.consent.services import IMPORT_MAX_BYTES
+from apps.core.errors import PermissionDenied
+from apps.core.uploads import SpoolingUploadHandler, accepts_upload
 
 
 def _organisation(request: Request, organisation_id: object):
     if organisation_id is None and getattr(request, "organisation", None) is not None:
         organisation_id = request.organisation.id
     return get_object_or_404(organisations_visible_to(request.user), id=organisation_id)
+
+
+def _may_import(user, request, kwargs) -> None:  # type: ignore[no-untyped-def]
+    """Checked before the body is read (which names the organisation): the user imports for some organisation."""
+    if not organisation_ids_for(user, WRITE_ROLES):
+        raise PermissionDenied()
 
 
 @extend_schema(tags=["consent"])
@@ -68,6 +78,13 @@ class ConsentImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
 
     @extend_schema(
         request={"multipart/form-data": ConsentImportUploadSerializer}, responses={202: ConsentImportSerializer}
+    )
+    @accepts_upload(
+        handler=SpoolingUploadHandler,
+        max_file_bytes=IMPORT_MAX_BYTES,
+        fields=("file",),
+        allowed=_may_import,
+        too_large_message=f"The file is larger than {IMPORT_MAX_BYTES // 2**20} MB.",
     )
     def create(self, request: Request) -> Response:
         payload = ConsentImportUploadSerializer(data=request.data)

@@ -33,3 +33,29 @@ def interval(pair: Any, digits: int = 3) -> str:
     if not pair or pair[0] is None:
         return "–"
     return f"[{float(pair[0]):.{int(digits)}f}, {float(pair[1]):.{int(digits)}f}]"
+
+
+@register.filter
+def metric_label(key: Any) -> str:
+    """``{{ gate.metric|metric_label }}``: "Demographic parity difference", never the internal key."""
+    from apps.usecases.vocab import metric_label as label
+
+    return label(str(key))
+
+
+@register.filter
+def words(key: Any) -> str:
+    """``{{ key|words }}``: an internal key (``queue_to_finish_seconds``) as words ("Queue to finish seconds")."""
+    return str(key).replace("_", " ").replace(".", " ").strip().capitalize()
+
+
+@register.filter
+def model_label(label: Any) -> str:
+    """``{{ event.object_type|model_label }}``: "ethics.reviewrequest" as "Review request"."""
+    from django.apps import apps
+
+    try:
+        return str(apps.get_model(str(label))._meta.verbose_name).capitalize()
+    except (LookupError, ValueError):
+        return words(str(label).rpartition(".")[2])
+

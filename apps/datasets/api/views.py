@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -11,7 +11,8 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.core.errors import AttestError, ValidationFailed
+from apps.core.errors import AttestError, NotFound, PermissionDenied, ValidationFailed
+from apps.core.uploads import accepts_upload
 from apps.datasets import services
 from apps.datasets.api.serializers import (
     AnonymisationRequestSerializer,
@@ -28,9 +29,20 @@ from apps.datasets.api.serializers import (
 from apps.datasets.models import Anonymisation, DatasetVersion
 from apps.datasets.permissions import visible_to
 from apps.datasets.selectors import version_coverage
-from apps.datasets.uploads import EncryptingUploadHandler
+from apps.datasets.uploads import EncryptingUploadHandler, dataset_upload_limit
 from apps.jobs.api.serializers import JobSerializer
 from apps.usecases.permissions import visible_to as usecases_visible_to
+
+
+def _may_upload(user, request, kwargs) -> None:  # type: ignore[no-untyped-def]
+    """Checked before the body is read, as the action would: unseen dataset 404, seen but not writable 403."""
+    try:
+        if not visible_to(user).filter(id=kwargs["pk"]).exists():
+            raise NotFound()
+    except DjangoValidationError:
+        raise NotFound() from None
+    if not visible_to(user, "change").filter(id=kwargs["pk"]).exists():
+        raise PermissionDenied()
 
 
 @extend_schema(tags=["datasets"])
@@ -40,12 +52,6 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return visible_to(self.request.user).order_by("name")
-
-    def initialize_request(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
-        # The upload action must stream through the encrypting handler: set it before DRF reads the body.
-        if request.method == "POST" and request.path.endswith("/versions/"):
-            request.upload_handlers = [EncryptingUploadHandler(request)]
-        return super().initialize_request(request, *args, **kwargs)
 
     @extend_schema(request=DatasetCreateSerializer, responses={201: DatasetSerializer})
     def create(self, request: Request) -> Response:
@@ -67,15 +73,15 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses={201: DatasetVersionSerializer, 200: DatasetVersionSerializer},
     )
     @action(detail=True, methods=["get", "post"])
+    @accepts_upload(
+        handler=EncryptingUploadHandler, max_file_bytes=dataset_upload_limit, fields=("file",), allowed=_may_upload
+    )
     def versions(self, request: Request, pk: str) -> Response:
         dataset = self.get_object()
         if request.method == "GET":
             versions = dataset.versions.prefetch_related("columns").order_by("number")
             page = self.paginate_queryset(versions)
             return self.get_paginated_response(DatasetVersionSerializer(page, many=True).data)
-        handler = request._request.upload_handlers[0]
-        if isinstance(handler, EncryptingUploadHandler) and handler.too_large:
-            raise AttestError("too_large", f"The file is larger than {settings.UPLOAD_MAX_BYTES // 2**20} MB.")
         upload = request.FILES.get("file")
         if upload is None or not hasattr(upload, "incoming"):
             raise ValidationFailed("Attach the data as the multipart field 'file'.", {"file": ["required"]})

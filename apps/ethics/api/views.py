@@ -111,8 +111,9 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         item = services.checklist_take_stance(actor=request.user, review=self.get_object(), **payload.validated_data)
         return Response(StanceSerializer(item).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=CommentSerializer, responses={201: CommentSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(methods=["GET"], responses={200: CommentSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=CommentSerializer, responses={201: CommentSerializer})
+    @action(detail=True, methods=["get", "post"], pagination_class=None)  # GET answers a plain array, unpaginated
     def comments(self, request: Request, pk: str) -> Response:
         review = self.get_object()
         if request.method == "GET":

@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ethics', '0002_decisions_immutable'),
+        ("ethics", "0002_decisions_immutable"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='board',
-            name='decides',
-            field=models.CharField(choices=[('wait', 'When every eligible member has voted, or at the due date'), ('settled', 'As soon as the outcome is settled')], default='wait', help_text="Waiting (the default) puts every member's voice on the record; settling early saves their time.", max_length=8),
+            model_name="board",
+            name="decides",
+            field=models.CharField(
+                choices=[
+                    ("wait", "When every eligible member has voted, or at the due date"),
+                    ("settled", "As soon as the outcome is settled"),
+                ],
+                default="wait",
+                help_text="Waiting (the default) puts every member's voice on the record; settling early saves their time.",
+                max_length=8,
+            ),
         ),
     ]

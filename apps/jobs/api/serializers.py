@@ -7,7 +7,13 @@ from apps.jobs.models import Job
 
 class JobSerializer(serializers.ModelSerializer):
     organisation = serializers.UUIDField(source="organisation_id", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.username",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Who asked for it; null for system jobs (beat, retention) and after the user was deleted.",
+    )
 
     class Meta:
         model = Job

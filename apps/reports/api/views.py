@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from apps.accounts.selectors import roles_in
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.uploads import SpoolingUploadHandler, accepts_upload
 from apps.reports import services
 from apps.reports.api.serializers import (
     ReportRequestSerializer,
@@ -76,6 +77,12 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
 
     @extend_schema(request={"multipart/form-data": VerifyUploadSerializer}, responses={200: VerifyResultSerializer})
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser])
+    @accepts_upload(
+        handler=SpoolingUploadHandler,
+        max_file_bytes=MAX_VERIFY_BYTES,
+        fields=("file",),
+        too_large_message="The file is larger than 50 MB: it is not a report this portal issued.",
+    )
     def verify(self, request: Request) -> Response:
         payload = VerifyUploadSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -6,7 +6,14 @@ from apps.jobs.api.serializers import JobStateSerializerMixin
 from apps.training.models import BudgetEntry, ModelVersion, PrivacyBudget, TrainingRun
 
 
-class TrainingRunSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
+class PrivacyWarningMixin(serializers.Serializer):
+    """Marks a privacy record whose noise came from the published seed (the guarantee does not hold)."""
+
+    noise_is_seeded = serializers.BooleanField(read_only=True)
+    privacy_warning = serializers.CharField(read_only=True, help_text="Empty unless the guarantee does not hold.")
+
+
+class TrainingRunSerializer(PrivacyWarningMixin, JobStateSerializerMixin, serializers.ModelSerializer):
     dataset_version = serializers.UUIDField(source="dataset_version_id", read_only=True)
     usecase = serializers.UUIDField(source="usecase_id", read_only=True)
     job = serializers.UUIDField(source="job_id", read_only=True, allow_null=True)
@@ -23,6 +30,8 @@ class TrainingRunSerializer(JobStateSerializerMixin, serializers.ModelSerializer
             "planned",
             "steps_completed",
             "privacy",
+            "noise_is_seeded",
+            "privacy_warning",
             "metrics",
             "job",
             "error",
@@ -44,13 +53,24 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     non_private = serializers.BooleanField(default=False)
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):
+class ModelVersionSerializer(PrivacyWarningMixin, serializers.ModelSerializer):
     usecase = serializers.UUIDField(source="usecase_id", read_only=True)
     training_run = serializers.UUIDField(source="training_run_id", read_only=True)
 
     class Meta:
         model = ModelVersion
-        fields = ["id", "usecase", "training_run", "number", "sha256", "non_private", "manifest", "created_at"]
+        fields = [
+            "id",
+            "usecase",
+            "training_run",
+            "number",
+            "sha256",
+            "non_private",
+            "noise_is_seeded",
+            "privacy_warning",
+            "manifest",
+            "created_at",
+        ]
 
 
 class ScoreRequestSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import AttestError, NotFound
+from apps.core.uploads import accepts_upload
 from apps.datasets.models import DatasetVersion
 from apps.datasets.permissions import visible_to as datasets_visible_to
 from apps.jobs.api.serializers import JobSerializer
@@ -71,6 +72,11 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     @extend_schema(request={"multipart/form-data": ScoreRequestSerializer}, responses={202: JobSerializer})
     @action(detail=True, methods=["post"])
+    @accepts_upload(
+        max_file_bytes=SCORE_MAX_BYTES,
+        fields=("file",),
+        too_large_message="Score at most 2 MB at a time through the API.",
+    )
     def score(self, request: Request, pk: str) -> Response:
         """Score a CSV batch on a worker; the job's result holds the predictions."""
         model = self.get_object()

@@ -215,8 +215,10 @@ def build(column: str, values: list[str], spec: dict[str, Any], numeric: bool) -
     return hierarchy
 
 
-def for_frame(frame: Any, columns: list[str], specs: dict[str, dict[str, Any]] | None = None) -> list[Hierarchy]:
-    """Hierarchies for ``columns`` of a pandas frame: each from its spec when given, else Attest's proposal."""
+def for_frame(frame: Any, columns: list[str], specs: dict[str, dict[str, Any]] | None = None,
+              numeric: dict[str, bool] | None = None) -> list[Hierarchy]:
+    """Hierarchies for ``columns`` of a pandas frame: each from its spec when given, else Attest's proposal.
+    ``numeric``: whether each column holds numbers, when the frame holds them as text (a ``Combinations`` frame)."""
     import pandas as pd
 
     from workers.engine.anonymisation.search import _as_strings
@@ -226,6 +228,6 @@ def for_frame(frame: Any, columns: list[str], specs: dict[str, dict[str, Any]] |
         if column not in frame.columns:
             raise AnonymisationError(f"Column '{column}' is not in this version.", column=column)
         values = [str(v) for v in pd.unique(_as_strings(frame[column]))]
-        numeric = bool(pd.api.types.is_numeric_dtype(frame[column]))
-        result.append(build(column, values, (specs or {}).get(column, {"kind": "propose"}), numeric))
+        is_numeric = (numeric or {}).get(column, bool(pd.api.types.is_numeric_dtype(frame[column])))
+        result.append(build(column, values, (specs or {}).get(column, {"kind": "propose"}), is_numeric))
     return result

@@ -13,7 +13,9 @@ How the search stays exact while checking few nodes:
    t-closeness are not monotone under suppression, so they are checked on the visited nodes only.
 
 The data are first collapsed to distinct combinations of quasi-identifier codes (with their counts), so a node's check
-is a few vectorised operations on that much smaller table.
+is a few vectorised operations on that much smaller table. The rows may arrive already collapsed (``counts``: a frame
+of distinct combinations built batch by batch with ``Combinations``), so a table of any length is searched in memory
+bounded by its distinct combinations, and released batch by batch (``release_batch``).
 """
 
 from __future__ import annotations
@@ -72,11 +74,63 @@ def _as_strings(series: pd.Series) -> pd.Series:
     return series.astype("string").fillna(MISSING).astype(str)
 
 
+class Combinations:
+    """Distinct combinations of ``columns`` (as the hierarchies spell them: text, every missing value ``MISSING``) with
+    how many rows hold each, fed a batch at a time; memory is the distinct combinations (merged when the parts have
+    doubled), in the order they first appear. ``head`` keeps the first rows as read, for samples."""
+
+    def __init__(self, columns: list[str], head_rows: int = 10_000) -> None:
+        self.columns = columns
+        self.head_rows = head_rows
+        self.heads: list[pd.DataFrame] = []
+        self.kept_head = 0
+        self.parts: list[pd.DataFrame] = []
+        self.pending = 0
+        self.merged = 0
+        self.rows = 0
+
+    def add(self, frame: pd.DataFrame) -> None:
+        self.rows += len(frame)
+        if self.kept_head < self.head_rows:
+            head = frame.head(self.head_rows - self.kept_head)
+            self.heads.append(head)
+            self.kept_head += len(head)
+        if frame.empty:
+            return
+        text = pd.DataFrame({column: _as_strings(frame[column]).to_numpy() for column in self.columns})
+        self.parts.append(text.groupby(self.columns, sort=False).size().reset_index(name=COUNT))
+        self.pending += len(self.parts[-1])
+        if self.pending > max(2 * self.merged, 1 << 16):
+            self._merge()
+
+    def _merge(self) -> None:
+        if len(self.parts) > 1:
+            whole = pd.concat(self.parts, ignore_index=True)
+            self.parts = [whole.groupby(self.columns, sort=False)[COUNT].sum().reset_index()]
+        self.merged = self.pending = len(self.parts[0]) if self.parts else 0
+
+    def frame(self) -> pd.DataFrame:
+        self._merge()
+        if not self.parts:
+            return pd.DataFrame({**{column: pd.Series([], dtype=object) for column in self.columns},
+                                 COUNT: pd.Series([], dtype=np.int64)})
+        return self.parts[0]
+
+    def head(self) -> pd.DataFrame:
+        return pd.concat(self.heads, ignore_index=True) if self.heads else pd.DataFrame(columns=self.columns)
+
+
+COUNT = "__rows__"
+
+
 class Problem:
-    """The data collapsed to combinations of codes, with the hierarchies and criteria of one anonymisation."""
+    """The data collapsed to combinations of codes, with the hierarchies and criteria of one anonymisation.
+
+    ``counts``: how many records each row of ``frame`` stands for (a ``Combinations`` frame's column ``COUNT``);
+    without it every row is one record."""
 
     def __init__(self, frame: pd.DataFrame, hierarchies: list[Hierarchy], criteria: Criteria,
-                 sensitive_hierarchy: Hierarchy | None = None) -> None:
+                 sensitive_hierarchy: Hierarchy | None = None, counts: Any = None) -> None:
         self.hierarchies = hierarchies
         self.criteria = criteria
         self.columns = [h.column for h in hierarchies]
@@ -89,7 +143,8 @@ class Problem:
             raise AnonymisationError("The suppression limit is a share between 0 and 1.")
         if (criteria.l_diversity or criteria.t_closeness is not None) and not criteria.sensitive:
             raise AnonymisationError("l-diversity and t-closeness need a sensitive attribute.")
-        self.n = len(frame)
+        weights = np.ones(len(frame), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+        self.n = int(weights.sum())
         if self.n == 0:
             raise AnonymisationError("The version has no rows.")
         row_codes = []
@@ -105,7 +160,7 @@ class Problem:
             self.sensitive_values, sens_codes = np.unique(sens_text.to_numpy(), return_inverse=True)
             codes = np.column_stack([codes, sens_codes])
             sizes.append(len(self.sensitive_values))
-        combos, counts = _unique_rows(codes, sizes)
+        combos, counts = _unique_rows(codes, sizes, weights)
         if criteria.sensitive:
             # One row per (quasi-identifier combination, sensitive value); ``qi_of`` maps it to its combination.
             self.pairs_sens = combos[:, -1]
@@ -143,6 +198,17 @@ class Problem:
             self.cell_entropy.append(per_level)
         self.limit_rows = math.floor(criteria.suppression_limit * self.n + 1e-9)
         self.checks = 0
+
+    def codes_of(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's level-0 code per quasi-identifier (a value outside a hierarchy is refused by name)."""
+        columns = []
+        for hierarchy in self.hierarchies:
+            text = _as_strings(frame[hierarchy.column])
+            codes = text.map(hierarchy.index)
+            if codes.isna().any():
+                hierarchy.require_covers([str(v) for v in pd.unique(text[codes.isna()])])
+            columns.append(codes.to_numpy(dtype=np.int64))
+        return np.column_stack(columns) if columns else np.zeros((len(frame), 0), dtype=np.int64)
 
     # ----------------------------------------------------------------------------------------------- one node
 
@@ -244,9 +310,11 @@ def hierarchical_emd(dist: np.ndarray, overall: np.ndarray, hierarchy: Hierarchy
     return total
 
 
-def _unique_rows(codes: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _unique_rows(codes: np.ndarray, sizes: list[int], weights: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     combos, inverse = _unique_rows_inverse(codes, sizes)
-    return combos, np.bincount(inverse).astype(np.int64)
+    counts = np.bincount(inverse, weights=weights, minlength=len(combos))
+    return combos, np.rint(counts).astype(np.int64)
 
 
 def _unique_rows_inverse(codes: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -370,26 +438,56 @@ def _unsatisfiable(problem: Problem) -> str:
 # --------------------------------------------------------------------------------------------------- the output
 
 
-def apply(frame: pd.DataFrame, problem: Problem, levels: tuple[int, ...]) -> pd.DataFrame:
+def apply(frame: pd.DataFrame, problem: Problem, levels: tuple[int, ...],
+          result: NodeResult | None = None) -> pd.DataFrame:
     """The anonymised table: quasi-identifiers replaced by their labels at ``levels``; records of classes that fail the
-    criteria removed (suppressed)."""
-    result = problem.evaluate(levels)
-    combo_of_row = _row_combo_index(problem)
-    keep_rows = result.kept_mask[combo_of_row]
+    criteria removed (suppressed). ``frame`` may be any part of the data (a batch, or a ``Combinations`` frame)."""
+    result = result if result is not None else problem.evaluate(levels)
+    row_codes = problem.codes_of(frame)
+    keep_rows = result.kept_mask[_row_combo_index(problem, row_codes)]
     out = frame.loc[keep_rows].copy()
     for j, (hierarchy, level) in enumerate(zip(problem.hierarchies, levels, strict=True)):
         labels = np.asarray(hierarchy.labels[level], dtype=object)
-        out[hierarchy.column] = labels[problem.row_codes[keep_rows, j]].astype(str)
+        out[hierarchy.column] = labels[row_codes[keep_rows, j]].astype(str)
     return out.reset_index(drop=True)
 
 
-def _row_combo_index(problem: Problem) -> np.ndarray:
+def release_batch(batch: Any, problem: Problem, levels: tuple[int, ...], result: NodeResult) -> Any:
+    """``apply`` on an Arrow record batch: the kept rows, quasi-identifiers as text labels, other columns untouched
+    (their Arrow types kept)."""
+    import pyarrow as pa
+
+    quasi = problem.columns
+    row_codes = problem.codes_of(batch.select(quasi).to_pandas())
+    keep = result.kept_mask[_row_combo_index(problem, row_codes)]
+    mask = pa.array(keep)
+    arrays, fields = [], []
+    for field_ in batch.schema:
+        if field_.name in quasi:
+            j = quasi.index(field_.name)
+            labels = np.asarray(problem.hierarchies[j].labels[levels[j]], dtype=object)
+            arrays.append(pa.array(labels[row_codes[keep, j]].astype(str).tolist(), pa.string()))
+            fields.append(pa.field(field_.name, pa.string()))
+        else:
+            arrays.append(batch.column(field_.name).filter(mask))
+            fields.append(field_)
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def released_schema(schema: Any, quasi: list[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, pa.string()) if f.name in quasi else f for f in schema])
+
+
+def _row_combo_index(problem: Problem, row_codes: np.ndarray | None = None) -> np.ndarray:
     """For each row, the index of its quasi-identifier combination in ``problem.combos``."""
+    row_codes = problem.row_codes if row_codes is None else row_codes
     sizes = [len(h.values) for h in problem.hierarchies]
     if math.prod(max(1, s) for s in sizes) >= 2**62:
         position = {tuple(row): i for i, row in enumerate(problem.combos.tolist())}
-        return np.array([position[tuple(row)] for row in problem.row_codes.tolist()], dtype=np.int64)
-    row_keys = _keys(problem.row_codes, sizes)
+        return np.array([position[tuple(row)] for row in row_codes.tolist()], dtype=np.int64)
+    row_keys = _keys(row_codes, sizes)
     combo_keys = _keys(problem.combos, sizes)
     order = np.argsort(combo_keys)
     return order[np.searchsorted(combo_keys[order], row_keys)]

@@ -30,19 +30,24 @@ def sensitive_values(series: pd.Series) -> pd.Series:
 def verify(original: pd.DataFrame, released: pd.DataFrame, quasi_identifiers: list[str], *, k: int,
            suppression_limit: float, sensitive: str | None = None, l_diversity: int | None = None,
            l_kind: str = "distinct", t_closeness: float | None = None,
-           t_distance_of: Any = None) -> list[str]:
+           t_distance_of: Any = None, count: str | None = None) -> list[str]:
     """Problems found (empty when the release meets every criterion). ``t_distance_of(class_distribution,
-    overall_distribution)`` computes the t-closeness distance for a pandas Series pair."""
+    overall_distribution)`` computes the t-closeness distance for a pandas Series pair. ``count``: the column saying
+    how many records each row stands for, in both frames (distinct combinations counted batch by batch, so a table
+    of any length is checked in memory bounded by its combinations); without it each row is one record."""
     problems = []
-    suppressed = len(original) - len(released)
-    if suppressed > math.floor(suppression_limit * len(original) + 1e-9):
-        problems.append(f"{suppressed} records suppressed, more than {suppression_limit:.0%} of {len(original)}")
-    if released.empty:
+    original_records = int(original[count].sum()) if count else len(original)
+    released_records = int(released[count].sum()) if count else len(released)
+    suppressed = original_records - released_records
+    if suppressed > math.floor(suppression_limit * original_records + 1e-9):
+        problems.append(f"{suppressed} records suppressed, more than {suppression_limit:.0%} of {original_records}")
+    if released.empty or released_records == 0:
         return problems
+    released = released.assign(**{WEIGHT: released[count].to_numpy() if count else 1})
     if sensitive:
         released = released.assign(**{sensitive: sensitive_values(released[sensitive]).to_numpy()})
     groups = released.groupby(quasi_identifiers, dropna=False, observed=True)
-    sizes = groups.size()
+    sizes = groups[WEIGHT].sum()
     if (sizes < k).any():
         problems.append(f"{int((sizes < k).sum())} classes have fewer than {k} records (smallest {sizes.min()})")
     if sensitive and l_diversity:
@@ -52,21 +57,29 @@ def verify(original: pd.DataFrame, released: pd.DataFrame, quasi_identifiers: li
                 problems.append(f"{int((distinct < l_diversity).sum())} classes have fewer than {l_diversity} "
                                 f"distinct values of {sensitive}")
         else:
-            def entropy(values: pd.Series) -> float:
-                p = values.value_counts(normalize=True, dropna=False).to_numpy()
+            def entropy(group: pd.DataFrame) -> float:
+                weights = group.groupby(sensitive, dropna=False)[WEIGHT].sum().to_numpy(dtype=float)
+                p = weights / weights.sum()
                 return float(-(p * np.log(p)).sum())
 
-            low = groups[sensitive].apply(entropy) < math.log(l_diversity) - 1e-9
+            low = groups[[sensitive, WEIGHT]].apply(entropy) < math.log(l_diversity) - 1e-9
             if low.any():
                 problems.append(f"{int(low.sum())} classes have entropy below log({l_diversity}) for {sensitive}")
     if sensitive and t_closeness is not None:
-        overall = sensitive_values(original[sensitive]).value_counts(normalize=True)
+        values = sensitive_values(original[sensitive])
+        weights = original[count].to_numpy() if count else np.ones(len(original))
+        overall = pd.Series(weights, index=values.to_numpy()).groupby(level=0).sum()
+        overall = (overall / overall.sum()).sort_values(ascending=False, kind="stable")
         far = 0
         for _key, group in groups:
-            local = group[sensitive].value_counts(normalize=True).reindex(overall.index, fill_value=0.0)
+            local = group.groupby(sensitive, dropna=False)[WEIGHT].sum()
+            local = (local / local.sum()).reindex(overall.index, fill_value=0.0)
             distance = t_distance_of(local, overall) if t_distance_of else 0.5 * (local - overall).abs().sum()
             if distance > t_closeness + 1e-9:
                 far += 1
         if far:
             problems.append(f"{far} classes are further than t={t_closeness} from the overall distribution")
     return problems
+
+
+WEIGHT = "__records__"

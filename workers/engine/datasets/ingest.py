@@ -16,6 +16,9 @@ DELIMITERS = ",;\t|"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 SAVE_AS_UTF8 = "Save it as \"CSV UTF-8 (comma delimited)\" (in Excel or LibreOffice) and upload it again."
+# Defaults of the upload limits on what a table may expand to (settings ATTEST_MAX_ROWS, ATTEST_MAX_DECOMPRESSED_BYTES).
+DEFAULT_MAX_ROWS = 20_000_000
+DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024**3
 
 
 class IngestError(Exception):
@@ -126,12 +129,51 @@ def _read_start(stream: BinaryIO) -> bytes:
     return start
 
 
-class _Prefixed(io.RawIOBase):
-    """``prefix`` then the rest of ``stream``: the bytes already read for sniffing go to the CSV reader too."""
+@dataclass(frozen=True)
+class Limits:
+    """How large a table may become once read: rows, and bytes decompressed (checked at upload, before any worker
+    decompresses the file; ``None``: no limit)."""
 
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+    max_rows: int | None = DEFAULT_MAX_ROWS
+    max_decompressed_bytes: int | None = DEFAULT_MAX_DECOMPRESSED_BYTES
+
+
+NO_LIMITS = Limits(None, None)
+
+
+def _too_many_rows(rows: int, limit: int, at_least: bool = False) -> IngestError:
+    counted = f"more than {limit:,}" if at_least else f"{rows:,}"
+    return IngestError(
+        "too_many_rows",
+        f"The table has {counted} rows; at most {limit:,} rows can be profiled and governed here. Split the file, or "
+        "ask the administrator to raise ATTEST_MAX_ROWS.",
+        {"rows": rows, "limit_rows": limit},
+    )
+
+
+def _too_large_decompressed(size: int, limit: int) -> IngestError:
+    return IngestError(
+        "too_large_decompressed",
+        f"The table would take at least {_mb(size)} once decompressed, more than the limit of {_mb(limit)} (the "
+        "file itself is small because it is compressed). Split the file, or ask the administrator to raise "
+        "ATTEST_MAX_DECOMPRESSED_BYTES.",
+        {"decompressed_bytes": size, "limit_bytes": limit},
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.0f} MB"
+
+
+class _Prefixed(io.RawIOBase):
+    """``prefix`` then the rest of ``stream``: the bytes already read for sniffing go to the CSV reader too. Counts the
+    bytes it hands out, and refuses to go beyond ``max_bytes``."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO, max_bytes: int | None = None) -> None:
         self._prefix = memoryview(prefix)
         self._stream = stream
+        self.consumed = 0
+        self.max_bytes = max_bytes
 
     def readable(self) -> bool:
         return True
@@ -141,14 +183,21 @@ class _Prefixed(io.RawIOBase):
             size = min(len(buffer), len(self._prefix))
             buffer[:size] = self._prefix[:size]
             self._prefix = self._prefix[size:]
-            return size
+            return self._count(size)
         data = self._stream.read(len(buffer))
         buffer[: len(data)] = data
-        return len(data)
+        return self._count(len(data))
+
+    def _count(self, size: int) -> int:
+        self.consumed += size
+        if self.max_bytes is not None and self.consumed > self.max_bytes:
+            raise _too_large_decompressed(self.consumed, self.max_bytes)
+        return size
 
 
-def inspect_csv(stream: BinaryIO) -> TableInfo:
-    """Read the whole CSV once (streaming, bounded memory): header, row count, ragged rows, formula-like cells."""
+def inspect_csv(stream: BinaryIO, limits: Limits = NO_LIMITS) -> TableInfo:
+    """Read the whole CSV once (streaming, bounded memory): header, row count, ragged rows, formula-like cells. Stops
+    as soon as the table has more rows than ``limits`` allow."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -168,7 +217,7 @@ def inspect_csv(stream: BinaryIO) -> TableInfo:
         )
     header_text = first_line.decode(codec, errors="replace").lstrip("\ufeff").rstrip("\r")
     header = next(csv.reader(io.StringIO(header_text), delimiter=delimiter), [])
-    raw = _Prefixed(start, stream)
+    raw = _Prefixed(start, stream, limits.max_decompressed_bytes)
     names = [name.strip() for name in header]
     if not names or all(not name for name in names):
         raise IngestError("no_header", "The first line must be a header naming the columns.")
@@ -196,6 +245,8 @@ def inspect_csv(stream: BinaryIO) -> TableInfo:
 
         for batch in reader:
             rows += batch.num_rows
+            if limits.max_rows is not None and rows > limits.max_rows:
+                raise _too_many_rows(rows, limits.max_rows, at_least=True)
             for name, column in zip(batch.schema.names, batch.columns, strict=True):
                 if not pa.types.is_string(column.type):
                     continue
@@ -237,7 +288,37 @@ def _supported(arrow_type: Any) -> bool:
     )
 
 
-def inspect_parquet(path: Path) -> TableInfo:
+def decoded_size(metadata: Any, schema: Any) -> int:
+    """A lower bound of the bytes a Parquet file's table takes once read: the larger of its pages' uncompressed size
+    and, per column, rows x the width of one value (8 for an int64 or a timestamp, 4 for a string's offset): run-length
+    and dictionary encoding make the pages of a repeated value tiny, but reading expands every row."""
+    import pyarrow as pa
+
+    pages = sum(
+        metadata.row_group(g).column(c).total_uncompressed_size
+        for g in range(metadata.num_row_groups)
+        for c in range(metadata.num_columns)
+    )
+    per_row = 0.0
+    for field_ in schema:
+        kind = field_.type.value_type if pa.types.is_dictionary(field_.type) else field_.type
+        if pa.types.is_boolean(kind):
+            per_row += 1 / 8
+        elif pa.types.is_large_string(kind):
+            per_row += 8
+        elif pa.types.is_string(kind):
+            per_row += 4
+        else:
+            try:
+                per_row += kind.bit_width / 8
+            except ValueError:
+                per_row += 8
+    return max(pages, int(metadata.num_rows * per_row))
+
+
+def inspect_parquet(path: Path, limits: Limits = NO_LIMITS) -> TableInfo:
+    """Schema and size from the footer alone (nothing is decompressed): the row count and the decoded size are checked
+    against ``limits`` before any worker reads a row."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -257,4 +338,9 @@ def inspect_parquet(path: Path) -> TableInfo:
     rows = parquet.metadata.num_rows
     if rows == 0:
         raise IngestError("header_only", "The file has columns but no rows.")
+    if limits.max_rows is not None and rows > limits.max_rows:
+        raise _too_many_rows(rows, limits.max_rows)
+    size = decoded_size(parquet.metadata, schema)
+    if limits.max_decompressed_bytes is not None and size > limits.max_decompressed_bytes:
+        raise _too_large_decompressed(size, limits.max_decompressed_bytes)
     return TableInfo("parquet", list(schema.names), rows)

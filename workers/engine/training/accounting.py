@@ -93,18 +93,19 @@ def _epsilon_at(mechanisms: tuple[Mechanism, ...], delta: float, interval: float
 
 
 @functools.lru_cache(maxsize=512)
-def _epsilon(mechanisms: tuple[Mechanism, ...], delta: float) -> float:
+def _epsilon_settled(mechanisms: tuple[Mechanism, ...], delta: float) -> tuple[float, float]:
     """The pessimistic PLD epsilon on a grid fine enough to be within a few thousandths of the exact value.
 
     The discretisation error shrinks about quadratically with the interval, and it matters only relative to the
     spread of one step's loss (tiny for small q and large sigma, where thousands of steps add the rounding up). So
     start at a grid a few times that spread, refine by 4 and stop when the finer epsilon moved by less than 15x the
     tolerance (its own error is then about a fifteenth of the move). Every value on the way is an upper bound; the
-    finest one is returned. Large-epsilon runs stop on coarse grids (cheap), small ones refine (cheap: narrow support).
+    finest one is returned, with the interval it settled on. Large-epsilon runs stop on coarse grids (cheap), small
+    ones refine (cheap: their support is narrow).
     """
     active = tuple(m for m in mechanisms if m.steps > 0)
     if not active:
-        return 0.0
+        return 0.0, COARSEST_INTERVAL
     for m in active:
         _validate(m)
     scale = min(_step_scale(m) for m in active)
@@ -117,7 +118,11 @@ def _epsilon(mechanisms: tuple[Mechanism, ...], delta: float) -> float:
         previous = min(previous, current)
         if settled:
             break
-    return previous
+    return previous, interval
+
+
+def _epsilon(mechanisms: tuple[Mechanism, ...], delta: float) -> float:
+    return _epsilon_settled(mechanisms, delta)[0]
 
 
 def epsilon_spent(mechanisms: list[Mechanism], delta: float, preferred: str = ACCOUNTANT) -> EpsilonReport:
@@ -144,38 +149,45 @@ def noise_for_target(
     if steps <= 0:
         raise ValueError("steps must be positive")
 
-    def coarse(sigma: float) -> float:
-        return _epsilon_at((Mechanism(sigma, sample_rate, steps),), delta, COARSEST_INTERVAL)
-
     def fine(sigma: float) -> float:
         return _epsilon((Mechanism(sigma, sample_rate, steps),), float(delta))
 
-    # Bracket on the coarsest grid (cheap; an upper bound, so its sigma is enough noise), then settle with the
-    # accountant that reports. Epsilon falls as sigma grows; ``high`` always meets the target.
-    low, high = 0.2, 1.0
-    while coarse(high) > target_epsilon:
-        low, high = high, high * 2
-        if high > 1e4:
-            raise ValueError(f"no noise multiplier up to 1e4 reaches epsilon {target_epsilon:g}")
-    for _ in range(10):
+    # Epsilon falls as sigma grows; ``high`` always meets the target. Bracket within a factor of 2, then narrow
+    # geometrically with the reporting accountant itself (its grid depends on sigma, so a fixed coarse grid would
+    # misplace the bracket for small q).
+    low, high = 1.0, 1.0
+    if fine(high) > target_epsilon:
+        while fine(high) > target_epsilon:
+            low, high = high, high * 2
+            if high > 1e4:
+                raise ValueError(f"no noise multiplier up to 1e4 reaches epsilon {target_epsilon:g}")
+    else:
+        while low > 0.2 and fine(low) <= target_epsilon:
+            high, low = low, low / 2
+    for _ in range(3):
         middle = math.sqrt(low * high)
-        if coarse(middle) > target_epsilon:
-            low = middle
-        else:
-            high = middle
-    while fine(high) > target_epsilon:
-        low, high = high, high * 1.05
-    low = high
-    while low > 0.2 and fine(low) <= target_epsilon:
-        high, low = low, low / 1.25
-    for _ in range(40):
-        if fine(high) >= target_epsilon - EPSILON_TOLERANCE or high - low < 1e-4 * high:
-            break
-        middle = (low + high) / 2
         if fine(middle) > target_epsilon:
             low = middle
         else:
             high = middle
+    # Finish on the grid the reporting accountant settles on here: a pessimistic grid gives an upper bound at any
+    # sigma, so bisecting on it (one computation per probe) never picks too little noise.
+    _, interval = _epsilon_settled((Mechanism(high, sample_rate, steps),), float(delta))
+
+    def probe(sigma: float) -> float:
+        return _epsilon_at((Mechanism(sigma, sample_rate, steps),), delta, interval)
+
+    for _ in range(40):
+        if probe(high) >= target_epsilon - EPSILON_TOLERANCE or high - low < 1e-4 * high:
+            break
+        middle = (low + high) / 2
+        if probe(middle) > target_epsilon:
+            low = middle
+        else:
+            high = middle
+    # The figure the run will report (its own grid) must meet the target too.
+    while fine(high) > target_epsilon:
+        high *= 1.002
     return float(high), ACCOUNTANT
 
 

@@ -24,6 +24,7 @@ from workers.engine.training.data import (
 )
 from workers.engine.training.fastclip import FastClipper
 from workers.engine.training.models import build_model, loss_per_sample, predict_proba
+from workers.engine.training.noise import SecureRandom
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -56,7 +57,7 @@ class TrainingConfig:
     delta: float = 1e-5
     seed: int = 0
     private: bool = True
-    accountant: str = "prv"
+    accountant: str = "pld"  # kept for stored specs; every run is accounted with PLD
     hidden: tuple[int, ...] = (64, 32)
 
 
@@ -98,8 +99,11 @@ def train(
     train_frame = frame.iloc[split["train"]]
     spec = fit_preprocess(train_frame, label=config.label, features=config.features)
     run_device = device()
+    # The seed fixes the split (above) and the initialisation, nothing private: a private run's sampling and noise
+    # come from a CSPRNG keyed per run and never recorded. A non-private baseline keeps seeded batches.
     torch.manual_seed(config.seed)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    secure = SecureRandom() if config.private else None
 
     def tensors(part: str) -> tuple[torch.Tensor, torch.Tensor]:
         rows = frame.iloc[split[part]]
@@ -149,7 +153,10 @@ def train(
                 if should_cancel is not None and should_cancel():
                     raise TrainingCancelled(step)
                 # Poisson sampling: every row joins this batch independently with probability q.
-                mask = torch.rand(n, generator=generator) < sample_rate
+                if secure is not None:
+                    mask = secure.poisson_mask(n, sample_rate)
+                else:
+                    mask = torch.rand(n, generator=generator) < sample_rate
                 index = torch.nonzero(mask).flatten().to(run_device)
                 optimizer.zero_grad(set_to_none=True)
                 if config.private:
@@ -161,10 +168,10 @@ def train(
                         for parameter in model.parameters():
                             parameter.grad = torch.zeros_like(parameter)
                         batch_loss = running_loss
-                    for parameter in model.parameters():
-                        noise = torch.normal(
-                            0.0, noise_multiplier * config.max_grad_norm, size=parameter.shape, generator=generator
-                        ).to(run_device)
+                    parameters = list(model.parameters())
+                    assert secure is not None
+                    noises = secure.noise_like(parameters, noise_multiplier * config.max_grad_norm)
+                    for parameter, noise in zip(parameters, noises, strict=True):
                         parameter.grad = (parameter.grad + noise) / expected_batch
                 else:
                     if not len(index):
@@ -218,6 +225,8 @@ def train(
         "target_epsilon": config.target_epsilon if config.private else None,
         "expected_batch_size": expected_batch,
         "noise_accountant": accountant,
+        # What the guarantee rests on: the sampling and noise source (never the seed, which is published).
+        "noise_source": secure.source if secure is not None else "none",
     }
     metrics = {
         "train_accuracy": _accuracy(model, x_train, y_train),

@@ -1,0 +1,1265 @@
+"""The audit rule: every service writes exactly one audit event per call (a batch service one per object it changes);
+what is not audited says why; the few services whose call is followed by another service's events say so by name.
+
+Every public function of every ``apps/*/services.py`` (and ``apps/datasets/anonymisation.py``) is classified below,
+so a new service that is in neither list fails ``test_every_public_service_is_classified``: nobody adds one silently.
+One parametrised test calls each audited service once, on state built with the real services, and counts the events
+that one call wrote. Engine outputs (a trained model, its evaluation's figures) are given as numbers, as the worker
+hands them to the services, so no case needs torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Role
+from apps.audit.models import AuditEvent
+from apps.jobs.models import Job
+from tests.conftest import PASSWORD, make_user
+from tests.ethics.conftest import board2, board3  # noqa: F401 - shared fixtures
+from tests.ethics.factories import open_review, set_board_rules
+from tests.training.conftest import approved_usecase, prepared_version, private_storage, run_spec  # noqa: F401
+from tests.usecases.factories import usecase_data
+
+pytestmark = pytest.mark.django_db
+
+REPO = Path(__file__).resolve().parents[2]
+MODULES = sorted(f"apps.{path.parent.name}.services" for path in (REPO / "apps").glob("*/services.py")) + [
+    "apps.datasets.anonymisation"
+]
+
+# ------------------------------------------------------------------------------------------------ classification
+
+# Each audited service and the actions its events may have. One event per call, except where BATCH says otherwise.
+AUDITED: dict[str, tuple[str, ...]] = {
+    "accounts.organisation_update": ("organisation.update",),
+    "accounts.security_event_record": ("login.locked", "api_token.", "user.password_"),
+    "accounts.login_lockout_record": ("login.locked",),
+    "accounts.password_changed_record": ("user.password_change", "user.password_reset"),
+    "accounts.membership_add": ("membership.add",),
+    "accounts.membership_remove": ("membership.remove",),
+    "accounts.auditor_grant_create": ("auditor_grant.create",),
+    "accounts.auditor_grant_revoke": ("auditor_grant.revoke",),
+    "accounts.api_token_create": ("api_token.create",),
+    "accounts.api_token_revoke": ("api_token.revoke",),
+    "accounts.user_create": ("user.create",),
+    "accounts.invitation_create": ("invitation.create",),
+    "accounts.invitation_revoke": ("invitation.revoke",),
+    "accounts.invitation_accept": ("invitation.accept",),
+    "audit.audit_record": ("",),  # the writer itself: one event of whatever action it is given
+    "consent.consent_event_record": ("consent.record",),
+    "consent.consent_import_create": ("consent.import_create",),
+    "consent.consent_import_run": ("consent.import",),
+    "datasets.dataset_create": ("dataset.create",),
+    "datasets.dataset_version_upload": ("dataset.upload",),
+    "datasets.dataset_version_profile": ("dataset.profile",),
+    "datasets.dataset_version_confirm_roles": ("dataset.confirm_roles",),
+    "datasets.dataset_version_prepare_start": ("dataset.prepare_request",),
+    "datasets.dataset_version_prepare": ("dataset.prepare",),
+    "datasets.store_derived_version": ("dataset.",),  # its caller's action: dataset.prepare, dataset.anonymise
+    "datasets.datasheet_save": ("datasheet.save",),
+    "datasets.dataset_version_erase_expired": ("dataset.erase",),
+    "datasets.master_key_rotate": ("keys.rotate_master",),
+    "anonymisation.anonymisation_request": ("anonymisation.request",),
+    "anonymisation.anonymisation_run": ("anonymisation.record",),
+    "anonymisation.anonymisation_record": ("anonymisation.record",),
+    "anonymisation.anonymisation_apply_start": ("anonymisation.apply",),
+    "anonymisation.anonymisation_apply": ("dataset.anonymise",),
+    "ethics.notices_mark_read": ("notice.read",),
+    "ethics.board_update": ("board.update",),
+    "ethics.review_request_deployment": ("review.open",),
+    "ethics.review_answer_checklist": ("review.answer",),
+    "ethics.vote_cast": ("review.vote",),
+    "ethics.review_recuse": ("review.recuse",),
+    "ethics.review_close": ("review.close",),
+    "ethics.reviews_supersede_stale": ("review.supersede",),
+    "ethics.waiver_request": ("waiver.request",),
+    "ethics.waiver_vote": ("waiver.vote",),
+    "ethics.condition_mark_met": ("condition.met",),
+    "ethics.checklist_take_stance": ("review.checklist_stance",),
+    "ethics.comment_add": ("review.comment",),
+    "ethics.reviews_decide_due": ("review.decide_due", "waiver.decide_due"),
+    "ethics.reviews_remind_due": ("review.remind",),
+    "evaluation.evaluation_request": ("evaluation.request",),
+    "evaluation.evaluation_record": ("evaluation.record",),
+    "jobs.job_succeed": ("job.succeed",),
+    "jobs.job_fail": ("job.fail",),
+    "jobs.job_mark_cancelled": ("job.cancelled",),
+    "jobs.job_diagnostics_start": ("job.diagnostics",),
+    "jobs.job_cancel": ("job.cancel",),
+    "jobs.job_reap_expired": ("job.failed", "job.cancelled"),
+    "modelcards.modelcard_save": ("modelcard.save",),
+    "reports.signing_identity_import": ("signing_identity.create",),
+    "reports.report_request": ("report.request",),
+    "reports.report_render": ("report.issue",),
+    "training.training_run_request": ("training.request",),
+    "training.training_run_succeed": ("training.succeed",),
+    "training.training_run_stop": ("training.stop",),
+    "training.model_score_request": ("model.score_request",),
+    "usecases.usecase_create": ("usecase.create",),
+    "usecases.usecase_update": ("usecase.update",),
+    "usecases.usecase_transition": ("usecase.",),
+    "usecases.usecase_tighten_gate": ("usecase.tighten_gate",),
+}
+
+# Batch services: one event per object changed, not per call.
+BATCH = {
+    "accounts.security_event_record": "one per organisation that answers for the person (each chain its own copy)",
+    "accounts.login_lockout_record": "through security_event_record: one per organisation of the person",
+    "accounts.password_changed_record": "through security_event_record: one per organisation of the person",
+    "accounts.api_token_create": "through security_event_record: one per organisation of the person",
+    "accounts.api_token_revoke": "through security_event_record: one per organisation of the person",
+    "datasets.dataset_version_erase_expired": "one per version erased",
+    "ethics.reviews_supersede_stale": "one per open review whose bindings changed",
+    "ethics.reviews_decide_due": "one per waiver and per review the due date decides",
+    "ethics.reviews_remind_due": "one per review whose members are reminded",
+    "jobs.job_reap_expired": "one per job failed or cancelled (a requeued job is telemetry)",
+}
+
+NOT_AUDITED: dict[str, str] = {
+    "accounts.email_digest": "pure function: the digest events keep of an address",
+    "audit.audit_head_publish": "records a head leaving the database (a PublishedHead row); an event would move it",
+    "consent.consent_import_discard_file": "file housekeeping inside the import job's failure hook",
+    "consent.import_file_path": "a path",
+    "consent.pseudonym_secret": "a read that creates the key lazily, an internal step like a chain head",
+    "datasets.read_version_table": "a read of the decrypted table",
+    "ethics.review_open_development": "a step of usecase_transition('submit'), whose event names the review",
+    "evaluation.evaluation_queue": "a step of its caller, whose event names the evaluation (and so its job)",
+    "jobs.job_create": "a step of its caller, whose one event names the job",
+    "jobs.job_claim": "telemetry: a worker takes a job (the job row records it)",
+    "jobs.job_renew_lease": "telemetry: lease renewal",
+    "jobs.job_report_progress": "telemetry: progress",
+    "jobs.job_release_for_retry": "telemetry: a transient error returns the job to the queue",
+    "jobs.payload_digest": "pure function: what events keep of a spec or result",
+    "modelcards.card_digest": "pure function",
+    "modelcards.card_prefill": "pure function: the prefilled narrative",
+    "modelcards.current_card": "a read",
+    "modelcards.modelcard_prefill_first": "a step of review_request_deployment, whose event binds the revision",
+    "reports.report_file": "a read of the stored PDF",
+    "reports.report_html": "pure rendering",
+    "reports.report_relative_path": "a path",
+    "reports.report_storage_root": "a path",
+    "reports.report_verify": "a read: is this file one we issued",
+    "reports.signing_identity": "a read that makes a self-signed identity lazily; report.issue names the signer",
+    "reports.subject_object": "a read",
+    "reports.subject_organisation": "a read",
+    "training.budget_for": "a read that creates the budget row lazily from the policy (training.request books it)",
+    "training.committed_mechanisms": "a read",
+    "training.people_count": "a read",
+    "training.training_run_started": "telemetry: the noise the worker calibrated",
+    "training.training_run_progress": "telemetry: steps and curve",
+    "usecases.submission_blockers": "a read",
+    "usecases.usecase_apply_decision": "a step of the board's decision, whose event (review.vote/close/...) records it",
+    "anonymisation.default_config": "a read: the form's starting settings",
+    "anonymisation.parse_hierarchy_csv": "pure parsing of an upload",
+    "anonymisation.parse_population_csv": "pure parsing of an upload",
+}
+
+# A call whose own event is followed, in the same call, by another service's events: another aggregate's change, made
+# by the named service (docs/architecture.md, "Audit chain"). Everything else folds its steps into its one event.
+CASCADES: dict[str, str] = {
+    "datasets.datasheet_save": "ethics.reviews_supersede_stale",
+    "modelcards.modelcard_save": "ethics.reviews_supersede_stale",
+    "usecases.usecase_tighten_gate": "ethics.reviews_supersede_stale",
+    "evaluation.evaluation_record": "ethics.reviews_supersede_stale",
+    # On a review whose bindings changed: the supersession is recorded, then the act is refused (no event of its own).
+    "ethics.vote_cast": "ethics.reviews_supersede_stale",
+    "ethics.review_close": "ethics.reviews_supersede_stale",
+    "ethics.waiver_request": "ethics.reviews_supersede_stale",
+    # The board's hourly round decides what the due date decides, then reminds.
+    "ethics.reviews_remind_due": "ethics.reviews_decide_due",
+    # A job that ends without a worker (lost, or cancelled while queued) settles its domain side through its kind's
+    # failure hook: a training run's budget (training.stop). job_cancel does it after commit.
+    "jobs.job_reap_expired": "training.training_run_stop",
+    "jobs.job_cancel": "training.training_run_stop",
+}
+
+
+def _label(module: str) -> str:
+    return "anonymisation" if module.endswith(".anonymisation") else module.split(".")[1]
+
+
+def public_services() -> set[str]:
+    names = set()
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        for name, function in inspect.getmembers(module, inspect.isfunction):
+            if function.__module__ == module_name and not name.startswith("_"):
+                names.add(f"{_label(module_name)}.{name}")
+    return names
+
+
+def service(name: str) -> Callable[..., Any]:
+    label, function = name.split(".")
+    module = "apps.datasets.anonymisation" if label == "anonymisation" else f"apps.{label}.services"
+    return getattr(importlib.import_module(module), function)
+
+
+def test_every_public_service_is_classified():
+    found = public_services()
+    unclassified = sorted(found - set(AUDITED) - set(NOT_AUDITED))
+    assert not unclassified, (
+        f"Classify these in {__name__}: AUDITED (with a case below) or NOT_AUDITED with a reason: {unclassified}"
+    )
+    assert not set(AUDITED) & set(NOT_AUDITED)
+    assert not (set(AUDITED) | set(NOT_AUDITED)) - found, "classified names that are no longer services"
+    assert set(BATCH) <= set(AUDITED) and all(NOT_AUDITED.values())
+    assert set(CASCADES) <= set(AUDITED) and set(CASCADES.values()) <= set(AUDITED)
+
+
+def test_every_audited_service_has_a_case():
+    assert sorted(set(AUDITED) - {case.split("[")[0] for case in CASES}) == []
+
+
+# ------------------------------------------------------------------------------------------------------ the world
+
+PRIVACY = {
+    "epsilon": 1.0,
+    "delta": 1e-5,
+    "noise_source": "csprng-chacha20",
+    "steps": 40,
+    "noise_multiplier": 1.1,
+    "sample_rate": 0.06,
+    "accountant": "pld",
+}
+PASSING = {
+    "verdict": "pass",
+    "groupings": [],
+    "gates": [
+        {
+            "metric": "demographic_parity_difference",
+            "passed": True,
+            "value": 0.05,
+            "threshold": 0.9,
+            "direction": "max",
+            "grouping": "sex",
+        }
+    ],
+}
+FAILING = {
+    "verdict": "fail",
+    "groupings": [],
+    "gates": [
+        {
+            "metric": "demographic_parity_difference",
+            "passed": False,
+            "value": 0.3,
+            "threshold": 0.1,
+            "direction": "max",
+            "grouping": "sex",
+        }
+    ],
+}
+CONSENT_ROWS = 300
+
+
+class World:
+    """The fixtures a case asks for by name, and the states cases share, each built once per test on demand."""
+
+    def __init__(self, request: pytest.FixtureRequest) -> None:
+        self._request = request
+
+    def __getattr__(self, name: str) -> Any:
+        return self._request.getfixturevalue(name)
+
+    @cached_property
+    def draft(self):
+        from apps.usecases.services import usecase_create
+
+        return usecase_create(actor=self.owner, organisation=self.org, data=usecase_data())
+
+    @cached_property
+    def development_review(self):
+        """A submitted use case's open review, before a board that waits for every member (three of them)."""
+        from apps.usecases.services import usecase_transition
+
+        self.board_member, self.board2, self.board3  # noqa: B018 - the board exists before the review opens
+        usecase = usecase_transition(actor=self.owner, usecase=self.draft, action="submit")
+        return open_review(usecase)
+
+    @cached_property
+    def raw_version(self):
+        """An uploaded, profiled raw version with confirmed roles and consent for every row (ready to prepare)."""
+        from apps.consent.services import consent_import_create, consent_import_run
+        from apps.datasets.services import dataset_create, dataset_version_confirm_roles, dataset_version_profile
+
+        dataset = dataset_create(actor=self.steward, usecase=self.approved_usecase, name="Adult sample")
+        raw = self.upload(dataset)
+        dataset_version_profile(version_id=raw.id)
+        roles = {c.name: c.suggested_role for c in raw.columns.all()}
+        roles["class"] = "label"
+        dataset_version_confirm_roles(actor=self.steward, version=raw, roles=roles)
+        consent = "subject_id,purpose,status,timestamp\n" + "".join(
+            f"A-{i:05d},Service improvement,granted,2026-01-01T00:00:00Z\n" for i in range(1, CONSENT_ROWS + 1)
+        )
+        consent_import = consent_import_create(
+            actor=self.steward, organisation=self.org, file_name="c.csv", chunks=iter([consent.encode()])
+        )
+        consent_import_run(consent_import_id=consent_import.id)
+        raw.refresh_from_db()
+        return raw
+
+    def upload(self, dataset, rows: int = CONSENT_ROWS):
+        from apps.datasets.services import dataset_version_upload
+        from apps.datasets.storage import EncryptedIncomingFile
+
+        frame = pd.read_csv(REPO / "data" / "adult.csv", nrows=rows)
+        frame.insert(0, "applicant_id", [f"A-{i:05d}" for i in range(1, rows + 1)])
+        incoming = EncryptedIncomingFile()
+        incoming.write(frame.to_csv(index=False).encode())
+        sha = incoming.close()
+        version, _ = dataset_version_upload(
+            actor=self.steward, dataset=dataset, incoming=incoming, sha256=sha, file_name="adult.csv"
+        )
+        return version
+
+    @cached_property
+    def pending_run(self):
+        from apps.training.services import training_run_request
+
+        return training_run_request(actor=self.owner, version=self.prepared_version, spec=run_spec())
+
+    @cached_property
+    def model(self):
+        """A private model version as the worker reports it (figures given, no torch), evaluated as passing."""
+        from apps.evaluation.models import Evaluation
+
+        model = self.succeed(self.pending_run)
+        self.record(Evaluation.objects.get(model_version=model), PASSING)
+        return model
+
+    def succeed(self, run):
+        from apps.training.services import training_run_succeed
+
+        return training_run_succeed(
+            run=run,
+            privacy=dict(PRIVACY),
+            metrics={"validation_accuracy": 0.8},
+            split={"train": [], "validation": [], "test": [], "sha256": "0" * 64},
+            curve=[],
+            manifest={"model_sha256": "ab" * 32, "privacy": dict(PRIVACY)},
+            storage_path="models/none",
+            composed=PRIVACY["epsilon"],
+        )
+
+    def record(self, evaluation, results):
+        from apps.evaluation.services import evaluation_record
+
+        return evaluation_record(evaluation=evaluation, results=results, audit={}, privacy_cost=[])
+
+    @cached_property
+    def deployment_review(self):
+        from apps.ethics.services import review_request_deployment
+
+        return review_request_deployment(actor=self.owner, model_version=self.model)
+
+    @cached_property
+    def failing_review(self):
+        """A deployment review of a model whose bound evaluation fails a gate (waivers apply)."""
+        from apps.evaluation.services import evaluation_request
+
+        model = self.model  # the use case was approved by board_member alone; then the board grows to three
+        self.board2, self.board3  # noqa: B018
+        self.record(evaluation_request(actor=self.owner, model_version=model), FAILING)
+        return self.deployment_review
+
+    @cached_property
+    def anonymisation(self):
+        from apps.datasets.anonymisation import anonymisation_request
+
+        return anonymisation_request(
+            actor=self.steward,
+            version=self.prepared_version,
+            config={"quasi_identifiers": ["age", "sex"], "k": 5, "suppression_limit": 0.05},
+        )
+
+    def diagnostics_job(self, *, running: bool = False, max_attempts: int | None = None):
+        from apps.jobs.services import job_claim, job_diagnostics_start
+
+        job = job_diagnostics_start(actor=self.admin_user, organisation=self.org)
+        if max_attempts is not None:
+            Job.objects.filter(pk=job.pk).update(max_attempts=max_attempts)
+        return job_claim(job_id=job.id, worker="test-worker") if running else job
+
+
+@dataclass
+class Call:
+    """The one call a case makes, how many events it must write (a number, or a function of its result), and whether
+    it must create jobs (each named by the event)."""
+
+    run: Callable[[], Any]
+    expect: int | Callable[[Any], int] = 1
+    check: Callable[[Any, list[AuditEvent]], None] | None = None
+
+
+CASES: dict[str, Callable[[World], Call]] = {}
+
+
+def case(name: str):
+    def register(build: Callable[[World], Call]) -> Callable[[World], Call]:
+        assert name not in CASES
+        CASES[name] = build
+        return build
+
+    return register
+
+
+# -------------------------------------------------------------------------------------------------------- accounts
+
+
+@case("accounts.organisation_update")
+def _(w):
+    from apps.accounts.services import organisation_update
+
+    return Call(lambda: organisation_update(actor=w.admin_user, organisation=w.org, data={"min_cell_size": 12}))
+
+
+@case("accounts.security_event_record")
+def _(w):
+    from apps.accounts.services import security_event_record
+
+    Membership.objects.create(user=w.owner, organisation=w.other_org, role=Role.OWNER)
+
+    def check(_result, events):
+        assert {e.organisation_id for e in events} == {w.org.id, w.other_org.id}  # one copy in each chain
+
+    return Call(
+        lambda: security_event_record(
+            actor=None, subject=w.owner, action="login.locked", target=w.owner, after={"limit": "account"}
+        ),
+        expect=2,
+        check=check,
+    )
+
+
+@case("accounts.login_lockout_record")
+def _(w):
+    from apps.accounts.services import login_lockout_record
+
+    return Call(lambda: login_lockout_record(username=w.owner.username, ip_address="192.0.2.7", limit="pair"))
+
+
+@case("accounts.password_changed_record")
+def _(w):
+    from apps.accounts.services import password_changed_record
+
+    return Call(lambda: password_changed_record(user=w.owner, how="change"))
+
+
+@case("accounts.membership_add")
+def _(w):
+    from apps.accounts.services import membership_add
+
+    return Call(lambda: membership_add(actor=w.admin_user, organisation=w.org, user=w.owner, role=Role.STEWARD))
+
+
+@case("accounts.membership_remove")
+def _(w):
+    from apps.accounts.services import membership_remove
+
+    membership = Membership.objects.get(user=w.steward, organisation=w.org)
+    return Call(lambda: membership_remove(actor=w.admin_user, membership=membership))
+
+
+@case("accounts.auditor_grant_create")
+def _(w):
+    from apps.accounts.services import auditor_grant_create
+
+    person = make_user("gina_granted")
+    return Call(lambda: auditor_grant_create(actor=None, organisation=w.org, user=person, reason="Regulator"))
+
+
+@case("accounts.auditor_grant_revoke")
+def _(w):
+    from apps.accounts.services import auditor_grant_revoke
+
+    grant = AuditorGrant.objects.get(user=w.external_auditor)
+    return Call(lambda: auditor_grant_revoke(actor=w.admin_user, grant=grant))
+
+
+@case("accounts.api_token_create")
+def _(w):
+    from apps.accounts.services import api_token_create
+
+    return Call(lambda: api_token_create(actor=w.owner, name="CI pipeline"))
+
+
+@case("accounts.api_token_revoke")
+def _(w):
+    from apps.accounts.services import api_token_create, api_token_revoke
+
+    token, _raw = api_token_create(actor=w.owner, name="CI pipeline")
+    return Call(lambda: api_token_revoke(actor=w.owner, token=ApiToken.objects.get(pk=token.pk)))
+
+
+@case("accounts.user_create")
+def _(w):
+    from apps.accounts.services import user_create
+
+    return Call(
+        lambda: user_create(
+            actor=None,
+            organisation=w.org,
+            username="nina_new",
+            email="nina@example.org",
+            full_name="Nina New",
+            password=PASSWORD,
+            roles=[Role.OWNER],
+        )
+    )
+
+
+@case("accounts.invitation_create")
+def _(w):
+    from apps.accounts.services import invitation_create
+
+    return Call(lambda: invitation_create(actor=w.admin_user, organisation=w.org, email="ivy@example.org"))
+
+
+@case("accounts.invitation_revoke")
+def _(w):
+    from apps.accounts.services import invitation_create, invitation_revoke
+
+    invitation = invitation_create(actor=w.admin_user, organisation=w.org, email="ivy@example.org")
+    return Call(lambda: invitation_revoke(actor=w.admin_user, invitation=invitation))
+
+
+@case("accounts.invitation_accept")
+def _(w):
+    from apps.accounts.services import invitation_accept, invitation_create
+
+    invitation = invitation_create(actor=w.admin_user, organisation=w.org, email="ivy@example.org")
+    account = {"username": "ivy_invited", "full_name": "Ivy Invited", "password": PASSWORD}
+    return Call(
+        lambda: invitation_accept(actor=None, invitation=Invitation.objects.get(pk=invitation.pk), new_account=account)
+    )
+
+
+@case("audit.audit_record")
+def _(w):
+    from apps.audit.services import audit_record
+
+    return Call(lambda: audit_record(actor=w.admin_user, organisation=w.org, action="probe.write", target=w.org))
+
+
+# --------------------------------------------------------------------------------------------------------- consent
+
+
+@case("consent.consent_event_record")
+def _(w):
+    from apps.consent.services import consent_event_record
+
+    # The organisation's first consent event: it also creates the pseudonym key, which is no second event.
+    data = {
+        "subject_id": "A-00001",
+        "purpose": "Service improvement",
+        "status": "withdrawn",
+        "timestamp": "2026-02-01T00:00:00Z",
+    }
+    return Call(lambda: consent_event_record(actor=w.steward, organisation=w.org, data=data))
+
+
+@case("consent.consent_import_create")
+def _(w):
+    from apps.consent.services import consent_import_create
+
+    content = b"subject_id,purpose,status,timestamp\nA-00001,Service improvement,granted,2026-01-01T00:00:00Z\n"
+    return Call(
+        lambda: consent_import_create(
+            actor=w.steward, organisation=w.org, file_name="consent.csv", chunks=iter([content])
+        )
+    )
+
+
+@case("consent.consent_import_run")
+def _(w):
+    from apps.consent.services import consent_import_create, consent_import_run
+
+    content = b"subject_id,purpose,status,timestamp\nA-00001,Service improvement,granted,2026-01-01T00:00:00Z\n"
+    item = consent_import_create(actor=w.steward, organisation=w.org, file_name="consent.csv", chunks=iter([content]))
+    return Call(lambda: consent_import_run(consent_import_id=item.id))
+
+
+# -------------------------------------------------------------------------------------------------------- datasets
+
+
+@case("datasets.dataset_create")
+def _(w):
+    from apps.datasets.services import dataset_create
+
+    usecase = w.draft
+    return Call(lambda: dataset_create(actor=w.steward, usecase=usecase, name="Applicants"))
+
+
+@case("datasets.dataset_version_upload")
+def _(w):
+    from apps.datasets.services import dataset_create
+
+    dataset = dataset_create(actor=w.steward, usecase=w.draft, name="Applicants")
+    return Call(lambda: w.upload(dataset, rows=50))
+
+
+@case("datasets.dataset_version_profile")
+def _(w):
+    from apps.datasets.services import dataset_create, dataset_version_profile
+
+    version = w.upload(dataset_create(actor=w.steward, usecase=w.draft, name="Applicants"), rows=50)
+    return Call(lambda: dataset_version_profile(version_id=version.id))
+
+
+@case("datasets.dataset_version_confirm_roles")
+def _(w):
+    from apps.datasets.services import dataset_create, dataset_version_confirm_roles, dataset_version_profile
+
+    version = w.upload(dataset_create(actor=w.steward, usecase=w.draft, name="Applicants"), rows=50)
+    dataset_version_profile(version_id=version.id)
+    roles = {c.name: c.suggested_role for c in version.columns.all()}
+    return Call(lambda: dataset_version_confirm_roles(actor=w.steward, version=version, roles=roles))
+
+
+@case("datasets.dataset_version_prepare_start")
+def _(w):
+    from apps.datasets.services import dataset_version_prepare_start
+
+    version = w.raw_version
+    return Call(lambda: dataset_version_prepare_start(actor=w.steward, version=version))
+
+
+@case("datasets.dataset_version_prepare")
+def _(w):
+    from apps.datasets.services import dataset_version_prepare
+
+    version = w.raw_version
+    return Call(lambda: dataset_version_prepare(version_id=version.id, actor_id=w.steward.id))
+
+
+@case("datasets.store_derived_version")
+def _(w):
+    from apps.datasets.models import DatasetVersion
+    from apps.datasets.services import read_version_table, store_derived_version
+
+    source = w.prepared_version
+    table = read_version_table(source).slice(0, 100)
+    return Call(
+        lambda: store_derived_version(
+            source=source,
+            table=table,
+            kind=DatasetVersion.Kind.ANONYMISED,
+            transform={"kind": "sample", "rows": 100},
+            suffix="sample",
+            actor=w.steward,
+            action="dataset.anonymise",
+        )
+    )
+
+
+@case("datasets.datasheet_save")
+def _(w):
+    from apps.datasets.services import datasheet_save
+
+    version = w.prepared_version
+    return Call(lambda: datasheet_save(actor=w.steward, version=version))
+
+
+@case("datasets.dataset_version_erase_expired")
+def _(w):
+    from apps.datasets.models import DatasetVersion
+    from apps.datasets.services import dataset_version_erase_expired
+
+    versions = DatasetVersion.objects.filter(pk__in=[w.prepared_version.pk, w.prepared_version.parent_id])
+    versions.update(retention_until=timezone.localdate() - timedelta(days=1))
+    return Call(lambda: dataset_version_erase_expired(), expect=len)  # two versions, two events
+
+
+@case("datasets.master_key_rotate")
+def _(w):
+    from apps.datasets.services import master_key_rotate
+
+    w.prepared_version  # noqa: B018 - keys to re-wrap
+    return Call(master_key_rotate)
+
+
+# --------------------------------------------------------------------------------------------------- anonymisation
+
+
+@case("anonymisation.anonymisation_request")
+def _(w):
+    w.prepared_version  # noqa: B018 - built before the call
+    return Call(lambda: w.anonymisation)
+
+
+@case("anonymisation.anonymisation_run")
+def _(w):
+    from apps.datasets.anonymisation import anonymisation_run
+
+    item = w.anonymisation
+    return Call(lambda: anonymisation_run(anonymisation_id=item.id))
+
+
+@case("anonymisation.anonymisation_record")
+def _(w):
+    from apps.datasets.anonymisation import anonymisation_record
+
+    result = {
+        "level_tuple": [1, 0],
+        "utility": {"loss": 0.2},
+        "risk_before": {"highest": 1.0},
+        "risk_after": {"highest": 0.2},
+        "suppressed": 3,
+    }
+    item = w.anonymisation
+    return Call(lambda: anonymisation_record(anonymisation=item, result=result))
+
+
+@case("anonymisation.anonymisation_apply_start")
+def _(w):
+    from apps.datasets.anonymisation import anonymisation_apply_start, anonymisation_run
+
+    item = w.anonymisation
+    anonymisation_run(anonymisation_id=item.id)
+    item.refresh_from_db()
+    return Call(lambda: anonymisation_apply_start(actor=w.steward, anonymisation=item))
+
+
+@case("anonymisation.anonymisation_apply")
+def _(w):
+    from apps.datasets.anonymisation import anonymisation_apply, anonymisation_apply_start, anonymisation_run
+
+    item = w.anonymisation
+    anonymisation_run(anonymisation_id=item.id)
+    item.refresh_from_db()
+    anonymisation_apply_start(actor=w.steward, anonymisation=item)
+    return Call(lambda: anonymisation_apply(anonymisation_id=item.id, actor_id=w.steward.id))
+
+
+# ---------------------------------------------------------------------------------------------------------- ethics
+
+
+@case("ethics.notices_mark_read")
+def _(w):
+    from apps.ethics.services import notices_mark_read
+
+    w.development_review  # noqa: B018 - its opening told the board
+    return Call(lambda: notices_mark_read(actor=w.board_member))
+
+
+@case("ethics.board_update")
+def _(w):
+    from apps.ethics.services import board_update
+
+    w.board_member  # noqa: B018 - a board to change
+    return Call(lambda: board_update(actor=w.admin_user, organisation=w.org, data={"quorum": 1, "vote_days": 10}))
+
+
+@case("ethics.review_request_deployment")
+def _(w):
+    from apps.ethics.services import review_request_deployment
+
+    model = w.model  # no model card yet: the prefilled card is revision 1, bound by this one event
+
+    def check(review, events):
+        card = model.card_revisions.get()
+        assert events[0].after["bindings"]["model_card"]["sha256"] == card.sha256
+
+    return Call(lambda: review_request_deployment(actor=w.owner, model_version=model), check=check)
+
+
+@case("ethics.review_answer_checklist")
+def _(w):
+    from apps.ethics.services import review_answer_checklist
+
+    review = w.development_review
+    answers = {review.checklist[0]["key"]: {"answer": "yes"}}
+    return Call(lambda: review_answer_checklist(actor=w.owner, review=review, answers=answers))
+
+
+@case("ethics.vote_cast[settles]")
+def _(w):
+    from apps.ethics.models import Decision
+    from apps.ethics.services import vote_cast
+
+    review = w.development_review
+    set_board_rules(w.org, quorum=1)  # the board waits for every member: the last vote decides
+    vote_cast(actor=w.board2, review=review, choice="approve", reason="Sound purpose.")
+    vote_cast(actor=w.board3, review=review, choice="approve", reason="Sound purpose.")
+
+    def check(_vote, events):
+        # The vote that decides the review records the Decision and moves the use case: one fact, one event.
+        decision = Decision.objects.get(review=review)
+        assert events[0].after["decision"]["id"] == str(decision.id)
+
+    return Call(lambda: vote_cast(actor=w.board_member, review=review, choice="approve", reason="Sound."), check=check)
+
+
+@case("ethics.vote_cast")
+def _(w):
+    from apps.ethics.services import vote_cast
+
+    review = w.development_review
+    return Call(lambda: vote_cast(actor=w.board_member, review=review, choice="approve", reason="Sound."))
+
+
+@case("ethics.review_recuse")
+def _(w):
+    from apps.ethics.services import review_recuse
+
+    review = w.development_review
+    return Call(lambda: review_recuse(actor=w.board3, review=review, reason="My sister runs the programme."))
+
+
+@case("ethics.review_close")
+def _(w):
+    from apps.ethics.services import review_close, vote_cast
+
+    review = w.development_review
+    set_board_rules(w.org, quorum=1, chair=w.board3)
+    vote_cast(actor=w.board_member, review=review, choice="approve", reason="Sound.")
+    return Call(lambda: review_close(actor=w.board3, review=review))
+
+
+@case("ethics.reviews_supersede_stale")
+def _(w):
+    from apps.ethics.services import reviews_supersede_stale
+    from apps.usecases.models import UseCase
+
+    review = w.development_review
+    UseCase.objects.filter(pk=review.usecase_id).update(privacy_policy={"epsilon_cap": 1.0})  # bound hash changes
+    return Call(
+        lambda: reviews_supersede_stale(usecase=UseCase.objects.get(pk=review.usecase_id), actor=w.owner), expect=len
+    )
+
+
+@case("ethics.waiver_request")
+def _(w):
+    from apps.ethics.services import waiver_request
+
+    review = w.failing_review
+    return Call(
+        lambda: waiver_request(
+            actor=w.owner,
+            review=review,
+            justification="Within noise; monitored monthly.",
+            expires_on=timezone.localdate() + timedelta(days=30),
+        )
+    )
+
+
+@case("ethics.waiver_vote")
+def _(w):
+    from apps.ethics.services import waiver_request, waiver_vote
+
+    review = w.failing_review
+    set_board_rules(w.org, quorum=1, decides="settled")
+    waiver = waiver_request(
+        actor=w.owner,
+        review=review,
+        justification="Within noise; monitored monthly.",
+        expires_on=timezone.localdate() + timedelta(days=30),
+    )
+    waiver_vote(actor=w.board_member, waiver=waiver, choice="approve", reason="Acceptable.")
+
+    def check(_vote, events):
+        waiver.refresh_from_db()
+        assert waiver.status == "granted" and events[0].after["status"] == "granted"  # settled inside the vote
+
+    # Two grants of three eligible settle it (a refusal from the last could not bring the share under 0.66).
+    return Call(lambda: waiver_vote(actor=w.board2, waiver=waiver, choice="approve", reason="Agree."), check=check)
+
+
+@case("ethics.condition_mark_met")
+def _(w):
+    from apps.ethics.models import Condition
+    from apps.ethics.services import condition_mark_met, vote_cast
+
+    review = w.development_review
+    set_board_rules(w.org, quorum=1, decides="settled")
+    Membership.objects.filter(user__in=[w.board2, w.board3], role=Role.BOARD).delete()
+    conditions = [
+        {
+            "text": "Train caseworkers",
+            "owner": str(w.owner.id),
+            "due": (timezone.localdate() + timedelta(days=30)).isoformat(),
+        }
+    ]
+    vote_cast(
+        actor=w.board_member,
+        review=review,
+        choice="approve_with_conditions",
+        reason="With training.",
+        conditions=conditions,
+    )
+    condition = Condition.objects.get()
+    return Call(lambda: condition_mark_met(actor=w.owner, condition=condition, note="Trained on 1 March."))
+
+
+@case("ethics.checklist_take_stance")
+def _(w):
+    from apps.ethics.services import checklist_take_stance
+
+    review = w.development_review
+    return Call(
+        lambda: checklist_take_stance(
+            actor=w.board_member, review=review, item_key=review.checklist[0]["key"], stance="confirm"
+        )
+    )
+
+
+@case("ethics.comment_add")
+def _(w):
+    from apps.ethics.services import comment_add
+
+    review = w.development_review
+    return Call(lambda: comment_add(actor=w.board_member, review=review, section="usecase", body="Why 24 months?"))
+
+
+@case("ethics.reviews_decide_due")
+def _(w):
+    from apps.ethics.models import ReviewRequest
+    from apps.ethics.services import reviews_decide_due, vote_cast
+
+    review = w.development_review
+    set_board_rules(w.org, quorum=1)  # the board waits for everyone, or the due date
+    vote_cast(actor=w.board_member, review=review, choice="approve", reason="Sound.")
+    ReviewRequest.objects.filter(pk=review.pk).update(due_at=timezone.now() - timedelta(hours=1))
+    return Call(lambda: reviews_decide_due(), expect=len)
+
+
+@case("ethics.reviews_remind_due")
+def _(w):
+    from apps.ethics.models import ReviewRequest
+    from apps.ethics.services import reviews_remind_due
+
+    review = w.development_review
+    ReviewRequest.objects.filter(pk=review.pk).update(due_at=timezone.now() + timedelta(hours=12))
+    return Call(lambda: reviews_remind_due(), expect=lambda sent: 1 if sent else 0)
+
+
+# ------------------------------------------------------------------------------------------------------ evaluation
+
+
+@case("evaluation.evaluation_request")
+def _(w):
+    from apps.evaluation.services import evaluation_request
+
+    model = w.model
+    return Call(lambda: evaluation_request(actor=w.owner, model_version=model))
+
+
+@case("evaluation.evaluation_record")
+def _(w):
+    from apps.evaluation.models import Evaluation
+
+    run = w.pending_run
+    model = w.succeed(run)
+    evaluation = Evaluation.objects.get(model_version=model)
+    return Call(lambda: w.record(evaluation, PASSING))
+
+
+# ------------------------------------------------------------------------------------------------------------ jobs
+
+
+@case("jobs.job_succeed")
+def _(w):
+    from apps.jobs.services import job_succeed
+
+    job = w.diagnostics_job(running=True)
+    return Call(lambda: job_succeed(job=job, result={"ok": True}))
+
+
+@case("jobs.job_fail")
+def _(w):
+    from apps.jobs.services import job_fail
+
+    job = w.diagnostics_job(running=True)
+
+    def check(_result, events):
+        assert "forty" not in json.dumps(events[0].after)  # the message may quote data: the event keeps a digest
+
+    return Call(
+        lambda: job_fail(job=job, code="invalid", message="Column 'age' holds 'forty' (not a number)."), check=check
+    )
+
+
+@case("jobs.job_mark_cancelled")
+def _(w):
+    from apps.jobs.services import job_mark_cancelled
+
+    job = w.diagnostics_job(running=True)
+    return Call(lambda: job_mark_cancelled(job=job))
+
+
+@case("jobs.job_diagnostics_start")
+def _(w):
+    w.admin_user  # noqa: B018 - built before the call
+    return Call(lambda: w.diagnostics_job())
+
+
+@case("jobs.job_cancel")
+def _(w):
+    from apps.jobs.services import job_cancel
+
+    job = w.diagnostics_job()
+    return Call(lambda: job_cancel(actor=w.admin_user, job=job))
+
+
+@case("jobs.job_reap_expired")
+def _(w):
+    from apps.jobs.services import job_reap_expired
+
+    for _ in range(2):  # two lost jobs with no attempt left: two events
+        job = w.diagnostics_job(running=True, max_attempts=1)
+        Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+    return Call(job_reap_expired, expect=lambda result: result["failed"])
+
+
+# ------------------------------------------------------------------------------------------------------ modelcards
+
+
+@case("modelcards.modelcard_save")
+def _(w):
+    from apps.modelcards.services import modelcard_save
+
+    model = w.model
+    return Call(lambda: modelcard_save(actor=w.owner, model_version=model))
+
+
+# --------------------------------------------------------------------------------------------------------- reports
+
+
+@case("reports.signing_identity_import")
+def _(w):
+    from apps.reports.pdf import new_self_signed
+    from apps.reports.services import signing_identity_import
+
+    cert_pem, key_pem, _ = new_self_signed("Ministry reports", "Ministry of Examples")
+    return Call(
+        lambda: signing_identity_import(actor=w.admin_user, organisation=w.org, cert_pem=cert_pem, key_pem=key_pem)
+    )
+
+
+@case("reports.report_request")
+def _(w):
+    from apps.reports.services import report_request
+
+    return Call(lambda: report_request(actor=w.admin_user, kind="art30", subject=w.org))
+
+
+@case("reports.report_render")
+def _(w):
+    from apps.reports.services import report_render, report_request
+
+    report = report_request(actor=w.admin_user, kind="art30", subject=w.org)
+
+    def check(_result, events):
+        # The organisation's first report also makes its self-signed identity: named by this event, not a second one.
+        assert events[0].after["signer_self_signed"] is True and events[0].after["signer"]
+
+    return Call(lambda: report_render(report_id=report.id), check=check)
+
+
+# -------------------------------------------------------------------------------------------------------- training
+
+
+@case("training.training_run_request")
+def _(w):
+    w.prepared_version  # noqa: B018 - built before the call
+    return Call(lambda: w.pending_run)
+
+
+@case("training.training_run_succeed")
+def _(w):
+    run = w.pending_run
+
+    def check(model, events):
+        # The held-out evaluation it queues (and its job) is named by this event.
+        assert events[0].after["evaluation"] == str(model.evaluations.get().id)
+
+    return Call(lambda: w.succeed(run), check=check)
+
+
+@case("training.training_run_stop")
+def _(w):
+    from apps.jobs.services import job_claim, job_fail
+    from apps.training.services import training_run_stop
+
+    run = w.pending_run
+    job = job_claim(job_id=run.job_id, worker="test-worker")
+    job_fail(job=job, code="invalid", message="The data changed.")
+    job.refresh_from_db()
+    return Call(lambda: training_run_stop(run=run, job=job, spent=None, composed=None))
+
+
+@case("training.model_score_request")
+def _(w):
+    from apps.training.services import model_score_request
+
+    model = w.model
+    return Call(lambda: model_score_request(actor=w.owner, model=model, csv_text="age,sex\n39,Male\n50,Female\n"))
+
+
+# -------------------------------------------------------------------------------------------------------- usecases
+
+
+@case("usecases.usecase_create")
+def _(w):
+    from apps.usecases.services import usecase_create
+
+    return Call(lambda: usecase_create(actor=w.owner, organisation=w.org, data=usecase_data()))
+
+
+@case("usecases.usecase_update")
+def _(w):
+    from apps.usecases.services import usecase_update
+
+    usecase = w.draft
+    return Call(lambda: usecase_update(actor=w.owner, usecase=usecase, data={"title": "Claim triage v2"}))
+
+
+@case("usecases.usecase_transition[submit]")
+def _(w):
+    from apps.usecases.services import usecase_transition
+
+    usecase = w.draft
+    w.board_member  # noqa: B018 - a board to review it
+
+    def check(result, events):
+        # Submitting opens the development review: one fact, so the submission's event names the review.
+        review = open_review(result)
+        assert events[0].after["review"] == str(review.id)
+        assert events[0].after["bindings_sha256"] == review.bindings_sha256
+
+    return Call(lambda: usecase_transition(actor=w.owner, usecase=usecase, action="submit"), check=check)
+
+
+@case("usecases.usecase_transition")
+def _(w):
+    from apps.usecases.services import usecase_transition
+
+    usecase = w.approved_usecase
+    return Call(lambda: usecase_transition(actor=w.owner, usecase=usecase, action="retire", reason="Replaced."))
+
+
+@case("usecases.usecase_tighten_gate")
+def _(w):
+    from apps.usecases.services import usecase_tighten_gate
+
+    usecase = w.approved_usecase
+    return Call(
+        lambda: usecase_tighten_gate(
+            actor=w.owner, usecase=usecase, metric="demographic_parity_difference", threshold=0.5
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------------------- the rule
+
+
+def _mentions(event: AuditEvent, job: Job) -> bool:
+    """The event names the job: by id, or by the object the job works on (an evaluation queued with its job)."""
+    text = json.dumps([event.object_id, event.after], default=str)
+    return str(job.id) in text or (bool(job.target_id) and job.target_id in text)
+
+
+def _belongs(action: str, allowed: tuple[str, ...]) -> bool:
+    return any(action == a or (a.endswith((".", "_")) and action.startswith(a)) or a == "" for a in allowed)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_audited_service_writes_exactly_one_event(name, request):
+    service_name = name.split("[")[0]
+    world = World(request)
+    call = CASES[name](world)
+    events_before = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    jobs_before = set(Job.objects.values_list("id", flat=True))
+
+    result = call.run()
+
+    events = list(AuditEvent.objects.filter(id__gt=events_before).order_by("id"))
+    expected = call.expect(result) if callable(call.expect) else call.expect
+    actions = [e.action for e in events]
+    assert expected >= 1, f"{name}: the case must make the service write (expected {expected})"
+    assert len(events) == expected, f"{name} wrote {actions}, expected {expected} event(s)"
+    if service_name not in BATCH:
+        assert expected == 1
+    assert all(_belongs(a, AUDITED[service_name]) for a in actions), f"{name} wrote {actions}"
+    new_jobs = Job.objects.exclude(id__in=jobs_before)
+    for job in new_jobs:
+        assert any(_mentions(e, job) for e in events), f"{name}: no event names the {job.kind} job it created"
+    if new_jobs.exists():
+        stray = [a for a in actions if a.startswith("job.") and not _belongs(a, AUDITED[service_name])]
+        assert not stray, f"{name}: job creation wrote its own event {stray}"
+    if call.check is not None:
+        call.check(result, events)
+
+
+# ------------------------------------------------------------------------------------------------ named cascades
+
+
+def _split(events: list[AuditEvent], service_name: str) -> tuple[list[str], list[str]]:
+    own = [e.action for e in events if _belongs(e.action, AUDITED[service_name])]
+    return own, [e.action for e in events if not _belongs(e.action, AUDITED[service_name])]
+
+
+def _new_events(before: int) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(id__gt=before).order_by("id"))
+
+
+def _last_id() -> int:
+    return AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def test_changing_a_bound_artifact_is_followed_by_the_supersession_it_causes(request):
+    from apps.datasets.services import datasheet_save
+
+    world = World(request)
+    review = world.deployment_review
+    before = _last_id()
+    datasheet_save(actor=world.steward, version=world.prepared_version)  # the first revision changes the bindings
+    own, cascaded = _split(_new_events(before), "datasets.datasheet_save")
+    assert own == ["datasheet.save"]
+    assert CASCADES["datasets.datasheet_save"] == "ethics.reviews_supersede_stale"
+    assert cascaded == ["review.supersede"]
+    review.refresh_from_db()
+    assert review.status == "superseded"
+
+
+def test_the_hourly_round_decides_then_reminds(request):
+    from apps.ethics.models import ReviewRequest
+    from apps.ethics.services import reviews_remind_due, vote_cast
+
+    world = World(request)
+    review = world.development_review
+    set_board_rules(world.org, quorum=1)
+    vote_cast(actor=world.board_member, review=review, choice="approve", reason="Sound.")
+    ReviewRequest.objects.filter(pk=review.pk).update(due_at=timezone.now() - timedelta(hours=1))
+    before = _last_id()
+    reviews_remind_due()
+    own, cascaded = _split(_new_events(before), "ethics.reviews_remind_due")
+    assert CASCADES["ethics.reviews_remind_due"] == "ethics.reviews_decide_due"
+    assert own == [] and cascaded == ["review.decide_due"]  # decided, so nobody is left to remind
+
+
+def test_a_lost_training_job_is_failed_and_its_budget_settled_by_its_hook(request):
+    from apps.jobs.services import job_claim, job_reap_expired
+
+    world = World(request)
+    run = world.pending_run
+    job_claim(job_id=run.job_id, worker="test-worker")
+    Job.objects.filter(pk=run.job_id).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+    before = _last_id()
+    job_reap_expired()
+    own, cascaded = _split(_new_events(before), "jobs.job_reap_expired")
+    assert CASCADES["jobs.job_reap_expired"] == "training.training_run_stop"
+    assert own == ["job.failed"] and cascaded == ["training.stop"]
