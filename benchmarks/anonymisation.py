@@ -38,12 +38,18 @@ def run(frame: pd.DataFrame, columns: list[str], label: str) -> tuple[float, obj
     problem = Problem(frame, for_frame(frame, columns, specs()), criteria)
     found = search(problem)
     seconds = time.perf_counter() - started
-    levels = ", ".join(f"{h.column}={lv}/{h.height}" for h, lv in zip(problem.hierarchies, found.best.levels, strict=True))
-    print(f"{label}: {len(frame):,} rows, {seconds:.3f} s (search {found.seconds:.3f} s, {found.checked} checks of "
-          f"{found.lattice_size} nodes)")
+    levels = ", ".join(
+        f"{h.column}={lv}/{h.height}" for h, lv in zip(problem.hierarchies, found.best.levels, strict=True)
+    )
+    print(
+        f"{label}: {len(frame):,} rows, {seconds:.3f} s (search {found.seconds:.3f} s, {found.checked} checks of "
+        f"{found.lattice_size} nodes)"
+    )
     print(f"  levels: {levels}")
-    print(f"  loss {found.best.loss:.4f}, non-uniform entropy {found.best.entropy:,.0f}, discernibility "
-          f"{found.best.discernibility:,.0f}, suppressed {found.best.suppressed:,} ({found.best.suppressed / len(frame):.1%})")
+    print(
+        f"  loss {found.best.loss:.4f}, non-uniform entropy {found.best.entropy:,.0f}, discernibility "
+        f"{found.best.discernibility:,.0f}, suppressed {found.best.suppressed:,} ({found.best.suppressed / len(frame):.1%})"
+    )
     return seconds, (problem, found)
 
 
@@ -54,8 +60,10 @@ def main() -> None:
     released = apply(adult, problem, found.best.levels)
     problems = verify(adult, released, QIS, k=5, suppression_limit=0.05)
     print(f"  independent check: {'passed' if not problems else problems}")
-    print(f"  target < 1 s: {'met' if seconds < 1 else 'NOT met'}; ratio to one pandas group-by of the raw "
-          f"quasi-identifiers: {seconds / group_seconds:.1f}x")
+    print(
+        f"  target < 1 s: {'met' if seconds < 1 else 'NOT met'}; ratio to one pandas group-by of the raw "
+        f"quasi-identifiers: {seconds / group_seconds:.1f}x"
+    )
 
     # Resampling whole rows would repeat every combination ~30 times (trivially 5-anonymous); drawing each column
     # from its own marginal makes far more combinations unique: a harder million rows than real data.
@@ -67,11 +75,14 @@ def main() -> None:
     small = QIS[:5]
     pruned_seconds, (small_problem, small_found) = run(adult, small, "Smaller lattice (5 quasi-identifiers)")
     exhaustive_seconds, best = timed(
-        search_exhaustive, Problem(adult, for_frame(adult, small, specs()), Criteria(k=5, suppression_limit=0.05)))
+        search_exhaustive, Problem(adult, for_frame(adult, small, specs()), Criteria(k=5, suppression_limit=0.05))
+    )
     same = abs(best.loss - small_found.best.loss) < 1e-12
-    print(f"  exhaustive search: loss {best.loss:.6f} at {best.levels} in {exhaustive_seconds:.2f} s; pruned: "
-          f"{small_found.best.loss:.6f} at {small_found.best.levels}: {'identical optimum' if same else 'DIFFERENT'}; "
-          f"pruned search {exhaustive_seconds / pruned_seconds:.0f}x faster")
+    print(
+        f"  exhaustive search: loss {best.loss:.6f} at {best.levels} in {exhaustive_seconds:.2f} s; pruned: "
+        f"{small_found.best.loss:.6f} at {small_found.best.levels}: {'identical optimum' if same else 'DIFFERENT'}; "
+        f"pruned search {exhaustive_seconds / pruned_seconds:.0f}x faster"
+    )
 
 
 if __name__ == "__main__":

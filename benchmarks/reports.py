@@ -14,9 +14,15 @@ from _common import ROOT  # noqa: F401 - puts the project on sys.path
 
 def main() -> None:
     folder = tempfile.mkdtemp(prefix="attest-bench-reports-")
-    os.environ.update({"ATTEST_DEMO": "1", "DATABASE_URL": f"sqlite:///{folder}/db.sqlite3",
-                       "ATTEST_STORAGE_ROOT": f"{folder}/storage", "DJANGO_SETTINGS_MODULE": "portal.settings",
-                       "LOG_LEVEL": "WARNING"})
+    os.environ.update(
+        {
+            "ATTEST_DEMO": "1",
+            "DATABASE_URL": f"sqlite:///{folder}/db.sqlite3",
+            "ATTEST_STORAGE_ROOT": f"{folder}/storage",
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     import django
 
     django.setup()

@@ -239,6 +239,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentStatusEnum": "apps.consent.models.ConsentRecord.Status",
         "ConsentImportStatusEnum": "apps.consent.models.ConsentImport.Status",
         "MembershipRoleEnum": "apps.accounts.models.Role",
+        "InvitationKindEnum": "apps.accounts.models.Invitation.Kind",
         "ColumnRoleEnum": "apps.datasets.models.ColumnRole",
         "DatasetVersionStatusEnum": "apps.datasets.models.DatasetVersion.Status",
         "DatasetVersionKindEnum": "apps.datasets.models.DatasetVersion.Kind",
@@ -286,6 +287,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # WeasyPrint logs each layout step at INFO, and pyHanko the chain search it tries first for self-signed
     # certificates: keep the problems only.
-    "loggers": {"weasyprint.progress": {"level": "WARNING"}, "pyhanko.sign.validation": {"level": "ERROR"},
-                "pyhanko_certvalidator": {"level": "ERROR"}},
+    "loggers": {
+        "weasyprint.progress": {"level": "WARNING"},
+        "pyhanko.sign.validation": {"level": "ERROR"},
+        "pyhanko_certvalidator": {"level": "ERROR"},
+    },
 }

@@ -32,8 +32,9 @@ print(json.dumps(sorted(name for name in sys.modules if "." not in name)))
 def test_the_web_process_loads_no_pdf_renderer_and_no_training_library():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "ATTEST_TESTING": "1", "PYTHONPATH": str(ROOT)}
     env.setdefault("DATABASE_URL", "sqlite://:memory:")
-    result = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING_WEB], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERYTHING_WEB], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
     assert "apps" in loaded and "django" in loaded

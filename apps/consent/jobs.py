@@ -12,9 +12,7 @@ from workers import task_names
 
 
 def run_import(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
-    return services.consent_import_run(
-        consent_import_id=spec["consent_import_id"], progress=ctx.progress_callback()
-    )
+    return services.consent_import_run(consent_import_id=spec["consent_import_id"], progress=ctx.progress_callback())
 
 
 def import_failed(*, job: Any) -> None:

@@ -213,24 +213,38 @@ def _approve_for_development(usecase: Any) -> None:
             "oversight": {"answer": "yes", "note": "Every flag is read by a caseworker."},
         },
     )
-    comment_add(actor=_user("board2"), review=review, section="usecase",
-                body="How do applicants learn that a model helped prioritise their case?")
+    comment_add(
+        actor=_user("board2"),
+        review=review,
+        section="usecase",
+        body="How do applicants learn that a model helped prioritise their case?",
+    )
     vote_cast(
         actor=_user("board1"),
         review=review,
         choice="approve_with_conditions",
         reason="Sound basis and DPIA; applicants must be able to contest.",
-        conditions=[{
-            "text": "Publish how applicants can contest a prioritisation, and link it from the decision letter.",
-            "owner": str(usecase.owner_id),
-            "due": (timezone.localdate() + timedelta(days=45)).isoformat(),
-        }],
+        conditions=[
+            {
+                "text": "Publish how applicants can contest a prioritisation, and link it from the decision letter.",
+                "owner": str(usecase.owner_id),
+                "due": (timezone.localdate() + timedelta(days=45)).isoformat(),
+            }
+        ],
     )
-    vote_cast(actor=_user("board2"), review=review, choice="approve",
-              reason="Proportionate; gates and privacy budget are adequate.")
+    vote_cast(
+        actor=_user("board2"),
+        review=review,
+        choice="approve",
+        reason="Proportionate; gates and privacy budget are adequate.",
+    )
     # The demo board waits for every member (the default), so the third member's vote is what decides.
-    vote_cast(actor=_user("board3"), review=review, choice="approve",
-              reason="Agree, subject to the contest route board1 asked for.")
+    vote_cast(
+        actor=_user("board3"),
+        review=review,
+        choice="approve",
+        reason="Agree, subject to the contest route board1 asked for.",
+    )
 
 
 def _request_deployment_review(organisation: Organisation) -> None:
@@ -241,8 +255,10 @@ def _request_deployment_review(organisation: Organisation) -> None:
 
     model = ModelVersion.objects.get(organisation=organisation, non_private=False)
     narrative = card_prefill(model)
-    narrative["intended_use"] = ("Prioritise benefit applications for caseworker review. Caseworkers make every "
-                                 "decision; the score only orders the queue.")
+    narrative["intended_use"] = (
+        "Prioritise benefit applications for caseworker review. Caseworkers make every "
+        "decision; the score only orders the queue."
+    )
     modelcard_save(actor=model.usecase.owner, model_version=model, narrative=narrative)
     from apps.ethics.bindings import bound_evaluation
 
@@ -264,10 +280,15 @@ def _request_deployment_review(organisation: Organisation) -> None:
         answers={
             "purpose": {"answer": "yes", "note": "Unchanged since development approval."},
             "necessity": {"answer": "yes", "note": "Backlog of 11 weeks; the model only orders the queue."},
-            "consent": {"answer": "yes", "note": "Prepared version filtered on consent; snapshot hash in the manifest."},
+            "consent": {
+                "answer": "yes",
+                "note": "Prepared version filtered on consent; snapshot hash in the manifest.",
+            },
             "minimisation": {"answer": "yes", "note": "Applicant ids pseudonymised; 10 features."},
-            "privacy": {"answer": "yes", "note": f"epsilon {model.training_run.privacy.get('epsilon', 0):.2f} "
-                        "of a 3.0 cap"},
+            "privacy": {
+                "answer": "yes",
+                "note": f"epsilon {model.training_run.privacy.get('epsilon', 0):.2f} of a 3.0 cap",
+            },
             "fairness": fairness,
             "oversight": {"answer": "yes", "note": "Caseworkers decide every application."},
             "transparency": {"answer": "yes", "note": "Notice updated; model card published."},
@@ -404,8 +425,16 @@ def _seed_dataset(organisation: Organisation) -> None:
     datasheet_save(actor=steward, version=prepared)
 
 
-ADULT_QUASI_IDENTIFIERS = ["age", "workclass", "education", "marital-status", "occupation", "race", "sex",
-                           "native-country"]
+ADULT_QUASI_IDENTIFIERS = [
+    "age",
+    "workclass",
+    "education",
+    "marital-status",
+    "occupation",
+    "race",
+    "sex",
+    "native-country",
+]
 
 
 def adult_hierarchy_specs() -> dict[str, dict[str, Any]]:
@@ -436,8 +465,12 @@ def _seed_anonymisation(organisation: Organisation) -> None:
     item = anonymisation_request(
         actor=steward,
         version=prepared,
-        config={"quasi_identifiers": ADULT_QUASI_IDENTIFIERS, "k": 5, "suppression_limit": 0.05,
-                "hierarchies": adult_hierarchy_specs()},
+        config={
+            "quasi_identifiers": ADULT_QUASI_IDENTIFIERS,
+            "k": 5,
+            "suppression_limit": 0.05,
+            "hierarchies": adult_hierarchy_specs(),
+        },
     )
     _run(job_run_inline, item.job)
     applying = anonymisation_apply_start(actor=steward, anonymisation=Anonymisation.objects.get(pk=item.pk))

@@ -54,7 +54,9 @@ def parse_population_csv(content: bytes) -> dict[str, Any]:
     try:
         frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("The population table is not a readable CSV.", {"population": [str(exc)[:200]]}) from None
+        raise ValidationFailed(
+            "The population table is not a readable CSV.", {"population": [str(exc)[:200]]}
+        ) from None
     if "count" not in frame.columns:
         raise ValidationFailed("The population table needs a 'count' column.", {"population": ["no count column"]})
     counts = pd.to_numeric(frame["count"], errors="coerce")
@@ -144,9 +146,19 @@ def _normalise(version: DatasetVersion, raw: dict[str, Any]) -> dict[str, Any]:
         errors["t_distance"] = [f"Hierarchical distance needs a hierarchy for '{sensitive}'."]
     if errors:
         raise ValidationFailed("The anonymisation settings are not valid.", errors)
-    return {"quasi_identifiers": quasi, "sensitive": sensitive, "k": k, "suppression_limit": limit,
-            "l_diversity": l_value, "l_kind": l_kind, "t_closeness": t_value, "t_distance": t_distance,
-            "measure": measure, "hierarchies": hierarchies, "population": population}
+    return {
+        "quasi_identifiers": quasi,
+        "sensitive": sensitive,
+        "k": k,
+        "suppression_limit": limit,
+        "l_diversity": l_value,
+        "l_kind": l_kind,
+        "t_closeness": t_value,
+        "t_distance": t_distance,
+        "measure": measure,
+        "hierarchies": hierarchies,
+        "population": population,
+    }
 
 
 def anonymisation_request(*, actor: User, version: DatasetVersion, config: dict[str, Any]) -> Anonymisation:
@@ -156,19 +168,29 @@ def anonymisation_request(*, actor: User, version: DatasetVersion, config: dict[
     organisation = version.dataset.organisation
     _require_writer(actor, organisation)
     if version.kind == DatasetVersion.Kind.RAW:
-        raise InvalidState("Anonymise a prepared version: raw data still holds direct identifiers and rows without "
-                           "consent.")
+        raise InvalidState(
+            "Anonymise a prepared version: raw data still holds direct identifiers and rows without consent."
+        )
     if version.status != DatasetVersion.Status.READY:
         raise InvalidState("The version is not ready (it is being profiled, failed, or was erased).")
     normalised = _normalise(version, config)
     with transaction.atomic():
         item = Anonymisation.objects.create(version=version, created_by=actor, config=normalised)
-        item.job = job_create(actor=actor, organisation=organisation, kind="anonymise",
-                              spec={"anonymisation_id": str(item.id)}, target=item)
+        item.job = job_create(
+            actor=actor,
+            organisation=organisation,
+            kind="anonymise",
+            spec={"anonymisation_id": str(item.id)},
+            target=item,
+        )
         item.save(update_fields=["job"])
-        audit_record(actor=actor, organisation=organisation, action="anonymisation.request", target=item,
-                     after={"version": str(version.id), "config": _config_summary(normalised),
-                            "job": str(item.job.id)})
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="anonymisation.request",
+            target=item,
+            after={"version": str(version.id), "config": _config_summary(normalised), "job": str(item.job.id)},
+        )
     return item
 
 
@@ -209,8 +231,12 @@ def _engine_inputs(item: Anonymisation) -> tuple[Summary, Any, Any, Any]:
         numeric = {}
         for field in reader.schema:
             kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
-            numeric[field.name] = (pa.types.is_integer(kind) or pa.types.is_floating(kind)
-                                   or pa.types.is_decimal(kind) or pa.types.is_boolean(kind))
+            numeric[field.name] = (
+                pa.types.is_integer(kind)
+                or pa.types.is_floating(kind)
+                or pa.types.is_decimal(kind)
+                or pa.types.is_boolean(kind)
+            )
         for batch in reader:
             combinations.add(batch.to_pandas())
     frame = combinations.frame()
@@ -218,10 +244,15 @@ def _engine_inputs(item: Anonymisation) -> tuple[Summary, Any, Any, Any]:
     sensitive_hierarchy = None
     if config["sensitive"] and config["sensitive"] in config["hierarchies"]:
         sensitive_hierarchy = for_frame(frame, [config["sensitive"]], config["hierarchies"], numeric)[0]
-    criteria = Criteria(k=config["k"], suppression_limit=config["suppression_limit"],
-                        l_diversity=config["l_diversity"], l_kind=config["l_kind"],
-                        t_closeness=config["t_closeness"], t_distance=config["t_distance"],
-                        sensitive=config["sensitive"] or None)
+    criteria = Criteria(
+        k=config["k"],
+        suppression_limit=config["suppression_limit"],
+        l_diversity=config["l_diversity"],
+        l_kind=config["l_kind"],
+        t_closeness=config["t_closeness"],
+        t_distance=config["t_distance"],
+        sensitive=config["sensitive"] or None,
+    )
     problem = Problem(frame, hierarchies, criteria, sensitive_hierarchy, counts=frame[COUNT].to_numpy())
     return Summary(frame, combinations.head()), problem, criteria, sensitive_hierarchy
 
@@ -258,9 +289,15 @@ def anonymisation_run(*, anonymisation_id: Any, progress: Any = None) -> dict[st
     result = {
         "levels": describe_levels(problem, found.best.levels),
         "level_tuple": list(found.best.levels),
-        "hierarchies": {h.column: {"kind": h.kind, "spec": h.spec, "height": h.height,
-                                   "labels_at_level": sorted(set(h.labels[lv]))[:12]}
-                        for h, lv in zip(problem.hierarchies, found.best.levels, strict=True)},
+        "hierarchies": {
+            h.column: {
+                "kind": h.kind,
+                "spec": h.spec,
+                "height": h.height,
+                "labels_at_level": sorted(set(h.labels[lv]))[:12],
+            }
+            for h, lv in zip(problem.hierarchies, found.best.levels, strict=True)
+        },
         "rows_before": problem.n,
         "rows_after": int(released[COUNT].sum()),
         "suppressed": found.best.suppressed,
@@ -292,17 +329,26 @@ def _independent_check(frame: Any, released: Any, problem: Any, criteria: Any) -
     from workers.engine.anonymisation.search import COUNT
     from workers.engine.anonymisation.verify import verify
 
-    problems = verify(frame, released, problem.columns, k=criteria.k, suppression_limit=criteria.suppression_limit,
-                      sensitive=criteria.sensitive, l_diversity=criteria.l_diversity, l_kind=criteria.l_kind,
-                      t_closeness=criteria.t_closeness,
-                      t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None,
-                      count=COUNT)
+    problems = verify(
+        frame,
+        released,
+        problem.columns,
+        k=criteria.k,
+        suppression_limit=criteria.suppression_limit,
+        sensitive=criteria.sensitive,
+        l_diversity=criteria.l_diversity,
+        l_kind=criteria.l_kind,
+        t_closeness=criteria.t_closeness,
+        t_distance_of=_t_distance(problem) if criteria.t_distance == "hierarchical" else None,
+        count=COUNT,
+    )
     if problems:
         raise AnonymisationError("The independent check refused the result: " + "; ".join(problems))
 
 
-def _journalist(config: dict[str, Any], frame: Any, released: Any, problem: Any,
-                levels: tuple[int, ...]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _journalist(
+    config: dict[str, Any], frame: Any, released: Any, problem: Any, levels: tuple[int, ...]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Journalist risk before and after, when the steward gave a population table: its rows are generalised with the
     same hierarchies and levels as the data."""
     import pandas as pd
@@ -323,8 +369,11 @@ def _journalist(config: dict[str, Any], frame: Any, released: Any, problem: Any,
         values = generalised[hierarchy.column].astype(str)
         unknown = sorted(set(values) - set(hierarchy.index))
         if unknown:
-            raise AnonymisationError(f"Population table, column '{hierarchy.column}': value '{unknown[0]}' is not in "
-                                     "its hierarchy.", column=hierarchy.column, value=unknown[0])
+            raise AnonymisationError(
+                f"Population table, column '{hierarchy.column}': value '{unknown[0]}' is not in its hierarchy.",
+                column=hierarchy.column,
+                value=unknown[0],
+            )
         generalised[hierarchy.column] = [hierarchy.labels[level][hierarchy.index[v]] for v in values]
     after = journalist_risk(released, generalised, quasi, count=COUNT)
     return before, after
@@ -335,8 +384,9 @@ def _t_distance(problem: Any) -> Any:
 
     def distance(local: Any, overall: Any) -> float:
         values = list(overall.index)
-        return float(hierarchical_emd(local.to_numpy()[None, :], overall.to_numpy(), problem.sensitive_hierarchy,
-                                      values)[0])
+        return float(
+            hierarchical_emd(local.to_numpy()[None, :], overall.to_numpy(), problem.sensitive_hierarchy, values)[0]
+        )
 
     return distance
 
@@ -362,11 +412,19 @@ def anonymisation_record(*, anonymisation: Anonymisation, result: dict[str, Any]
         anonymisation.result = result
         anonymisation.status = Anonymisation.Status.READY
         anonymisation.save(update_fields=["result", "status", "updated_at"])
-        audit_record(actor=None, organisation=anonymisation.version.dataset.organisation,
-                     action="anonymisation.record", target=anonymisation,
-                     after={"levels": result["level_tuple"], "utility": result["utility"],
-                            "risk_before": result["risk_before"], "risk_after": result["risk_after"],
-                            "suppressed": result["suppressed"]})
+        audit_record(
+            actor=None,
+            organisation=anonymisation.version.dataset.organisation,
+            action="anonymisation.record",
+            target=anonymisation,
+            after={
+                "levels": result["level_tuple"],
+                "utility": result["utility"],
+                "risk_before": result["risk_before"],
+                "risk_after": result["risk_after"],
+                "suppressed": result["suppressed"],
+            },
+        )
     return anonymisation
 
 
@@ -380,11 +438,21 @@ def anonymisation_apply_start(*, actor: User, anonymisation: Anonymisation) -> A
         locked = Anonymisation.objects.select_for_update().get(pk=anonymisation.pk)
         if locked.state not in ("ready", "apply_failed"):
             raise InvalidState(f"Only a finished search can be applied; this one is {locked.state_label.lower()}.")
-        locked.job = job_create(actor=actor, organisation=organisation, kind="anonymise_apply",
-                                spec={"anonymisation_id": str(locked.id)}, target=locked)
+        locked.job = job_create(
+            actor=actor,
+            organisation=organisation,
+            kind="anonymise_apply",
+            spec={"anonymisation_id": str(locked.id)},
+            target=locked,
+        )
         locked.save(update_fields=["job", "updated_at"])
-        audit_record(actor=actor, organisation=organisation, action="anonymisation.apply", target=locked,
-                     after={"levels": locked.result.get("level_tuple"), "job": str(locked.job.id)})
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="anonymisation.apply",
+            target=locked,
+            after={"levels": locked.result.get("level_tuple"), "job": str(locked.job.id)},
+        )
     return locked
 
 
@@ -427,6 +495,7 @@ def anonymisation_apply(*, anonymisation_id: Any, actor_id: Any = None, progress
 
     try:
         with version_batches(item.version) as reader:
+
             def released() -> Any:
                 for batch in reader:
                     out = release_batch(batch, problem, levels, chosen)
@@ -434,9 +503,15 @@ def anonymisation_apply(*, anonymisation_id: Any, actor_id: Any = None, progress
                     yield out
 
             child, _created = store_derived_version(
-                source=item.version, batches=released(), schema=released_schema(reader.schema, problem.columns),
-                kind=DatasetVersion.Kind.ANONYMISED, transform=transform, suffix=f"k{criteria.k}-anonymised",
-                actor=actor, action="dataset.anonymise")
+                source=item.version,
+                batches=released(),
+                schema=released_schema(reader.schema, problem.columns),
+                kind=DatasetVersion.Kind.ANONYMISED,
+                transform=transform,
+                suffix=f"k{criteria.k}-anonymised",
+                actor=actor,
+                action="dataset.anonymise",
+            )
     except AnonymisationError as exc:
         raise AttestError("invalid", exc.message) from None
     Anonymisation.objects.filter(pk=item.pk).update(status=Anonymisation.Status.APPLIED, output=child)

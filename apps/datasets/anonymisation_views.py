@@ -50,8 +50,11 @@ def _config_from_post(request: HttpRequest, version: DatasetVersion) -> dict[str
             try:
                 hierarchies[name] = {"kind": "intervals", "widths": [float(w) for w in widths]}
             except ValueError:
-                raise AttestError("invalid", f"Interval widths for '{name}' must be numbers, e.g. 5, 10, 20.",
-                                  {f"widths__{name}": ["numbers separated by commas"]}) from None
+                raise AttestError(
+                    "invalid",
+                    f"Interval widths for '{name}' must be numbers, e.g. 5, 10, 20.",
+                    {f"widths__{name}": ["numbers separated by commas"]},
+                ) from None
         elif kind in HIERARCHY_KINDS and kind not in ("propose", "table"):
             hierarchies[name] = {"kind": kind}
     population_file = request.FILES.get("population")
@@ -84,8 +87,9 @@ def _config_from_post(request: HttpRequest, version: DatasetVersion) -> dict[str
 )
 @login_required
 def anonymise(request: HttpRequest, version_id: Any) -> HttpResponse:
-    version = get_object_or_404(visible_to(request.user, "view", DatasetVersion).select_related("dataset"),
-                                id=version_id)
+    version = get_object_or_404(
+        visible_to(request.user, "view", DatasetVersion).select_related("dataset"), id=version_id
+    )
     if not can(request.user, "change", version.dataset.organisation):
         raise Http404
     config = default_config(version)
@@ -103,21 +107,31 @@ def anonymise(request: HttpRequest, version_id: Any) -> HttpResponse:
     columns = []
     for column in version.columns.all():
         numeric = profile.get(column.name, {}).get("mean") is not None
-        columns.append({
-            "name": column.name,
-            "role": column.get_role_display() if column.role else "",
-            "numeric": numeric,
-            "distinct": profile.get(column.name, {}).get("distinct"),
-            "quasi": column.name in config.get("quasi_identifiers", []),
-            "sensitive": column.name == config.get("sensitive"),
-        })
-    return render(request, "datasets/anonymise.html", {
-        "version": version, "columns": columns, "config": config, "errors": errors,
-        "kinds": [(k, KIND_LABELS[k]) for k in HIERARCHY_KINDS],
-        "suppression_percent": round(float(config.get("suppression_limit") or 0) * 100, 2)
-        if isinstance(config.get("suppression_limit"), (int, float)) else 5,
-        "history": version.anonymisations.select_related("created_by", "output", "job")[:10],
-    })
+        columns.append(
+            {
+                "name": column.name,
+                "role": column.get_role_display() if column.role else "",
+                "numeric": numeric,
+                "distinct": profile.get(column.name, {}).get("distinct"),
+                "quasi": column.name in config.get("quasi_identifiers", []),
+                "sensitive": column.name == config.get("sensitive"),
+            }
+        )
+    return render(
+        request,
+        "datasets/anonymise.html",
+        {
+            "version": version,
+            "columns": columns,
+            "config": config,
+            "errors": errors,
+            "kinds": [(k, KIND_LABELS[k]) for k in HIERARCHY_KINDS],
+            "suppression_percent": round(float(config.get("suppression_limit") or 0) * 100, 2)
+            if isinstance(config.get("suppression_limit"), (int, float))
+            else 5,
+            "history": version.anonymisations.select_related("created_by", "output", "job")[:10],
+        },
+    )
 
 
 def _risk_chart(result: dict[str, Any]) -> str:
@@ -141,8 +155,9 @@ def _classes_chart(result: dict[str, Any]) -> str:
 @login_required
 def anonymisation_detail(request: HttpRequest, anonymisation_id: Any) -> HttpResponse:
     item = get_object_or_404(
-        Anonymisation.objects.filter(version__in=visible_to(request.user, "view", DatasetVersion))
-        .select_related("version__dataset", "job", "output", "created_by"),
+        Anonymisation.objects.filter(version__in=visible_to(request.user, "view", DatasetVersion)).select_related(
+            "version__dataset", "job", "output", "created_by"
+        ),
         id=anonymisation_id,
     )
     result = item.result or {}

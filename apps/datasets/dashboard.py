@@ -55,13 +55,15 @@ def versions_to_anonymise(request: HttpRequest) -> dict[str, Any] | None:
     """Prepared versions with no anonymised child yet: the step both workflows put right after collection."""
     prepared = DatasetVersion.objects.filter(
         dataset__organisation=request.organisation,  # type: ignore[attr-defined]
-        kind=DatasetVersion.Kind.PREPARED, status=DatasetVersion.Status.READY,
+        kind=DatasetVersion.Kind.PREPARED,
+        status=DatasetVersion.Status.READY,
     ).exclude(children__kind=DatasetVersion.Kind.ANONYMISED)
     first = prepared.first()
     return {
         "title": "Anonymisation",
         "count": prepared.count(),
-        "body": "Prepared versions not yet generalised to k-anonymity." if first
+        "body": "Prepared versions not yet generalised to k-anonymity."
+        if first
         else "Every prepared version has an anonymised version.",
         "url": reverse("datasets:anonymise", kwargs={"version_id": first.id}) if first else reverse("datasets:list"),
         "link_text": "Anonymise" if first else "Datasets",

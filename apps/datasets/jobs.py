@@ -38,9 +38,7 @@ def run_anonymise_apply(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]
 register(
     JobKind(kind="profile", label="Dataset profiling", task_name=task_names.DATASET_PROFILE, run=run_profile),
     JobKind(kind="prepare", label="Dataset preparation", task_name=task_names.DATASET_PREPARE, run=run_prepare),
-    JobKind(
-        kind="anonymise", label="Anonymisation search", task_name=task_names.DATASET_ANONYMISE, run=run_anonymise
-    ),
+    JobKind(kind="anonymise", label="Anonymisation search", task_name=task_names.DATASET_ANONYMISE, run=run_anonymise),
     JobKind(
         kind="anonymise_apply",
         label="Anonymisation apply",

@@ -159,7 +159,11 @@ class Anonymisation(BaseModel):
     config = models.JSONField(help_text="quasi-identifiers, hierarchies, sensitive attribute, k, l, t, suppression")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     job = models.ForeignKey(
-        "jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "jobs.Job",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The latest job: the search, then the apply once it is requested.",
     )
     result = models.JSONField(default=dict, blank=True)

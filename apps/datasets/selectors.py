@@ -78,7 +78,7 @@ def prepare_blocker(version: DatasetVersion, coverage: dict[str, Any] | None = N
     coverage = coverage if coverage is not None else version_coverage(version)
     if coverage is not None and not coverage["counts"].get("granted"):
         return (
-            f"No row has valid consent for \"{version.dataset.usecase.purpose}\" now, so a prepared version would be "
+            f'No row has valid consent for "{version.dataset.usecase.purpose}" now, so a prepared version would be '
             "empty. Import the consent records for this purpose first."
         )
     return ""

@@ -358,8 +358,9 @@ def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: 
     # Read, filtered, pseudonymised and encrypted one record batch at a time: memory is a batch and a row group.
     with version_batches(version) as reader:
         try:
-            run = Preparation(reader.schema, roles=roles, subject_column=version.subject_key_column, secret=secret,
-                              consented=valid)
+            run = Preparation(
+                reader.schema, roles=roles, subject_column=version.subject_key_column, secret=secret, consented=valid
+            )
         except PrepareError as exc:
             raise refused(exc) from None
 
@@ -375,8 +376,13 @@ def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: 
                 done = run.spec()
             except PrepareError as exc:
                 raise refused(exc) from None
-            return {**done, "purpose": purpose, "consent_as_of": as_of.isoformat(), "consent_snapshot_hash": snapshot,
-                    "parent_sha256": version.sha256}
+            return {
+                **done,
+                "purpose": purpose,
+                "consent_as_of": as_of.isoformat(),
+                "consent_snapshot_hash": snapshot,
+                "parent_sha256": version.sha256,
+            }
 
         child, created = store_derived_version(
             source=version,
@@ -450,7 +456,8 @@ def store_derived_version(
                 wrapped_key=incoming.wrapped_key(),
                 retention_until=source.retention_until,
                 subject_key_column=source.subject_key_column if source.subject_key_column in schema.names else "",
-                consent_snapshot_hash=consent_snapshot_hash if consent_snapshot_hash is not None
+                consent_snapshot_hash=consent_snapshot_hash
+                if consent_snapshot_hash is not None
                 else source.consent_snapshot_hash,
                 consent_as_of=consent_as_of if consent_as_of is not None else source.consent_as_of,
                 roles_confirmed_at=timezone.now(),

@@ -21,8 +21,9 @@ from apps.datasets.storage import EncryptedIncomingFile, open_version, storage_r
 
 
 @contextmanager
-def version_batches(version: DatasetVersion, *, columns: list[str] | None = None,
-                    column_types: dict[str, Any] | None = None) -> Iterator[Any]:
+def version_batches(
+    version: DatasetVersion, *, columns: list[str] | None = None, column_types: dict[str, Any] | None = None
+) -> Iterator[Any]:
     """The version's rows as a reader with ``.schema`` that iterates record batches (``columns``: only these)."""
     from workers.engine.datasets.tables import csv_batches, parquet_batches, types_from_profile
 
@@ -34,8 +35,13 @@ def version_batches(version: DatasetVersion, *, columns: list[str] | None = None
                 yield parquet_batches(Path(plain.name), columns=columns)
             return
         types = types_from_profile(version.profile) if column_types is None else column_types
-        yield csv_batches(reader, delimiter=version.delimiter or ",", encoding=version.encoding or "utf8",
-                          column_types=types, columns=columns)
+        yield csv_batches(
+            reader,
+            delimiter=version.delimiter or ",",
+            encoding=version.encoding or "utf8",
+            column_types=types,
+            columns=columns,
+        )
 
 
 def conversion_failed(version: DatasetVersion, exc: Exception) -> AttestError:
@@ -85,5 +91,6 @@ def profile_version(version: DatasetVersion) -> Any:
     if version.file_format == "parquet":
         with version_batches(version) as reader:
             return profile_batches(reader.schema, reader)
-    return profile_csv(lambda: open_version(version), delimiter=version.delimiter or ",",
-                       encoding=version.encoding or "utf8")
+    return profile_csv(
+        lambda: open_version(version), delimiter=version.delimiter or ",", encoding=version.encoding or "utf8"
+    )

@@ -14,6 +14,9 @@ urlpatterns = [
     path("versions/<uuid:version_id>/datasheet/", views.datasheet, name="datasheet"),
     path("versions/<uuid:version_id>/anonymise/", anonymisation_views.anonymise, name="anonymise"),
     path("anonymisations/<uuid:anonymisation_id>/", anonymisation_views.anonymisation_detail, name="anonymisation"),
-    path("anonymisations/<uuid:anonymisation_id>/apply/", anonymisation_views.anonymisation_apply,
-         name="anonymisation_apply"),
+    path(
+        "anonymisations/<uuid:anonymisation_id>/apply/",
+        anonymisation_views.anonymisation_apply,
+        name="anonymisation_apply",
+    ),
 ]

@@ -31,8 +31,10 @@ def awaiting_my_vote(request: HttpRequest) -> dict[str, Any]:
 def _overdue(request: HttpRequest) -> dict[str, Any] | None:
     late = overdue_conditions(request.organisation)  # type: ignore[attr-defined]
     count = late.count()
-    open_count = Condition.objects.filter(organisation=request.organisation,  # type: ignore[attr-defined]
-                                          status=Condition.Status.OPEN).count()
+    open_count = Condition.objects.filter(
+        organisation=request.organisation,  # type: ignore[attr-defined]
+        status=Condition.Status.OPEN,
+    ).count()
     if not open_count:
         return None
     return {

@@ -27,7 +27,9 @@ class Board(BaseModel):
     )
     vote_days = models.PositiveSmallIntegerField(default=10, help_text="Days members have to vote.")
     decides = models.CharField(
-        max_length=8, choices=Decides.choices, default=Decides.WAIT,
+        max_length=8,
+        choices=Decides.choices,
+        default=Decides.WAIT,
         help_text="Waiting (the default) puts every member's voice on the record; settling early saves their time.",
     )
     checklist = models.JSONField(default=list, help_text='List of {"key", "text", "source"}.')
@@ -130,7 +132,11 @@ class Decision(BaseModel):
     approval_threshold = models.FloatField()
     bindings_sha256 = models.CharField(max_length=64)
     closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The chair, when the chair closed the review; empty when the votes settled it.",
     )
     waivers = models.JSONField(default=list, blank=True, help_text="Waivers in force when it was decided.")
@@ -155,8 +161,9 @@ class Condition(BaseModel):
     proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     met_at = models.DateTimeField(null=True, blank=True)
-    met_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                               related_name="+")
+    met_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     met_note = models.TextField(blank=True)
 
     class Meta:

@@ -42,11 +42,13 @@ def _datasets(review: ReviewRequest) -> list[dict[str, Any]]:
     result = []
     for version in versions:
         sheet = version.datasheets.order_by("-number").first()
-        result.append({
-            "version": version,
-            "datasheet": sheet,
-            "coverage": version_coverage(version) if version.kind != "raw" else None,
-        })
+        result.append(
+            {
+                "version": version,
+                "datasheet": sheet,
+                "coverage": version_coverage(version) if version.kind != "raw" else None,
+            }
+        )
     return result
 
 
@@ -93,8 +95,9 @@ def _model_card(review: ReviewRequest) -> dict[str, Any] | None:
     card = current_card(review.model_version)
     return {
         "revision": card,
-        "sections": [(label, (card.narrative if card else {}).get(key, "")) for key, label in
-                     NARRATIVE_SECTIONS.items()],
+        "sections": [
+            (label, (card.narrative if card else {}).get(key, "")) for key, label in NARRATIVE_SECTIONS.items()
+        ],
     }
 
 
@@ -117,21 +120,30 @@ def review_page_context(review: ReviewRequest, user: User) -> dict[str, Any]:
     is_open = review.status == ReviewRequest.Status.OPEN
     my_vote = review.votes.filter(voter=user).first()
     recused = user.id in state.recused
-    may_vote = (is_open and Role.BOARD in roles and user.id not in conflicts and not recused and my_vote is None)
+    may_vote = is_open and Role.BOARD in roles and user.id not in conflicts and not recused and my_vote is None
     comments: dict[str, list[Any]] = {section: [] for section in SECTIONS}
     for comment in review.comments.select_related("author"):
         comments.setdefault(comment.section, []).append(comment)
     waivers = []
     for waiver in review.waivers.prefetch_related("votes__voter"):
         voted = {v.voter_id for v in waiver.votes.all()}
-        waivers.append({
-            "item": waiver,
-            "may_vote": (waiver.status == Waiver.Status.OPEN and is_open and Role.BOARD in roles
-                         and user.id not in conflicts and not recused and user.id not in voted),
-            "in_force": waiver in state.waivers_in_force,
-        })
-    members = list(Membership.objects.filter(organisation=review.organisation).select_related("user")
-                   .order_by("user__username"))
+        waivers.append(
+            {
+                "item": waiver,
+                "may_vote": (
+                    waiver.status == Waiver.Status.OPEN
+                    and is_open
+                    and Role.BOARD in roles
+                    and user.id not in conflicts
+                    and not recused
+                    and user.id not in voted
+                ),
+                "in_force": waiver in state.waivers_in_force,
+            }
+        )
+    members = list(
+        Membership.objects.filter(organisation=review.organisation).select_related("user").order_by("user__username")
+    )
     condition_owners = {m.user_id: m.user for m in members}.values()
     decision = getattr(review, "decision", None) if review.status == ReviewRequest.Status.DECIDED else None
     chain = []
@@ -151,14 +163,16 @@ def review_page_context(review: ReviewRequest, user: User) -> dict[str, Any]:
         "may_vote": may_vote,
         "my_conflict": conflicts.get(user.id) if Role.BOARD in roles else None,
         "recused_me": recused,
-        "may_recuse": is_open and Role.BOARD in roles and my_vote is None and not recused
-        and user.id not in conflicts,
+        "may_recuse": is_open and Role.BOARD in roles and my_vote is None and not recused and user.id not in conflicts,
         "may_comment": can(user, "comment", review),
         "may_answer": is_open and can(user, "answer", review),
         "may_close": is_open and can(user, "close", review) and state.current_outcome is not None,
         "is_chair": can(user, "close", review),
-        "may_request_waiver": is_open and review.kind == "deployment" and bool(state.blocking)
-        and can(user, "request_waiver", review) and not review.waivers.filter(status="open").exists(),
+        "may_request_waiver": is_open
+        and review.kind == "deployment"
+        and bool(state.blocking)
+        and can(user, "request_waiver", review)
+        and not review.waivers.filter(status="open").exists(),
         "near_tags": ("votes", "waivers"),
         "read_only": not (roles - {Role.AUDITOR}),
         "waivers": waivers,
@@ -184,15 +198,20 @@ def review_page_context(review: ReviewRequest, user: User) -> dict[str, Any]:
 def _quorum_text(state: Any) -> str:
     from apps.ethics import rules
 
-    timing = (" The review decides as soon as its outcome is settled." if state.rules.decides == rules.SETTLED else
-              " The review decides once every eligible member has voted, or at its due date if quorum is met then.")
+    timing = (
+        " The review decides as soon as its outcome is settled."
+        if state.rules.decides == rules.SETTLED
+        else " The review decides once every eligible member has voted, or at its due date if quorum is met then."
+    )
     return _quorum_count_text(state) + timing
 
 
 def _quorum_count_text(state: Any) -> str:
     if not state.quorum_reachable:
-        return (f"Quorum cannot be reached: {state.tally.cast} vote(s) cast and {len(state.pending)} eligible "
-                f"member(s) left, against a quorum of {state.rules.quorum}. An admin must add members or lower it.")
+        return (
+            f"Quorum cannot be reached: {state.tally.cast} vote(s) cast and {len(state.pending)} eligible "
+            f"member(s) left, against a quorum of {state.rules.quorum}. An admin must add members or lower it."
+        )
     if state.votes_needed:
         return f"{state.votes_needed} more vote(s) needed for quorum ({state.rules.quorum})."
     return f"Quorum of {state.rules.quorum} is met."

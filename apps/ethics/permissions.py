@@ -37,8 +37,9 @@ def can(user: User, action: str, review: ReviewRequest) -> bool:
     if action == "answer":
         # The checklist is answered by whoever asked (or the use case's owner, or an admin); reviewers confirm or
         # dispute the answers with stances.
-        return bool(roles) and (review.requested_by_id == user.id or review.usecase.owner_id == user.id
-                                or Role.ADMIN in roles)
+        return bool(roles) and (
+            review.requested_by_id == user.id or review.usecase.owner_id == user.id or Role.ADMIN in roles
+        )
     if action == "request_waiver":
         return bool(roles & {Role.OWNER, Role.ADMIN, Role.BOARD}) or review.requested_by_id == user.id
     if action == "close":

@@ -92,8 +92,9 @@ def waiver_outcome(choices: list[str], rules: Rules) -> str | None:
     return GRANTED if decided in (APPROVED, APPROVED_WITH_CONDITIONS) else REFUSED
 
 
-def settled(choices: list[str], remaining: int, rules: Rules, *, options: tuple[str, ...] = VOTE_CHOICES,
-            decide=outcome) -> str | None:  # type: ignore[no-untyped-def]
+def settled(
+    choices: list[str], remaining: int, rules: Rules, *, options: tuple[str, ...] = VOTE_CHOICES, decide=outcome
+) -> str | None:  # type: ignore[no-untyped-def]
     """The outcome if every completion of the remaining members' votes (each of them may also not vote) gives the
     same one, else None. Boards are small (tens of members), so trying every completion is cheap and obviously right.
     """
@@ -107,8 +108,15 @@ def settled(choices: list[str], remaining: int, rules: Rules, *, options: tuple[
     return current
 
 
-def decided(choices: list[str], remaining: int, rules: Rules, *, past_due: bool = False,
-            options: tuple[str, ...] = VOTE_CHOICES, decide=outcome) -> str | None:  # type: ignore[no-untyped-def]
+def decided(
+    choices: list[str],
+    remaining: int,
+    rules: Rules,
+    *,
+    past_due: bool = False,
+    options: tuple[str, ...] = VOTE_CHOICES,
+    decide=outcome,
+) -> str | None:  # type: ignore[no-untyped-def]
     """The outcome a vote should decide now under the board's timing, or None while the review stays open."""
     if rules.decides == SETTLED:
         return settled(choices, remaining, rules, options=options, decide=decide)

@@ -17,26 +17,58 @@ from apps.ethics.bindings import bound_evaluation, lineage
 from apps.ethics.models import Board, Condition, Notice, ReviewRequest, Waiver
 
 DEFAULT_CHECKLIST = [
-    {"key": "purpose", "text": "The purpose is specific, legitimate and matches the lawful basis recorded.",
-     "source": "PRODUCT principles; GDPR Art. 5(1)(b)"},
-    {"key": "necessity", "text": "Processing is necessary and proportionate: no less intrusive way reaches the aim.",
-     "source": "ICO DPIA step 4"},
-    {"key": "consent", "text": "Every training row has valid consent (or another basis) for this purpose as of the "
-     "snapshot, and withdrawals propagate.", "source": "PRODUCT: consent linked to rows"},
-    {"key": "minimisation", "text": "Direct identifiers are dropped or pseudonymised; only needed features are used.",
-     "source": "GDPR Art. 5(1)(c)"},
-    {"key": "privacy", "text": "Training is differentially private within the policy's epsilon cap and delta rule.",
-     "source": "Privacy policy"},
-    {"key": "fairness", "text": "Fairness gates are met for every sensitive attribute and intersection, or a waiver "
-     "is justified and time-boxed.", "source": "Fairness policy"},
-    {"key": "oversight", "text": "A person reviews decisions the model informs; affected people can contest them.",
-     "source": "EU AI Act Art. 14; GDPR Art. 22"},
-    {"key": "transparency", "text": "Affected people are told the model is used, and the model card is accurate.",
-     "source": "GDPR Arts. 13-14; EU AI Act Art. 13"},
-    {"key": "risks", "text": "Residual risks in the DPIA are acceptable and their measures are in place.",
-     "source": "ICO DPIA sign-off: residual risks approved by"},
-    {"key": "dpo", "text": "The DPO's advice is recorded and, where not followed, the reason is given.",
-     "source": "ICO DPIA sign-off: DPO advice"},
+    {
+        "key": "purpose",
+        "text": "The purpose is specific, legitimate and matches the lawful basis recorded.",
+        "source": "PRODUCT principles; GDPR Art. 5(1)(b)",
+    },
+    {
+        "key": "necessity",
+        "text": "Processing is necessary and proportionate: no less intrusive way reaches the aim.",
+        "source": "ICO DPIA step 4",
+    },
+    {
+        "key": "consent",
+        "text": "Every training row has valid consent (or another basis) for this purpose as of the "
+        "snapshot, and withdrawals propagate.",
+        "source": "PRODUCT: consent linked to rows",
+    },
+    {
+        "key": "minimisation",
+        "text": "Direct identifiers are dropped or pseudonymised; only needed features are used.",
+        "source": "GDPR Art. 5(1)(c)",
+    },
+    {
+        "key": "privacy",
+        "text": "Training is differentially private within the policy's epsilon cap and delta rule.",
+        "source": "Privacy policy",
+    },
+    {
+        "key": "fairness",
+        "text": "Fairness gates are met for every sensitive attribute and intersection, or a waiver "
+        "is justified and time-boxed.",
+        "source": "Fairness policy",
+    },
+    {
+        "key": "oversight",
+        "text": "A person reviews decisions the model informs; affected people can contest them.",
+        "source": "EU AI Act Art. 14; GDPR Art. 22",
+    },
+    {
+        "key": "transparency",
+        "text": "Affected people are told the model is used, and the model card is accurate.",
+        "source": "GDPR Arts. 13-14; EU AI Act Art. 13",
+    },
+    {
+        "key": "risks",
+        "text": "Residual risks in the DPIA are acceptable and their measures are in place.",
+        "source": "ICO DPIA sign-off: residual risks approved by",
+    },
+    {
+        "key": "dpo",
+        "text": "The DPO's advice is recorded and, where not followed, the reason is given.",
+        "source": "ICO DPIA sign-off: DPO advice",
+    },
 ]
 
 
@@ -125,9 +157,11 @@ def failing_items(review: ReviewRequest) -> list[dict[str, Any]]:
             value = gate.get("value")
             shown = "n/a" if value is None else f"{value:.3f}"
             bound = "at most" if gate.get("direction") == "max" else "at least"
-            label = (f"{gate['metric'].replace('_', ' ')} {gate.get('reason') or 'cannot be evaluated'}"
-                     if gate.get("passed") is None else
-                     f"{gate['metric'].replace('_', ' ')} = {shown} ({gate.get('grouping') or 'no grouping'})")
+            label = (
+                f"{gate['metric'].replace('_', ' ')} {gate.get('reason') or 'cannot be evaluated'}"
+                if gate.get("passed") is None
+                else f"{gate['metric'].replace('_', ' ')} = {shown} ({gate.get('grouping') or 'no grouping'})"
+            )
             items.append({"key": f"gate:{gate['metric']}", "label": f"{label}; policy: {bound} {gate['threshold']}"})
     if (evaluation.audit or {}).get("accounting_fault"):
         items.append({"key": "privacy_audit", "label": "Privacy audit: empirical epsilon exceeds the proven epsilon"})

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
@@ -48,14 +49,17 @@ MAX_WAIVER_DAYS = 366
 # ---------------------------------------------------------------------------------------------------------- notices
 
 
-def _notify(users: list[User], *, organisation: Organisation, review: ReviewRequest | None, kind: str,
-            message: str) -> None:
+def _notify(
+    users: list[User], *, organisation: Organisation, review: ReviewRequest | None, kind: str, message: str
+) -> None:
     """In-app notices now, e-mails once the transaction commits (a rolled-back vote sends nothing)."""
     url = reverse("ethics:review", kwargs={"review_id": review.id}) if review else ""
     unique = {user.id: user for user in users if user is not None and user.is_active}
     Notice.objects.bulk_create(
-        [Notice(user=u, organisation=organisation, review=review, kind=kind, message=message, url=url)
-         for u in unique.values()]
+        [
+            Notice(user=u, organisation=organisation, review=review, kind=kind, message=message, url=url)
+            for u in unique.values()
+        ]
     )
     recipients = [u.email for u in unique.values() if u.email]
     if recipients:
@@ -64,14 +68,12 @@ def _notify(users: list[User], *, organisation: Organisation, review: ReviewRequ
 
         def send() -> None:
             for address in recipients:
-                send_mail(f"[Attest] {message[:120]}", body, settings.DEFAULT_FROM_EMAIL, [address],
-                          fail_silently=True)
+                send_mail(f"[Attest] {message[:120]}", body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
 
         transaction.on_commit(send)
 
 
-def notices_mark_read(*, actor: User, notice_ids: list[Any] | None = None, review: ReviewRequest | None = None
-                      ) -> int:
+def notices_mark_read(*, actor: User, notice_ids: list[Any] | None = None, review: ReviewRequest | None = None) -> int:
     """Mark the actor's notices read (all of them, or those given, or those of one review). Nothing to mark, no event."""
     notices = Notice.objects.filter(user=actor, read_at__isnull=True)
     if notice_ids is not None:
@@ -79,10 +81,19 @@ def notices_mark_read(*, actor: User, notice_ids: list[Any] | None = None, revie
     if review is not None:
         notices = notices.filter(review=review)
     with transaction.atomic():
+        # Each organisation's chain records its own notices (a platform event would show in no one's trail).
+        per_organisation = dict(
+            notices.values("organisation_id").annotate(n=Count("id")).values_list("organisation_id", "n")
+        )
         count = notices.update(read_at=timezone.now())
-        if count:
-            audit_record(actor=actor, action="notice.read", object_type="ethics.notice",
-                         after={"count": count, "review": str(review.id) if review else None})
+        for organisation_id, read in sorted(per_organisation.items(), key=lambda item: str(item[0])):
+            audit_record(
+                actor=actor,
+                organisation=organisation_id,
+                action="notice.read",
+                object_type="ethics.notice",
+                after={"count": read, "review": str(review.id) if review else None},
+            )
     return count
 
 
@@ -112,9 +123,14 @@ def board_update(*, actor: User, organisation: Organisation, data: dict[str, Any
     if Role.ADMIN not in roles_in(actor, organisation):
         raise PermissionDenied("Only org admins change the board's rules.")
     board = board_of(organisation)
-    before = {"quorum": board.quorum, "approval_threshold": board.approval_threshold,
-              "chair": str(board.chair_id or ""), "vote_days": board.vote_days, "decides": board.decides,
-              "checklist": board.checklist}
+    before = {
+        "quorum": board.quorum,
+        "approval_threshold": board.approval_threshold,
+        "chair": str(board.chair_id or ""),
+        "vote_days": board.vote_days,
+        "decides": board.decides,
+        "checklist": board.checklist,
+    }
     errors: dict[str, list[str]] = {}
     quorum = data.get("quorum", board.quorum)
     threshold = data.get("approval_threshold", board.approval_threshold)
@@ -163,9 +179,19 @@ def board_update(*, actor: User, organisation: Organisation, data: dict[str, Any
         board.vote_days, board.checklist, board.decides = vote_days, checklist, decides
         board.save()
         audit_record(
-            actor=actor, organisation=organisation, action="board.update", target=board, before=before,
-            after={"quorum": quorum, "approval_threshold": threshold, "chair": str(chair.id) if chair else "",
-                   "vote_days": vote_days, "decides": decides, "checklist": checklist},
+            actor=actor,
+            organisation=organisation,
+            action="board.update",
+            target=board,
+            before=before,
+            after={
+                "quorum": quorum,
+                "approval_threshold": threshold,
+                "chair": str(chair.id) if chair else "",
+                "vote_days": vote_days,
+                "decides": decides,
+                "checklist": checklist,
+            },
         )
     return board
 
@@ -201,8 +227,14 @@ def _normalise_answers(review_checklist: list[dict[str, Any]], answers: dict[str
     return result
 
 
-def _create_review(*, actor: User, usecase: UseCase, model_version: ModelVersion | None,
-                   answers: dict[str, Any] | None, previous: ReviewRequest | None = None) -> ReviewRequest:
+def _create_review(
+    *,
+    actor: User,
+    usecase: UseCase,
+    model_version: ModelVersion | None,
+    answers: dict[str, Any] | None,
+    previous: ReviewRequest | None = None,
+) -> ReviewRequest:
     board = board_of(usecase.organisation)
     bindings, digest = bindings_for(usecase, model_version)
     checklist = previous.checklist if previous else [dict(item) for item in board.checklist]
@@ -236,13 +268,18 @@ def review_open_development(*, actor: User, usecase: UseCase) -> ReviewRequest:
     with transaction.atomic():
         review = _create_review(actor=actor, usecase=usecase, model_version=None, answers=None)
         UseCase.objects.filter(pk=usecase.pk).update(status=UseCase.Status.IN_REVIEW, updated_at=timezone.now())
-        _announce(review, f"{review.reference}: development approval of {usecase.reference} {usecase.title} is "
-                  f"open for your vote until {review.due_at:%d %b %Y}.", "review_open")
+        _announce(
+            review,
+            f"{review.reference}: development approval of {usecase.reference} {usecase.title} is "
+            f"open for your vote until {review.due_at:%d %b %Y}.",
+            "review_open",
+        )
     return review
 
 
-def review_request_deployment(*, actor: User, model_version: ModelVersion,
-                              answers: dict[str, Any] | None = None) -> ReviewRequest:
+def review_request_deployment(
+    *, actor: User, model_version: ModelVersion, answers: dict[str, Any] | None = None
+) -> ReviewRequest:
     """Ask the board to approve a model version for deployment, bound to the exact artifacts it will read."""
     from apps.modelcards.services import current_card, modelcard_prefill_first
 
@@ -266,12 +303,25 @@ def review_request_deployment(*, actor: User, model_version: ModelVersion,
             # The prefilled card becomes revision 1: a step of this request, bound (and so named) by its event.
             modelcard_prefill_first(actor=actor, model_version=model_version)
         review = _create_review(actor=actor, usecase=usecase, model_version=model_version, answers=answers)
-        _announce(review, f"{review.reference}: deployment approval of {model_version} is open for your vote "
-                  f"until {review.due_at:%d %b %Y}.", "review_open")
-        audit_record(actor=actor, organisation=organisation, action="review.open", target=review,
-                     after={"kind": review.kind, "model_version": str(model_version.id),
-                            "model_sha256": model_version.sha256, "bindings": review.bindings,
-                            "bindings_sha256": review.bindings_sha256})
+        _announce(
+            review,
+            f"{review.reference}: deployment approval of {model_version} is open for your vote "
+            f"until {review.due_at:%d %b %Y}.",
+            "review_open",
+        )
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="review.open",
+            target=review,
+            after={
+                "kind": review.kind,
+                "model_version": str(model_version.id),
+                "model_sha256": model_version.sha256,
+                "bindings": review.bindings,
+                "bindings_sha256": review.bindings_sha256,
+            },
+        )
     return review
 
 
@@ -290,8 +340,14 @@ def review_answer_checklist(*, actor: User, review: ReviewRequest, answers: dict
         before = locked.answers
         locked.answers = merged
         locked.save(update_fields=["answers", "updated_at"])
-        audit_record(actor=actor, organisation=locked.organisation, action="review.answer", target=locked,
-                     before=before, after=merged)
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="review.answer",
+            target=locked,
+            before=before,
+            after=merged,
+        )
     return locked
 
 
@@ -304,9 +360,11 @@ def _member_may_take_part(actor: User, review: ReviewRequest) -> None:
         raise PermissionDenied("Only members of the ethics board vote.")
     reason = conflicts_of(review).get(actor.id)
     if reason:
-        raise AttestError("separation_of_duties",
-                          f"Separation of duties: you cannot take part in this review because you {reason}.",
-                          {"reason": reason})
+        raise AttestError(
+            "separation_of_duties",
+            f"Separation of duties: you cannot take part in this review because you {reason}.",
+            {"reason": reason},
+        )
     if review.recusals.filter(member=actor).exists():
         raise AttestError("separation_of_duties", "You declared a conflict of interest and are recused.")
 
@@ -329,8 +387,10 @@ def _refuse_if_stale(review: ReviewRequest, actor: User) -> None:
 
 def _parse_conditions(review: ReviewRequest, conditions: Any) -> list[dict[str, Any]]:
     if not isinstance(conditions, list) or not conditions:
-        raise ValidationFailed("Approving with conditions needs at least one condition.",
-                               {"conditions": ["Give each condition a text, an owner and a due date."]})
+        raise ValidationFailed(
+            "Approving with conditions needs at least one condition.",
+            {"conditions": ["Give each condition a text, an owner and a due date."]},
+        )
     members = {str(m.user_id) for m in Membership.objects.filter(organisation=review.organisation)}
     result, errors = [], {}
     today = timezone.localdate()
@@ -358,8 +418,9 @@ def _parse_conditions(review: ReviewRequest, conditions: Any) -> list[dict[str, 
     return result
 
 
-def vote_cast(*, actor: User, review: ReviewRequest, choice: str, reason: str,
-              conditions: list[dict[str, Any]] | None = None) -> Vote:
+def vote_cast(
+    *, actor: User, review: ReviewRequest, choice: str, reason: str, conditions: list[dict[str, Any]] | None = None
+) -> Vote:
     """Cast one member's vote. The review row is locked, so two last votes landing together are counted one after
     the other and produce exactly one decision."""
     if choice not in rules.VOTE_CHOICES:
@@ -369,8 +430,11 @@ def vote_cast(*, actor: User, review: ReviewRequest, choice: str, reason: str,
         raise ValidationFailed("Give the reason for your vote.", {"reason": ["A written reason is required."]})
     _refuse_if_stale(review, actor)
     with transaction.atomic():
-        locked = ReviewRequest.objects.select_for_update(of=("self",)).select_related("usecase", "model_version").get(
-            pk=review.pk)
+        locked = (
+            ReviewRequest.objects.select_for_update(of=("self",))
+            .select_related("usecase", "model_version")
+            .get(pk=review.pk)
+        )
         if locked.status != ReviewRequest.Status.OPEN:
             raise InvalidState(f"The review is {locked.get_status_display().lower()}; votes are closed.")
         _member_may_take_part(actor, locked)
@@ -385,7 +449,8 @@ def vote_cast(*, actor: User, review: ReviewRequest, choice: str, reason: str,
                 raise AttestError(
                     "seeded_noise",
                     f"{locked.model_version} cannot be approved: {locked.model_version.privacy_warning}",
-                    {"model_version": str(locked.model_version_id)}, status=409,
+                    {"model_version": str(locked.model_version_id)},
+                    status=409,
                 )
             blocking = unwaived(locked)
             if blocking:
@@ -393,20 +458,29 @@ def vote_cast(*, actor: User, review: ReviewRequest, choice: str, reason: str,
                     "gate_failed",
                     "This model has policy gates that fail or cannot be evaluated, and no waiver in force covers "
                     "them, so it cannot be approved: "
-                    + "; ".join(item["label"] for item in blocking) + ". Request a waiver, or vote otherwise.",
-                    {"blocking": blocking}, status=409,
+                    + "; ".join(item["label"] for item in blocking)
+                    + ". Request a waiver, or vote otherwise.",
+                    {"blocking": blocking},
+                    status=409,
                 )
-        vote = Vote.objects.create(review=locked, voter=actor, choice=choice, reason=reason[:5000],
-                                   conditions=parsed)
+        vote = Vote.objects.create(review=locked, voter=actor, choice=choice, reason=reason[:5000], conditions=parsed)
         state = review_state(locked)
         decision = None
         if state.deciding_outcome is not None:
             decision = _decide(locked, state.deciding_outcome, state, closed_by=None)
         audit_record(
-            actor=actor, organisation=locked.organisation, action="review.vote", target=locked,
-            after={"choice": choice, "reason": vote.reason, "conditions": parsed, "tally": state.tally.counts,
-                   "bindings_sha256": locked.bindings_sha256,
-                   "decision": _decision_summary(decision) if decision else None},
+            actor=actor,
+            organisation=locked.organisation,
+            action="review.vote",
+            target=locked,
+            after={
+                "choice": choice,
+                "reason": vote.reason,
+                "conditions": parsed,
+                "tally": state.tally.counts,
+                "bindings_sha256": locked.bindings_sha256,
+                "decision": _decision_summary(decision) if decision else None,
+            },
         )
     return vote
 
@@ -434,8 +508,13 @@ def review_recuse(*, actor: User, review: ReviewRequest, reason: str) -> Recusal
         decision = None
         if state.deciding_outcome is not None and locked.votes.exists():
             decision = _decide(locked, state.deciding_outcome, state, closed_by=None)
-        audit_record(actor=actor, organisation=locked.organisation, action="review.recuse", target=locked,
-                     after={"reason": reason, "decision": _decision_summary(decision) if decision else None})
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="review.recuse",
+            target=locked,
+            after={"reason": reason, "decision": _decision_summary(decision) if decision else None},
+        )
     return recusal
 
 
@@ -454,20 +533,33 @@ def review_close(*, actor: User, review: ReviewRequest) -> Decision:
         if state.current_outcome is None:
             raise InvalidState(
                 f"Quorum is not met: {state.tally.cast} of {state.rules.quorum} votes cast. The chair may close "
-                "only once quorum is reached.", {"votes_needed": state.votes_needed})
+                "only once quorum is reached.",
+                {"votes_needed": state.votes_needed},
+            )
         decision = _decide(locked, state.current_outcome, state, closed_by=actor)
-        audit_record(actor=actor, organisation=locked.organisation, action="review.close", target=locked,
-                     after=_decision_summary(decision))
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="review.close",
+            target=locked,
+            after=_decision_summary(decision),
+        )
     return decision
 
 
 def _decision_summary(decision: Decision) -> dict[str, Any]:
-    return {"id": str(decision.id), "outcome": decision.outcome, "tally": decision.tally,
-            "quorum": decision.quorum, "approval_threshold": decision.approval_threshold,
-            "bindings_sha256": decision.bindings_sha256,
-            "conditions": [{"text": c.text, "owner": str(c.owner_id), "due": c.due_on.isoformat()}
-                           for c in decision.conditions.all()],
-            "waivers": decision.waivers}
+    return {
+        "id": str(decision.id),
+        "outcome": decision.outcome,
+        "tally": decision.tally,
+        "quorum": decision.quorum,
+        "approval_threshold": decision.approval_threshold,
+        "bindings_sha256": decision.bindings_sha256,
+        "conditions": [
+            {"text": c.text, "owner": str(c.owner_id), "due": c.due_on.isoformat()} for c in decision.conditions.all()
+        ],
+        "waivers": decision.waivers,
+    }
 
 
 def _decide(review: ReviewRequest, outcome: str, state: Any, *, closed_by: User | None) -> Decision:
@@ -475,37 +567,63 @@ def _decide(review: ReviewRequest, outcome: str, state: Any, *, closed_by: User 
     from apps.usecases.services import usecase_apply_decision
 
     if outcome in (rules.APPROVED, rules.APPROVED_WITH_CONDITIONS) and state.blocking:
-        raise AttestError("gate_failed",
-                          "Gates that fail or cannot be evaluated block approval until a waiver is in force.",
-                          {"blocking": state.blocking}, status=409)
+        raise AttestError(
+            "gate_failed",
+            "Gates that fail or cannot be evaluated block approval until a waiver is in force.",
+            {"blocking": state.blocking},
+            status=409,
+        )
     decision = Decision.objects.create(
         review=review,
         outcome=outcome,
-        tally={"counts": state.tally.counts, "cast": state.tally.cast, "eligible": len(state.eligible),
-               "recused": len(state.recused), "approval_share": state.tally.share},
+        tally={
+            "counts": state.tally.counts,
+            "cast": state.tally.cast,
+            "eligible": len(state.eligible),
+            "recused": len(state.recused),
+            "approval_share": state.tally.share,
+        },
         quorum=state.rules.quorum,
         approval_threshold=state.rules.threshold,
         bindings_sha256=review.bindings_sha256,
         closed_by=closed_by,
-        waivers=[{"id": str(w.id), "waived": w.waived, "expires_on": w.expires_on.isoformat(),
-                  "justification": w.justification} for w in state.waivers_in_force],
+        waivers=[
+            {
+                "id": str(w.id),
+                "waived": w.waived,
+                "expires_on": w.expires_on.isoformat(),
+                "justification": w.justification,
+            }
+            for w in state.waivers_in_force
+        ],
     )
     if outcome == rules.APPROVED_WITH_CONDITIONS:
         for vote in review.votes.filter(choice=rules.APPROVE_WITH_CONDITIONS):
             for item in vote.conditions:
-                Condition.objects.create(decision=decision, organisation=review.organisation, text=item["text"],
-                                         owner_id=item["owner"], due_on=date.fromisoformat(item["due"]),
-                                         proposed_by=vote.voter)
+                Condition.objects.create(
+                    decision=decision,
+                    organisation=review.organisation,
+                    text=item["text"],
+                    owner_id=item["owner"],
+                    due_on=date.fromisoformat(item["due"]),
+                    proposed_by=vote.voter,
+                )
     review.status = ReviewRequest.Status.DECIDED
     review.save(update_fields=["status", "updated_at"])
-    Waiver.objects.filter(review=review, status=Waiver.Status.OPEN).update(status=Waiver.Status.WITHDRAWN,
-                                                                           decided_at=timezone.now())
+    Waiver.objects.filter(review=review, status=Waiver.Status.OPEN).update(
+        status=Waiver.Status.WITHDRAWN, decided_at=timezone.now()
+    )
     if review.kind == ReviewRequest.Kind.DEVELOPMENT:
         usecase_apply_decision(usecase=review.usecase, outcome=outcome)
     people = state.members + [review.requested_by, review.usecase.owner]
-    _notify(people, organisation=review.organisation, review=review, kind="decided",
-            message=f"{review.reference} decided: {decision.get_outcome_display().lower()} "
-            f"({review.get_kind_display().lower()} of {review.model_version or review.usecase}).")
+    _notify(
+        people,
+        organisation=review.organisation,
+        review=review,
+        kind="decided",
+        message=f"{review.reference} decided: {decision.get_outcome_display().lower()} "
+        f"({review.get_kind_display().lower()} of {review.model_version or review.usecase}).",
+    )
     return decision
 
 
@@ -515,8 +633,11 @@ def reviews_supersede_stale(*, usecase: UseCase, actor: User | None) -> list[Rev
     successors = []
     for review in ReviewRequest.objects.filter(usecase=usecase, status=ReviewRequest.Status.OPEN):
         with transaction.atomic():
-            locked = ReviewRequest.objects.select_for_update(of=("self",)).select_related("usecase", "model_version").get(
-                pk=review.pk)
+            locked = (
+                ReviewRequest.objects.select_for_update(of=("self",))
+                .select_related("usecase", "model_version")
+                .get(pk=review.pk)
+            )
             if locked.status != ReviewRequest.Status.OPEN:
                 continue
             bindings, digest = bindings_for(locked.usecase, locked.model_version)
@@ -527,16 +648,35 @@ def reviews_supersede_stale(*, usecase: UseCase, actor: User | None) -> list[Rev
             locked.superseded_reason = "Changed since the review opened: " + ", ".join(changed)
             locked.save(update_fields=["status", "superseded_reason", "updated_at"])
             # Waivers are voted for the artifacts of one review: a changed model needs its waivers voted again.
-            locked.waivers.filter(status=Waiver.Status.OPEN).update(status=Waiver.Status.WITHDRAWN,
-                                                                    decided_at=timezone.now())
-            successor = _create_review(actor=locked.requested_by, usecase=locked.usecase,
-                                       model_version=locked.model_version, answers=None, previous=locked)
-            _announce(successor, f"{locked.reference} was superseded by {successor.reference} because "
-                      f"{', '.join(changed)} changed; votes start again.", "superseded")
-            audit_record(actor=actor, organisation=locked.organisation, action="review.supersede", target=locked,
-                         before={"bindings": locked.bindings, "bindings_sha256": locked.bindings_sha256},
-                         after={"successor": str(successor.id), "changed": changed, "bindings": bindings,
-                                "bindings_sha256": digest})
+            locked.waivers.filter(status=Waiver.Status.OPEN).update(
+                status=Waiver.Status.WITHDRAWN, decided_at=timezone.now()
+            )
+            successor = _create_review(
+                actor=locked.requested_by,
+                usecase=locked.usecase,
+                model_version=locked.model_version,
+                answers=None,
+                previous=locked,
+            )
+            _announce(
+                successor,
+                f"{locked.reference} was superseded by {successor.reference} because "
+                f"{', '.join(changed)} changed; votes start again.",
+                "superseded",
+            )
+            audit_record(
+                actor=actor,
+                organisation=locked.organisation,
+                action="review.supersede",
+                target=locked,
+                before={"bindings": locked.bindings, "bindings_sha256": locked.bindings_sha256},
+                after={
+                    "successor": str(successor.id),
+                    "changed": changed,
+                    "bindings": bindings,
+                    "bindings_sha256": digest,
+                },
+            )
             successors.append(successor)
     return successors
 
@@ -571,13 +711,27 @@ def waiver_request(*, actor: User, review: ReviewRequest, justification: str, ex
             raise InvalidState("Nothing fails that a waiver would cover.")
         if locked.waivers.filter(status=Waiver.Status.OPEN).exists():
             raise InvalidState("A waiver request is already open on this review.")
-        waiver = Waiver.objects.create(review=locked, waived=items, justification=justification[:5000],
-                                       expires_on=expires_on, requested_by=actor)
-        _announce(locked, f"{locked.reference}: a waiver of {len(items)} failing item(s) until "
-                  f"{expires_on:%d %b %Y} awaits your vote.", "waiver_open")
-        audit_record(actor=actor, organisation=locked.organisation, action="waiver.request", target=waiver,
-                     after={"review": str(locked.id), "waived": items, "expires_on": expires_on.isoformat(),
-                            "justification": waiver.justification})
+        waiver = Waiver.objects.create(
+            review=locked, waived=items, justification=justification[:5000], expires_on=expires_on, requested_by=actor
+        )
+        _announce(
+            locked,
+            f"{locked.reference}: a waiver of {len(items)} failing item(s) until "
+            f"{expires_on:%d %b %Y} awaits your vote.",
+            "waiver_open",
+        )
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="waiver.request",
+            target=waiver,
+            after={
+                "review": str(locked.id),
+                "waived": items,
+                "expires_on": expires_on.isoformat(),
+                "justification": waiver.justification,
+            },
+        )
     return waiver
 
 
@@ -601,12 +755,23 @@ def waiver_vote(*, actor: User, waiver: Waiver, choice: str, reason: str) -> Wai
         choices = list(locked.votes.values_list("choice", flat=True))
         voted = set(locked.votes.values_list("voter_id", flat=True))
         remaining = len([m for m in state.eligible if m.id not in voted])
-        result = rules.decided(choices, remaining, state.rules, past_due=state.past_due,
-                               options=rules.WAIVER_CHOICES, decide=rules.waiver_outcome)
+        result = rules.decided(
+            choices,
+            remaining,
+            state.rules,
+            past_due=state.past_due,
+            options=rules.WAIVER_CHOICES,
+            decide=rules.waiver_outcome,
+        )
         if result is not None:
             _waiver_decide(locked, review, result, choices, state)
-        audit_record(actor=actor, organisation=review.organisation, action="waiver.vote", target=locked,
-                     after={"choice": choice, "reason": vote.reason, "status": locked.status})
+        audit_record(
+            actor=actor,
+            organisation=review.organisation,
+            action="waiver.vote",
+            target=locked,
+            after={"choice": choice, "reason": vote.reason, "status": locked.status},
+        )
     return vote
 
 
@@ -614,13 +779,21 @@ def _waiver_decide(waiver: Waiver, review: ReviewRequest, result: str, choices: 
     """Record a waiver's outcome (inside the caller's locked transaction) and tell the people concerned."""
     waiver.status = Waiver.Status.GRANTED if result == rules.GRANTED else Waiver.Status.REFUSED
     waiver.decided_at = timezone.now()
-    waiver.tally = {"counts": rules.tally(choices).counts, "cast": len(choices),
-                    "quorum": state.rules.quorum, "approval_threshold": state.rules.threshold}
+    waiver.tally = {
+        "counts": rules.tally(choices).counts,
+        "cast": len(choices),
+        "quorum": state.rules.quorum,
+        "approval_threshold": state.rules.threshold,
+    }
     waiver.save(update_fields=["status", "decided_at", "tally", "updated_at"])
-    _notify(state.members + [waiver.requested_by, review.usecase.owner], organisation=review.organisation,
-            review=review, kind="waiver_decided",
-            message=f"{review.reference}: waiver {waiver.get_status_display().lower()} "
-            f"(until {waiver.expires_on:%d %b %Y}).")
+    _notify(
+        state.members + [waiver.requested_by, review.usecase.owner],
+        organisation=review.organisation,
+        review=review,
+        kind="waiver_decided",
+        message=f"{review.reference}: waiver {waiver.get_status_display().lower()} "
+        f"(until {waiver.expires_on:%d %b %Y}).",
+    )
 
 
 # ------------------------------------------------------------------------------------ conditions, checklist, comments
@@ -640,16 +813,29 @@ def condition_mark_met(*, actor: User, condition: Condition, note: str) -> Condi
         if locked.status == Condition.Status.MET:
             raise InvalidState("The condition is already met.")
         locked.status, locked.met_at, locked.met_by, locked.met_note = (
-            Condition.Status.MET, timezone.now(), actor, note[:5000])
+            Condition.Status.MET,
+            timezone.now(),
+            actor,
+            note[:5000],
+        )
         locked.save()
-        audit_record(actor=actor, organisation=locked.organisation, action="condition.met", target=locked,
-                     after={"note": locked.met_note, "due_on": locked.due_on.isoformat(),
-                            "late": locked.due_on < timezone.localdate()})
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="condition.met",
+            target=locked,
+            after={
+                "note": locked.met_note,
+                "due_on": locked.due_on.isoformat(),
+                "late": locked.due_on < timezone.localdate(),
+            },
+        )
     return locked
 
 
-def checklist_take_stance(*, actor: User, review: ReviewRequest, item_key: str, stance: str,
-                          note: str = "") -> ChecklistStance:
+def checklist_take_stance(
+    *, actor: User, review: ReviewRequest, item_key: str, stance: str, note: str = ""
+) -> ChecklistStance:
     if stance not in ("confirm", "dispute"):
         raise ValidationFailed("Confirm or dispute.", {"stance": ["confirm or dispute"]})
     if item_key not in {item["key"] for item in review.checklist}:
@@ -663,9 +849,15 @@ def checklist_take_stance(*, actor: User, review: ReviewRequest, item_key: str, 
             raise InvalidState("The review is no longer open.")
         _member_may_take_part(actor, locked)
         item, _ = ChecklistStance.objects.update_or_create(
-            review=locked, item_key=item_key, member=actor, defaults={"stance": stance, "note": note[:2000]})
-        audit_record(actor=actor, organisation=locked.organisation, action="review.checklist_stance", target=locked,
-                     after={"item": item_key, "stance": stance, "note": item.note})
+            review=locked, item_key=item_key, member=actor, defaults={"stance": stance, "note": note[:2000]}
+        )
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="review.checklist_stance",
+            target=locked,
+            after={"item": item_key, "stance": stance, "note": item.note},
+        )
     return item
 
 
@@ -681,8 +873,13 @@ def comment_add(*, actor: User, review: ReviewRequest, section: str, body: str) 
         raise ValidationFailed("Write a comment.", {"body": ["empty"]})
     with transaction.atomic():
         comment = Comment.objects.create(review=review, section=section, author=actor, body=body[:5000])
-        audit_record(actor=actor, organisation=review.organisation, action="review.comment", target=comment,
-                     after={"review": str(review.id), "section": section, "body": comment.body})
+        audit_record(
+            actor=actor,
+            organisation=review.organisation,
+            action="review.comment",
+            target=comment,
+            after={"review": str(review.id), "section": section, "body": comment.body},
+        )
     return comment
 
 
@@ -696,8 +893,11 @@ def reviews_decide_due(*, now: Any = None) -> list[Decision]:
         if _stale(review):
             continue
         with transaction.atomic():
-            locked = ReviewRequest.objects.select_for_update(of=("self",)).select_related(
-                "usecase", "model_version").get(pk=review.pk)
+            locked = (
+                ReviewRequest.objects.select_for_update(of=("self",))
+                .select_related("usecase", "model_version")
+                .get(pk=review.pk)
+            )
             if locked.status != ReviewRequest.Status.OPEN:
                 continue
             state = review_state(locked, now=now)
@@ -705,19 +905,35 @@ def reviews_decide_due(*, now: Any = None) -> list[Decision]:
                 choices = list(waiver.votes.values_list("choice", flat=True))
                 voted = set(waiver.votes.values_list("voter_id", flat=True))
                 remaining = len([m for m in state.eligible if m.id not in voted])
-                result = rules.decided(choices, remaining, state.rules, past_due=state.past_due,
-                                       options=rules.WAIVER_CHOICES, decide=rules.waiver_outcome)
+                result = rules.decided(
+                    choices,
+                    remaining,
+                    state.rules,
+                    past_due=state.past_due,
+                    options=rules.WAIVER_CHOICES,
+                    decide=rules.waiver_outcome,
+                )
                 if result is not None:
                     _waiver_decide(waiver, locked, result, choices, state)
-                    audit_record(actor=None, organisation=locked.organisation, action="waiver.decide_due",
-                                 target=waiver, after={"status": waiver.status, "tally": waiver.tally})
+                    audit_record(
+                        actor=None,
+                        organisation=locked.organisation,
+                        action="waiver.decide_due",
+                        target=waiver,
+                        after={"status": waiver.status, "tally": waiver.tally},
+                    )
             state = review_state(locked, now=now)
             outcome = state.deciding_outcome
             if outcome is None or (outcome in (rules.APPROVED, rules.APPROVED_WITH_CONDITIONS) and state.blocking):
                 continue
             decision = _decide(locked, outcome, state, closed_by=None)
-            audit_record(actor=None, organisation=locked.organisation, action="review.decide_due", target=locked,
-                         after=_decision_summary(decision))
+            audit_record(
+                actor=None,
+                organisation=locked.organisation,
+                action="review.decide_due",
+                target=locked,
+                after=_decision_summary(decision),
+            )
             decisions.append(decision)
     return decisions
 
@@ -729,18 +945,30 @@ def reviews_remind_due(*, now: Any = None) -> int:
     reviews_decide_due(now=now)
     sent = 0
     for review in ReviewRequest.objects.filter(status=ReviewRequest.Status.OPEN, due_at__lte=now + timedelta(days=2)):
-        recent = set(Notice.objects.filter(review=review, kind="vote_due", created_at__gte=now - timedelta(hours=20))
-                     .values_list("user_id", flat=True))
+        recent = set(
+            Notice.objects.filter(
+                review=review, kind="vote_due", created_at__gte=now - timedelta(hours=20)
+            ).values_list("user_id", flat=True)
+        )
         pending = [m for m in review_state(review).pending if m.id not in recent]
         if not pending:
             continue
         with transaction.atomic():
             overdue = review.due_at < now
-            _notify(pending, organisation=review.organisation, review=review, kind="vote_due",
-                    message=f"{review.reference}: your vote is {'overdue since' if overdue else 'due by'} "
-                    f"{review.due_at:%d %b %Y}.")
-            audit_record(actor=None, organisation=review.organisation, action="review.remind", target=review,
-                         after={"members": [str(m.id) for m in pending], "overdue": overdue})
+            _notify(
+                pending,
+                organisation=review.organisation,
+                review=review,
+                kind="vote_due",
+                message=f"{review.reference}: your vote is {'overdue since' if overdue else 'due by'} "
+                f"{review.due_at:%d %b %Y}.",
+            )
+            audit_record(
+                actor=None,
+                organisation=review.organisation,
+                action="review.remind",
+                target=review,
+                after={"members": [str(m.id) for m in pending], "overdue": overdue},
+            )
         sent += len(pending)
     return sent
-

@@ -13,19 +13,29 @@ from apps.evaluation.models import Evaluation
 
 
 def _latest(request: HttpRequest) -> dict[str, Any] | None:
-    latest = Evaluation.objects.filter(organisation=request.organisation,  # type: ignore[attr-defined]
-                                       status="succeeded", model_version__non_private=False).first()
+    latest = Evaluation.objects.filter(
+        organisation=request.organisation,  # type: ignore[attr-defined]
+        status="succeeded",
+        model_version__non_private=False,
+    ).first()
     if latest is None:
         return None
-    verdict = {"pass": "all fairness gates pass", "fail": "some fairness gates fail",
-               "unknown": "some fairness gates cannot be evaluated (no pass without a waiver)"}.get(
-        latest.verdict, "no gate verdict")
+    verdict = {
+        "pass": "all fairness gates pass",
+        "fail": "some fairness gates fail",
+        "unknown": "some fairness gates cannot be evaluated (no pass without a waiver)",
+    }.get(latest.verdict, "no gate verdict")
     bound = latest.audit.get("empirical_epsilon_lower_bound")
     body = f"{latest.model_version}: {verdict}."
     if bound is not None:
         body += f" Audit lower bound epsilon {bound:.2f} beside the proven {latest.audit.get('proven_epsilon'):.2f}."
-    return {"title": "Latest evaluation", "body": body, "url": reverse("evaluation:detail", args=[latest.id]),
-            "link_text": "Open the evaluation", "tone": None if latest.verdict == "pass" else "warning"}
+    return {
+        "title": "Latest evaluation",
+        "body": body,
+        "url": reverse("evaluation:detail", args=[latest.id]),
+        "link_text": "Open the evaluation",
+        "tone": None if latest.verdict == "pass" else "warning",
+    }
 
 
 card(Role.OWNER, order=25)(_latest)

@@ -69,9 +69,14 @@ def run_evaluation(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
         results = {
             "multiclass": multiclass_summary(labels, predictions, len(prep.classes)),
             "multiclass_groups": multiclass_by_group(
-                labels, predictions, len(prep.classes),
-                group_codes(test_rows, [a for a in policy.get("sensitive_attributes", []) if a in test_rows.columns],
-                            policy.get("intersections", True)),
+                labels,
+                predictions,
+                len(prep.classes),
+                group_codes(
+                    test_rows,
+                    [a for a in policy.get("sensitive_attributes", []) if a in test_rows.columns],
+                    policy.get("intersections", True),
+                ),
                 policy.get("min_group_size", 30),
             ),
             "groupings": [],

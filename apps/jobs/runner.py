@@ -171,7 +171,9 @@ def job_execute(job_id: Any, *, worker: str | None = None, renew_lease: bool = T
         ended_badly = job_fail(job=job, code=exc.code, message=exc.message, details=exc.details)
     except SoftTimeLimitExceeded:
         ended_badly = job_fail(
-            job=job, code="time_limit", message="The job ran past its time limit and was stopped. Nothing was published."
+            job=job,
+            code="time_limit",
+            message="The job ran past its time limit and was stopped. Nothing was published.",
         )
     except TRANSIENT_ERRORS as exc:
         context._lease_stop.set()

@@ -44,8 +44,9 @@ def card_digest(narrative: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(narrative, sort_keys=True).encode()).hexdigest()
 
 
-def modelcard_save(*, actor: User, model_version: ModelVersion, narrative: dict[str, Any] | None = None
-                   ) -> ModelCardRevision:
+def modelcard_save(
+    *, actor: User, model_version: ModelVersion, narrative: dict[str, Any] | None = None
+) -> ModelCardRevision:
     """Save a revision of the card's narrative (with none, the prefilled text); an unchanged text makes none."""
     roles = roles_in(actor, model_version.organisation)
     if not roles:

@@ -35,12 +35,18 @@ def card_edit(request: HttpRequest, model_id: Any) -> HttpResponse:
             messages.success(request, "Model card saved.")
             return redirect("modelcards:edit", model_id=model.id)
     roles = roles_in(request.user, model.organisation)
-    return render(request, "modelcards/edit.html", {
-        "model": model,
-        "card": card,
-        "sections": [(key, label, values.get(key, ""), errors.get(key)) for key, label in NARRATIVE_SECTIONS.items()],
-        "may_edit": bool(roles & {Role.OWNER, Role.ADMIN}),
-        "evaluation": bound_evaluation(model),
-        "status": deployment_status(model),
-        "revisions": model.card_revisions.select_related("author"),
-    })
+    return render(
+        request,
+        "modelcards/edit.html",
+        {
+            "model": model,
+            "card": card,
+            "sections": [
+                (key, label, values.get(key, ""), errors.get(key)) for key, label in NARRATIVE_SECTIONS.items()
+            ],
+            "may_edit": bool(roles & {Role.OWNER, Role.ADMIN}),
+            "evaluation": bound_evaluation(model),
+            "status": deployment_status(model),
+            "revisions": model.card_revisions.select_related("author"),
+        },
+    )

@@ -40,7 +40,10 @@ def sub(value: str) -> dict[str, Any]:
 
 
 def facts(items: list[tuple[str, Any]]) -> dict[str, Any]:
-    return {"type": "facts", "items": [(label, "-" if value in (None, "", []) else str(value)) for label, value in items]}
+    return {
+        "type": "facts",
+        "items": [(label, "-" if value in (None, "", []) else str(value)) for label, value in items],
+    }
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -59,10 +62,12 @@ def table(columns: list[str | tuple[str, bool]], rows: list[list[Any]]) -> dict[
     specs = [{"label": c, "num": False} if isinstance(c, str) else {"label": c[0], "num": c[1]} for c in columns]
     cells = []
     for row in rows:
-        cells.append([
-            {"value": fmt(value), "num": spec["num"], "css": _cell_class(value)}
-            for value, spec in zip(row, specs, strict=False)
-        ])
+        cells.append(
+            [
+                {"value": fmt(value), "num": spec["num"], "css": _cell_class(value)}
+                for value, spec in zip(row, specs, strict=False)
+            ]
+        )
     return {"type": "table", "columns": specs, "rows": cells}
 
 
@@ -82,25 +87,33 @@ def chart(svg: str) -> dict[str, Any]:
 
 
 def _usecase_facts(usecase: Any) -> dict[str, Any]:
-    return facts([
-        ("Reference", f"{usecase.reference}, revision {usecase.revision}"),
-        ("Purpose", usecase.purpose),
-        ("Description", usecase.description),
-        ("Lawful basis (GDPR Art. 6)", usecase.get_lawful_basis_display()),
-        ("Art. 9 condition", usecase.get_art9_condition_display() if usecase.special_category else "none"),
-        ("Data subjects", ", ".join(usecase.data_subject_categories)),
-        ("Personal data", ", ".join(usecase.personal_data_categories)),
-        ("Recipients", ", ".join(usecase.recipients)),
-        ("Third-country transfers", "; ".join(f"{t.get('country')} ({t.get('safeguard')})"
-                                              for t in usecase.third_country_transfers) or "none"),
-        ("Retention", usecase.retention),
-        ("Security measures", usecase.security_measures),
-        ("EU AI Act risk tier", usecase.get_risk_tier_display()
-         + (f", Annex III area {usecase.get_annex_iii_area_display()}" if usecase.annex_iii_area else "")),
-        ("Risk justification", usecase.risk_justification),
-        ("Affected groups", ", ".join(usecase.affected_groups)),
-        ("Status", usecase.get_status_display()),
-    ])
+    return facts(
+        [
+            ("Reference", f"{usecase.reference}, revision {usecase.revision}"),
+            ("Purpose", usecase.purpose),
+            ("Description", usecase.description),
+            ("Lawful basis (GDPR Art. 6)", usecase.get_lawful_basis_display()),
+            ("Art. 9 condition", usecase.get_art9_condition_display() if usecase.special_category else "none"),
+            ("Data subjects", ", ".join(usecase.data_subject_categories)),
+            ("Personal data", ", ".join(usecase.personal_data_categories)),
+            ("Recipients", ", ".join(usecase.recipients)),
+            (
+                "Third-country transfers",
+                "; ".join(f"{t.get('country')} ({t.get('safeguard')})" for t in usecase.third_country_transfers)
+                or "none",
+            ),
+            ("Retention", usecase.retention),
+            ("Security measures", usecase.security_measures),
+            (
+                "EU AI Act risk tier",
+                usecase.get_risk_tier_display()
+                + (f", Annex III area {usecase.get_annex_iii_area_display()}" if usecase.annex_iii_area else ""),
+            ),
+            ("Risk justification", usecase.risk_justification),
+            ("Affected groups", ", ".join(usecase.affected_groups)),
+            ("Status", usecase.get_status_display()),
+        ]
+    )
 
 
 def _dpia_blocks(usecase: Any) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -112,21 +125,49 @@ def _dpia_blocks(usecase: Any) -> list[tuple[str, list[dict[str, Any]]]]:
         answers = dpia.get(key) or {}
         chapters.append((title, [facts([(label, answers.get(name)) for name, label in questions])]))
     risks = dpia.get("risks") or []
-    chapters.append(("Step 5: Identify and assess risks", [table(
-        ["Risk", "Description", "Likelihood", "Severity", "Overall"],
-        [[r["id"], r["description"], r["likelihood"], r["severity"], r["overall"]] for r in risks])]))
+    chapters.append(
+        (
+            "Step 5: Identify and assess risks",
+            [
+                table(
+                    ["Risk", "Description", "Likelihood", "Severity", "Overall"],
+                    [[r["id"], r["description"], r["likelihood"], r["severity"], r["overall"]] for r in risks],
+                )
+            ],
+        )
+    )
     measures = dpia.get("measures") or []
-    chapters.append(("Step 6: Identify measures to reduce risk", [table(
-        ["Risk", "Measure", "Effect", "Residual risk"],
-        [[m["risk"], m["measure"], m["effect"], m["residual_risk"]] for m in measures])]))
+    chapters.append(
+        (
+            "Step 6: Identify measures to reduce risk",
+            [
+                table(
+                    ["Risk", "Measure", "Effect", "Residual risk"],
+                    [[m["risk"], m["measure"], m["effect"], m["residual_risk"]] for m in measures],
+                )
+            ],
+        )
+    )
     sign_off = dpia.get("sign_off") or {}
-    chapters.append(("Step 7: Sign off and record outcomes", [table(
-        ["Item", "Name / date / notes"], [[label, sign_off.get(name) or "-"] for name, label in SIGN_OFF_FIELDS])]))
+    chapters.append(
+        (
+            "Step 7: Sign off and record outcomes",
+            [
+                table(
+                    ["Item", "Name / date / notes"],
+                    [[label, sign_off.get(name) or "-"] for name, label in SIGN_OFF_FIELDS],
+                )
+            ],
+        )
+    )
     return chapters
 
 
-VERDICTS = {"pass": "pass", "fail": "fail",
-            "unknown": "not a pass: some gates cannot be evaluated (approval needs a waiver)"}
+VERDICTS = {
+    "pass": "pass",
+    "fail": "fail",
+    "unknown": "not a pass: some gates cannot be evaluated (approval needs a waiver)",
+}
 
 
 def _interval_text(entry: dict[str, Any], results: dict[str, Any]) -> str:
@@ -147,82 +188,188 @@ def _evaluation_blocks(evaluation: Any) -> list[dict[str, Any]]:
     overall = results.get("overall") or {}
     if overall:
         matrix = overall.get("confusion_matrix") or {}
-        blocks.append(facts([
-            ("Held-out rows", results.get("rows")),
-            ("Accuracy / balanced accuracy", f"{fmt(overall.get('accuracy'))} / {fmt(overall.get('balanced_accuracy'))}"),
-            ("Precision / recall / F1", f"{fmt(overall.get('precision'))} / {fmt(overall.get('recall'))} / "
-                                        f"{fmt(overall.get('f1'))}"),
-            ("ROC AUC", fmt(overall.get("roc_auc"))),
-            ("Calibration error (ECE)", fmt(overall.get("calibration_error"))),
-            ("Confusion matrix", f"TN {fmt(matrix.get('tn'), 0)}, FP {fmt(matrix.get('fp'), 0)}, "
-                                 f"FN {fmt(matrix.get('fn'), 0)}, TP {fmt(matrix.get('tp'), 0)}"),
-            ("Verdict of the policy gates", VERDICTS.get(evaluation.verdict, evaluation.verdict)),
-            ("Evaluated", f"{evaluation.updated_at:%d %b %Y %H:%M %Z}, seed {evaluation.seed}"),
-        ]))
+        blocks.append(
+            facts(
+                [
+                    ("Held-out rows", results.get("rows")),
+                    (
+                        "Accuracy / balanced accuracy",
+                        f"{fmt(overall.get('accuracy'))} / {fmt(overall.get('balanced_accuracy'))}",
+                    ),
+                    (
+                        "Precision / recall / F1",
+                        f"{fmt(overall.get('precision'))} / {fmt(overall.get('recall'))} / {fmt(overall.get('f1'))}",
+                    ),
+                    ("ROC AUC", fmt(overall.get("roc_auc"))),
+                    ("Calibration error (ECE)", fmt(overall.get("calibration_error"))),
+                    (
+                        "Confusion matrix",
+                        f"TN {fmt(matrix.get('tn'), 0)}, FP {fmt(matrix.get('fp'), 0)}, "
+                        f"FN {fmt(matrix.get('fn'), 0)}, TP {fmt(matrix.get('tp'), 0)}",
+                    ),
+                    ("Verdict of the policy gates", VERDICTS.get(evaluation.verdict, evaluation.verdict)),
+                    ("Evaluated", f"{evaluation.updated_at:%d %b %Y %H:%M %Z}, seed {evaluation.seed}"),
+                ]
+            )
+        )
     gates = results.get("gates") or []
     if gates:
         blocks.append(sub("Fairness gates"))
-        blocks.append(table(
-            ["Metric", "Worst grouping", ("Value", True), "95% interval", "Threshold", "Result"],
-            [[g["metric"], g.get("grouping") or "-", "undefined" if g.get("value") is None else g["value"],
-              _interval_text(g, results),
-              f"{'at most' if g['direction'] == 'max' else 'at least'} {g['threshold']}",
-              g.get("reason") or "cannot be evaluated" if g.get("passed") is None
-              else "pass" if g["passed"] else "fail"] for g in gates]))
+        blocks.append(
+            table(
+                ["Metric", "Worst grouping", ("Value", True), "95% interval", "Threshold", "Result"],
+                [
+                    [
+                        g["metric"],
+                        g.get("grouping") or "-",
+                        "undefined" if g.get("value") is None else g["value"],
+                        _interval_text(g, results),
+                        f"{'at most' if g['direction'] == 'max' else 'at least'} {g['threshold']}",
+                        g.get("reason") or "cannot be evaluated"
+                        if g.get("passed") is None
+                        else "pass"
+                        if g["passed"]
+                        else "fail",
+                    ]
+                    for g in gates
+                ],
+            )
+        )
         for gate in gates:
             blocks.append(chart(gate_chart(gate, results.get("groupings", []))))
     for grouping in results.get("groupings", []):
         blocks.append(sub(f"By {grouping['name']}"))
         blocks.append(chart(selection_chart(grouping)))
-        blocks.append(table(
-            ["Group", ("Rows", True), ("Selection rate", True), ("Accuracy", True), ("TPR", True), ("FPR", True),
-             ("Precision", True), ("ROC AUC", True), "Judged"],
-            [[row["group"], row["count"], row.get("selection_rate"), row.get("accuracy"), row.get("recall"),
-              row.get("false_positive_rate"), row.get("precision"), row.get("roc_auc"),
-              "too small" if row.get("too_small") else "yes"] for row in grouping["groups"]]))
+        blocks.append(
+            table(
+                [
+                    "Group",
+                    ("Rows", True),
+                    ("Selection rate", True),
+                    ("Accuracy", True),
+                    ("TPR", True),
+                    ("FPR", True),
+                    ("Precision", True),
+                    ("ROC AUC", True),
+                    "Judged",
+                ],
+                [
+                    [
+                        row["group"],
+                        row["count"],
+                        row.get("selection_rate"),
+                        row.get("accuracy"),
+                        row.get("recall"),
+                        row.get("false_positive_rate"),
+                        row.get("precision"),
+                        row.get("roc_auc"),
+                        "too small" if row.get("too_small") else "yes",
+                    ]
+                    for row in grouping["groups"]
+                ],
+            )
+        )
         fairness = grouping.get("fairness") or {}
-        blocks.append(table(
-            ["Fairness metric", ("Value", True), "95% interval"],
-            [[name, "undefined" if entry.get("value") is None else entry["value"],
-              entry.get("undefined") or "–" if entry.get("value") is None else _interval_text(entry, results)]
-             for name, entry in fairness.items()]))
+        blocks.append(
+            table(
+                ["Fairness metric", ("Value", True), "95% interval"],
+                [
+                    [
+                        name,
+                        "undefined" if entry.get("value") is None else entry["value"],
+                        entry.get("undefined") or "–" if entry.get("value") is None else _interval_text(entry, results),
+                    ]
+                    for name, entry in fairness.items()
+                ],
+            )
+        )
     return blocks
 
 
 def _audit_blocks(audit: dict[str, Any]) -> list[dict[str, Any]]:
     if not audit:
         return [text("No membership-inference audit (external test set).")]
-    blocks = [facts([
-        ("Proven epsilon (accountant)", f"{fmt(audit.get('proven_epsilon'))} at delta {audit.get('delta')}"),
-        ("Empirical lower bound (95%)", fmt(audit.get("empirical_epsilon_lower_bound"))
-         + (" (threshold chosen on one random half of the rows, bound computed on the other half)"
-            if audit.get("certification") else "")),
-        ("Accounting fault", "YES: the lower bound exceeds the proven epsilon" if audit.get("accounting_fault")
-         else "none"),
-    ])]
-    blocks.append(table(
-        ["Attack", ("Members", True), ("Non-members", True), ("ROC AUC", True), ("TPR @ 0.1% FPR", True),
-         ("TPR @ 1% FPR", True), ("Epsilon lower bound", True)],
-        [[a["attack"], a["members"], a["nonmembers"], a["auc"], a["tpr_at_fpr_0_001"], a["tpr_at_fpr_0_01"],
-          a["empirical_epsilon_lower_bound"]] for a in audit.get("attacks", [audit])]))
+    blocks = [
+        facts(
+            [
+                ("Proven epsilon (accountant)", f"{fmt(audit.get('proven_epsilon'))} at delta {audit.get('delta')}"),
+                (
+                    "Empirical lower bound (95%)",
+                    fmt(audit.get("empirical_epsilon_lower_bound"))
+                    + (
+                        " (threshold chosen on one random half of the rows, bound computed on the other half)"
+                        if audit.get("certification")
+                        else ""
+                    ),
+                ),
+                (
+                    "Accounting fault",
+                    "YES: the lower bound exceeds the proven epsilon" if audit.get("accounting_fault") else "none",
+                ),
+            ]
+        )
+    ]
+    blocks.append(
+        table(
+            [
+                "Attack",
+                ("Members", True),
+                ("Non-members", True),
+                ("ROC AUC", True),
+                ("TPR @ 0.1% FPR", True),
+                ("TPR @ 1% FPR", True),
+                ("Epsilon lower bound", True),
+            ],
+            [
+                [
+                    a["attack"],
+                    a["members"],
+                    a["nonmembers"],
+                    a["auc"],
+                    a["tpr_at_fpr_0_001"],
+                    a["tpr_at_fpr_0_01"],
+                    a["empirical_epsilon_lower_bound"],
+                ]
+                for a in audit.get("attacks", [audit])
+            ],
+        )
+    )
     return blocks
 
 
 def _lineage_table(version: Any) -> dict[str, Any]:
     from apps.ethics.bindings import lineage
 
-    return table(["Version", "Kind", ("Rows", True), "sha256", "Made by", "Date"],
-                 [[f"{v.dataset.name} v{v.number}", v.get_kind_display(), v.row_count, v.sha256,
-                   v.created_by.display_name, f"{v.created_at:%d %b %Y}"] for v in lineage(version)])
+    return table(
+        ["Version", "Kind", ("Rows", True), "sha256", "Made by", "Date"],
+        [
+            [
+                f"{v.dataset.name} v{v.number}",
+                v.get_kind_display(),
+                v.row_count,
+                v.sha256,
+                v.created_by.display_name,
+                f"{v.created_at:%d %b %Y}",
+            ]
+            for v in lineage(version)
+        ],
+    )
 
 
 def _decision_rows(model_version: Any) -> list[list[Any]]:
     rows = []
     for review in model_version.reviews.select_related("decision").order_by("created_at"):
         decision = getattr(review, "decision", None) if review.status == "decided" else None
-        rows.append([review.reference, review.get_kind_display(), review.get_status_display(),
-                     decision.get_outcome_display() if decision else "-",
-                     f"{decision.created_at:%d %b %Y}" if decision else "-", review.bindings_sha256])
+        rows.append(
+            [
+                review.reference,
+                review.get_kind_display(),
+                review.get_status_display(),
+                decision.get_outcome_display() if decision else "-",
+                f"{decision.created_at:%d %b %Y}" if decision else "-",
+                review.bindings_sha256,
+            ]
+        )
     return rows
 
 
@@ -241,59 +388,138 @@ def model_card(model_version: Any) -> Content:
     narrative = card.narrative if card else {}
     content = Content(f"Model card: {usecase.title}, model v{model_version.number}", str(model_version))
     privacy = run.privacy or {}
-    content.section("Model details").extend([facts([
-        ("Model", f"{run.spec.get('model')} for '{run.spec.get('label')}' ({usecase.reference} v{model_version.number})"),
-        ("Artifact sha256", model_version.sha256),
-        ("Trained", f"{run.updated_at:%d %b %Y} by {run.created_by.display_name}"),
-        ("Training", "non-private baseline" if run.non_private else
-         f"DP-SGD: epsilon {fmt(privacy.get('epsilon'))} at delta {privacy.get('delta')} "
-         f"({privacy.get('accountant_label') or privacy.get('accountant')}), noise multiplier "
-         f"{fmt(privacy.get('noise_multiplier'))}, sampling rate {fmt(privacy.get('sample_rate'), 4)}, "
-         f"{privacy.get('steps')} steps, clipping norm {privacy.get('max_grad_norm')}"
-         + (f". SEEDED NOISE: {model_version.privacy_warning}" if model_version.noise_is_seeded else "")),
-        ("Features", ", ".join(run.spec.get("features", []))),
-        ("Libraries", ", ".join(f"{k} {v}" for k, v in (model_version.manifest.get("libraries") or {}).items())),
-        ("Model card revision", f"{card.number} (sha256 {card.sha256})" if card else "none"),
-    ])])
-    content.section("Intended use").extend([
-        facts([(NARRATIVE_SECTIONS["intended_use"], narrative.get("intended_use")),
-               (NARRATIVE_SECTIONS["out_of_scope"], narrative.get("out_of_scope"))])])
+    content.section("Model details").extend(
+        [
+            facts(
+                [
+                    (
+                        "Model",
+                        f"{run.spec.get('model')} for '{run.spec.get('label')}' ({usecase.reference} v{model_version.number})",
+                    ),
+                    ("Artifact sha256", model_version.sha256),
+                    ("Trained", f"{run.updated_at:%d %b %Y} by {run.created_by.display_name}"),
+                    (
+                        "Training",
+                        "non-private baseline"
+                        if run.non_private
+                        else f"DP-SGD: epsilon {fmt(privacy.get('epsilon'))} at delta {privacy.get('delta')} "
+                        f"({privacy.get('accountant_label') or privacy.get('accountant')}), noise multiplier "
+                        f"{fmt(privacy.get('noise_multiplier'))}, sampling rate {fmt(privacy.get('sample_rate'), 4)}, "
+                        f"{privacy.get('steps')} steps, clipping norm {privacy.get('max_grad_norm')}"
+                        + (f". SEEDED NOISE: {model_version.privacy_warning}" if model_version.noise_is_seeded else ""),
+                    ),
+                    ("Features", ", ".join(run.spec.get("features", []))),
+                    (
+                        "Libraries",
+                        ", ".join(f"{k} {v}" for k, v in (model_version.manifest.get("libraries") or {}).items()),
+                    ),
+                    ("Model card revision", f"{card.number} (sha256 {card.sha256})" if card else "none"),
+                ]
+            )
+        ]
+    )
+    content.section("Intended use").extend(
+        [
+            facts(
+                [
+                    (NARRATIVE_SECTIONS["intended_use"], narrative.get("intended_use")),
+                    (NARRATIVE_SECTIONS["out_of_scope"], narrative.get("out_of_scope")),
+                ]
+            )
+        ]
+    )
     policy = usecase.fairness_policy or {}
-    content.section("Factors").extend([text(narrative.get("factors")), facts([
-        ("Sensitive attributes audited", ", ".join(policy.get("sensitive_attributes", []))),
-        ("Intersections", "yes" if policy.get("intersections") else "no"),
-        ("Minimum group size judged", policy.get("min_group_size")),
-    ])])
-    content.section("Metrics").extend([text(
-        "Performance overall and per group (accuracy, balanced accuracy, precision, recall, F1, ROC AUC, "
-        "calibration error); fairness as demographic parity, equalized odds, equal opportunity and predictive parity "
-        "differences and ratios, with 95% bootstrap intervals. Gated metrics and thresholds come from the use case's "
-        "fairness policy."), table(["Gated metric", "Threshold"],
-                                   [[g["metric"], g["threshold"]] for g in policy.get("gates", [])])])
-    content.section("Evaluation data").extend([text(
-        f"{len((run.split or {}).get('test', []))} held-out rows of the training run's seeded, stratified split "
-        f"(split sha256 {(run.metrics or {}).get('split_sha256', '')}), never used in training.")])
-    content.section("Training data").extend([_lineage_table(run.dataset_version), facts([
-        ("Consent snapshot", f"{run.dataset_version.consent_snapshot_hash} as of {run.dataset_version.consent_as_of}"),
-    ])])
+    content.section("Factors").extend(
+        [
+            text(narrative.get("factors")),
+            facts(
+                [
+                    ("Sensitive attributes audited", ", ".join(policy.get("sensitive_attributes", []))),
+                    ("Intersections", "yes" if policy.get("intersections") else "no"),
+                    ("Minimum group size judged", policy.get("min_group_size")),
+                ]
+            ),
+        ]
+    )
+    content.section("Metrics").extend(
+        [
+            text(
+                "Performance overall and per group (accuracy, balanced accuracy, precision, recall, F1, ROC AUC, "
+                "calibration error); fairness as demographic parity, equalized odds, equal opportunity and predictive parity "
+                "differences and ratios, with 95% bootstrap intervals. Gated metrics and thresholds come from the use case's "
+                "fairness policy."
+            ),
+            table(["Gated metric", "Threshold"], [[g["metric"], g["threshold"]] for g in policy.get("gates", [])]),
+        ]
+    )
+    content.section("Evaluation data").extend(
+        [
+            text(
+                f"{len((run.split or {}).get('test', []))} held-out rows of the training run's seeded, stratified split "
+                f"(split sha256 {(run.metrics or {}).get('split_sha256', '')}), never used in training."
+            )
+        ]
+    )
+    content.section("Training data").extend(
+        [
+            _lineage_table(run.dataset_version),
+            facts(
+                [
+                    (
+                        "Consent snapshot",
+                        f"{run.dataset_version.consent_snapshot_hash} as of {run.dataset_version.consent_as_of}",
+                    ),
+                ]
+            ),
+        ]
+    )
     content.section("Quantitative analyses").extend(
-        _evaluation_blocks(evaluation) if evaluation else [text("No finished evaluation.")])
+        _evaluation_blocks(evaluation) if evaluation else [text("No finished evaluation.")]
+    )
     content.section("Privacy audit").extend(_audit_blocks(evaluation.audit if evaluation else {}))
     content.section("Ethical considerations").extend([text(narrative.get("ethical_considerations"))])
     status = deployment_status(model_version)
-    content.section("Caveats and recommendations").extend([text(narrative.get("caveats")), facts([
-        ("Deployment status", status["label"]),
-        ("Waivers in force", "; ".join(f"until {w.expires_on}: " + ", ".join(i["label"] for i in w.waived)
-                                       for w in status["waivers"]) or "none"),
-    ])])
+    content.section("Caveats and recommendations").extend(
+        [
+            text(narrative.get("caveats")),
+            facts(
+                [
+                    ("Deployment status", status["label"]),
+                    (
+                        "Waivers in force",
+                        "; ".join(
+                            f"until {w.expires_on}: " + ", ".join(i["label"] for i in w.waived)
+                            for w in status["waivers"]
+                        )
+                        or "none",
+                    ),
+                ]
+            ),
+        ]
+    )
     content.evidence = {
-        "model_version": {"id": str(model_version.id), "number": model_version.number, "sha256": model_version.sha256,
-                          "manifest": model_version.manifest},
-        "training_run": {"id": str(run.id), "spec": run.spec, "privacy": privacy, "metrics": run.metrics,
-                         "noise_is_seeded": model_version.noise_is_seeded},
+        "model_version": {
+            "id": str(model_version.id),
+            "number": model_version.number,
+            "sha256": model_version.sha256,
+            "manifest": model_version.manifest,
+        },
+        "training_run": {
+            "id": str(run.id),
+            "spec": run.spec,
+            "privacy": privacy,
+            "metrics": run.metrics,
+            "noise_is_seeded": model_version.noise_is_seeded,
+        },
         "model_card": {"revision": card.number, "sha256": card.sha256, "narrative": narrative} if card else None,
-        "evaluation": {"id": str(evaluation.id), "verdict": evaluation.verdict, "results": evaluation.results,
-                       "audit": evaluation.audit} if evaluation else None,
+        "evaluation": {
+            "id": str(evaluation.id),
+            "verdict": evaluation.verdict,
+            "results": evaluation.results,
+            "audit": evaluation.audit,
+        }
+        if evaluation
+        else None,
         "deployment_status": status["label"],
     }
     return content
@@ -306,33 +532,65 @@ def datasheet(version: Any) -> Content:
     sheet = version.datasheets.order_by("-number").first()
     answers = sheet.content if sheet else {}
     content = Content(f"Datasheet: {version.dataset.name} v{version.number}", str(version))
-    content.section("Identity and lineage").extend([facts([
-        ("Dataset", version.dataset.name), ("Version", f"v{version.number}, {version.get_kind_display()}"),
-        ("Content sha256", version.sha256), ("Rows", version.row_count), ("Columns", ", ".join(version.column_names)),
-        ("Datasheet revision", f"{sheet.number} (sha256 {sheet.sha256})" if sheet else "none"),
-    ]), _lineage_table(version)])
+    content.section("Identity and lineage").extend(
+        [
+            facts(
+                [
+                    ("Dataset", version.dataset.name),
+                    ("Version", f"v{version.number}, {version.get_kind_display()}"),
+                    ("Content sha256", version.sha256),
+                    ("Rows", version.row_count),
+                    ("Columns", ", ".join(version.column_names)),
+                    ("Datasheet revision", f"{sheet.number} (sha256 {sheet.sha256})" if sheet else "none"),
+                ]
+            ),
+            _lineage_table(version),
+        ]
+    )
     if version.profile:  # redacted in one place: no personal-data values, no quasi-identifier cell below the minimum
         from apps.datasets.profiles import column_profiles, profile_summary
 
         columns = list(version.columns.all())
         profiles = column_profiles(version, columns)
-        content.section("Column profile").append(table(
-            ["Column", "Role", ("Missing", True), ("Distinct", True), "Values"],
-            [[c.name, c.get_role_display() or f"{c.get_suggested_role_display()} (suggested)",
-              profiles[c.name].get("missing"), profiles[c.name].get("distinct"), profile_summary(profiles[c.name])]
-             for c in columns]))
+        content.section("Column profile").append(
+            table(
+                ["Column", "Role", ("Missing", True), ("Distinct", True), "Values"],
+                [
+                    [
+                        c.name,
+                        c.get_role_display() or f"{c.get_suggested_role_display()} (suggested)",
+                        profiles[c.name].get("missing"),
+                        profiles[c.name].get("distinct"),
+                        profile_summary(profiles[c.name]),
+                    ]
+                    for c in columns
+                ],
+            )
+        )
     for key, title, questions in SECTIONS:
-        content.section(title).extend([facts([(label, (answers.get(key) or {}).get(name)) for name, label in
-                                              questions])])
+        content.section(title).extend(
+            [facts([(label, (answers.get(key) or {}).get(name)) for name, label in questions])]
+        )
     coverage = version_coverage(version) if version.kind != "raw" else None
     if coverage:
-        content.section("Consent coverage now").extend([table(
-            ["Consent state", ("Rows", True), ("Share", True)],
-            [[name, count, coverage["shares"][name]] for name, count in coverage["counts"].items()])])
-    content.evidence = {"dataset_version": {"id": str(version.id), "sha256": version.sha256,
-                                            "rows": version.row_count, "transform": version.transform},
-                        "datasheet": {"revision": sheet.number, "sha256": sheet.sha256, "content": answers}
-                        if sheet else None, "consent_coverage": coverage}
+        content.section("Consent coverage now").extend(
+            [
+                table(
+                    ["Consent state", ("Rows", True), ("Share", True)],
+                    [[name, count, coverage["shares"][name]] for name, count in coverage["counts"].items()],
+                )
+            ]
+        )
+    content.evidence = {
+        "dataset_version": {
+            "id": str(version.id),
+            "sha256": version.sha256,
+            "rows": version.row_count,
+            "transform": version.transform,
+        },
+        "datasheet": {"revision": sheet.number, "sha256": sheet.sha256, "content": answers} if sheet else None,
+        "consent_coverage": coverage,
+    }
     return content
 
 
@@ -342,98 +600,194 @@ def dpia(usecase: Any) -> Content:
     for title, blocks in _dpia_blocks(usecase):
         content.section(title).extend(blocks)
     revision = usecase.revisions.order_by("-number").first()
-    content.evidence = {"usecase": {"id": str(usecase.id), "reference": usecase.reference,
-                                    "revision": revision.number if revision else usecase.revision,
-                                    "sha256": revision.sha256 if revision else ""}, "dpia": usecase.dpia}
+    content.evidence = {
+        "usecase": {
+            "id": str(usecase.id),
+            "reference": usecase.reference,
+            "revision": revision.number if revision else usecase.revision,
+            "sha256": revision.sha256 if revision else "",
+        },
+        "dpia": usecase.dpia,
+    }
     return content
 
 
 def art30(organisation: Any) -> Content:
     content = Content(f"Record of processing activities: {organisation.name}", organisation.name)
-    content.section("Controller").append(facts([
-        ("Controller", organisation.name), ("Address", organisation.address),
-        ("Contact", organisation.controller_contact),
-        ("Data protection officer", f"{organisation.dpo_name} {organisation.dpo_email}".strip()),
-    ]))
+    content.section("Controller").append(
+        facts(
+            [
+                ("Controller", organisation.name),
+                ("Address", organisation.address),
+                ("Contact", organisation.controller_contact),
+                ("Data protection officer", f"{organisation.dpo_name} {organisation.dpo_email}".strip()),
+            ]
+        )
+    )
     records = []
     for usecase in organisation.usecases.exclude(status="draft").order_by("reference"):
         blocks = content.section(f"{usecase.reference} {usecase.title}")
         blocks.append(_usecase_facts(usecase))
-        records.append({"usecase": usecase.reference, "purpose": usecase.purpose, "lawful_basis": usecase.lawful_basis,
-                        "data_subjects": usecase.data_subject_categories,
-                        "personal_data": usecase.personal_data_categories, "recipients": usecase.recipients,
-                        "transfers": usecase.third_country_transfers, "retention": usecase.retention,
-                        "security": usecase.security_measures})
+        records.append(
+            {
+                "usecase": usecase.reference,
+                "purpose": usecase.purpose,
+                "lawful_basis": usecase.lawful_basis,
+                "data_subjects": usecase.data_subject_categories,
+                "personal_data": usecase.personal_data_categories,
+                "recipients": usecase.recipients,
+                "transfers": usecase.third_country_transfers,
+                "retention": usecase.retention,
+                "security": usecase.security_measures,
+            }
+        )
     content.evidence = {"organisation": {"id": str(organisation.id), "name": organisation.name}, "records": records}
     return content
 
 
 def decision(review: Any) -> Content:
     decision_row = getattr(review, "decision", None) if review.status == "decided" else None
-    content = Content(f"Ethics decision record: {review.reference}",
-                      f"{review.reference} {review.get_kind_display()} of {review.model_version or review.usecase}")
-    content.section("Summary").append(facts([
-        ("Review", f"{review.reference}, {review.get_kind_display()}"),
-        ("Subject", str(review.model_version or review.usecase)),
-        ("Requested by", f"{review.requested_by.display_name}, {review.created_at:%d %b %Y}"),
-        ("Status", review.get_status_display()),
-        ("Decision", decision_row.get_outcome_display() if decision_row else "none yet"),
-        ("Decided", f"{decision_row.created_at:%d %b %Y %H:%M}" if decision_row else "-"),
-        ("Rule", f"quorum {decision_row.quorum}, approval threshold {decision_row.approval_threshold}"
-         if decision_row else "-"),
-        ("Bound artifacts (sha256)", review.bindings_sha256),
-    ]))
-    content.section("What was reviewed").append(table(
-        ["Artifact", "Identity", "sha256"],
-        [[name, ", ".join(f"{k} {v}" for k, v in value.items() if k != "sha256") if isinstance(value, dict)
-          else f"{len(value)} versions" if isinstance(value, list) else "-",
-          value.get("sha256") if isinstance(value, dict) else ""] for name, value in review.bindings.items()]))
-    content.section("Votes").append(table(
-        ["Member", "Vote", "Reason", "When"],
-        [[v.voter.display_name, v.get_choice_display(), v.reason, f"{v.created_at:%d %b %Y %H:%M}"]
-         for v in review.votes.select_related("voter")]))
-    content.section("Recusals").append(table(
-        ["Member", "Declared conflict"], [[r.member.display_name, r.reason] for r in review.recusals.all()]))
+    content = Content(
+        f"Ethics decision record: {review.reference}",
+        f"{review.reference} {review.get_kind_display()} of {review.model_version or review.usecase}",
+    )
+    content.section("Summary").append(
+        facts(
+            [
+                ("Review", f"{review.reference}, {review.get_kind_display()}"),
+                ("Subject", str(review.model_version or review.usecase)),
+                ("Requested by", f"{review.requested_by.display_name}, {review.created_at:%d %b %Y}"),
+                ("Status", review.get_status_display()),
+                ("Decision", decision_row.get_outcome_display() if decision_row else "none yet"),
+                ("Decided", f"{decision_row.created_at:%d %b %Y %H:%M}" if decision_row else "-"),
+                (
+                    "Rule",
+                    f"quorum {decision_row.quorum}, approval threshold {decision_row.approval_threshold}"
+                    if decision_row
+                    else "-",
+                ),
+                ("Bound artifacts (sha256)", review.bindings_sha256),
+            ]
+        )
+    )
+    content.section("What was reviewed").append(
+        table(
+            ["Artifact", "Identity", "sha256"],
+            [
+                [
+                    name,
+                    ", ".join(f"{k} {v}" for k, v in value.items() if k != "sha256")
+                    if isinstance(value, dict)
+                    else f"{len(value)} versions"
+                    if isinstance(value, list)
+                    else "-",
+                    value.get("sha256") if isinstance(value, dict) else "",
+                ]
+                for name, value in review.bindings.items()
+            ],
+        )
+    )
+    content.section("Votes").append(
+        table(
+            ["Member", "Vote", "Reason", "When"],
+            [
+                [v.voter.display_name, v.get_choice_display(), v.reason, f"{v.created_at:%d %b %Y %H:%M}"]
+                for v in review.votes.select_related("voter")
+            ],
+        )
+    )
+    content.section("Recusals").append(
+        table(["Member", "Declared conflict"], [[r.member.display_name, r.reason] for r in review.recusals.all()])
+    )
     conditions = list(decision_row.conditions.select_related("owner")) if decision_row else []
-    content.section("Conditions").append(table(
-        ["Condition", "Owner", "Due", "Status"],
-        [[c.text, c.owner.display_name, f"{c.due_on}", c.get_status_display()] for c in conditions]))
+    content.section("Conditions").append(
+        table(
+            ["Condition", "Owner", "Due", "Status"],
+            [[c.text, c.owner.display_name, f"{c.due_on}", c.get_status_display()] for c in conditions],
+        )
+    )
     waivers = list(review.waivers.select_related("requested_by").prefetch_related("votes__voter"))
     waiver_blocks = content.section("Waivers")
-    waiver_blocks.append(table(
-        ["Waived", "Justification", "Expires", "Status"],
-        [["; ".join(i["label"] for i in w.waived), w.justification, f"{w.expires_on}", w.get_status_display()]
-         for w in waivers]))
+    waiver_blocks.append(
+        table(
+            ["Waived", "Justification", "Expires", "Status"],
+            [
+                ["; ".join(i["label"] for i in w.waived), w.justification, f"{w.expires_on}", w.get_status_display()]
+                for w in waivers
+            ],
+        )
+    )
     for waiver in waivers:
         # Who granted an exception to a failing gate, and why, is as much the record as the review's own votes.
-        waiver_blocks.append(sub(f"Votes on the waiver of {'; '.join(i['label'] for i in waiver.waived)} "
-                                 f"(requested by {waiver.requested_by.display_name}, "
-                                 f"{waiver.get_status_display().lower()})"))
-        waiver_blocks.append(table(
-            ["Member", "Vote", "Reason", "When"],
-            [[v.voter.display_name, v.get_choice_display(), v.reason, f"{v.created_at:%d %b %Y %H:%M}"]
-             for v in waiver.votes.all()]))
+        waiver_blocks.append(
+            sub(
+                f"Votes on the waiver of {'; '.join(i['label'] for i in waiver.waived)} "
+                f"(requested by {waiver.requested_by.display_name}, "
+                f"{waiver.get_status_display().lower()})"
+            )
+        )
+        waiver_blocks.append(
+            table(
+                ["Member", "Vote", "Reason", "When"],
+                [
+                    [v.voter.display_name, v.get_choice_display(), v.reason, f"{v.created_at:%d %b %Y %H:%M}"]
+                    for v in waiver.votes.all()
+                ],
+            )
+        )
     stances = {}
     for stance in review.stances.select_related("member"):
         stances.setdefault(stance.item_key, []).append(f"{stance.member.display_name}: {stance.stance}")
-    content.section("Checklist").append(table(
-        ["Item", "Answer", "Reviewers"],
-        [[item["text"], (review.answers.get(item["key"]) or {}).get("answer", "not answered"),
-          "; ".join(stances.get(item["key"], []))] for item in review.checklist]))
-    content.section("Discussion").append(table(
-        ["Section", "Author", "Comment"],
-        [[c.section, c.author.display_name, c.body] for c in review.comments.select_related("author")]))
+    content.section("Checklist").append(
+        table(
+            ["Item", "Answer", "Reviewers"],
+            [
+                [
+                    item["text"],
+                    (review.answers.get(item["key"]) or {}).get("answer", "not answered"),
+                    "; ".join(stances.get(item["key"], [])),
+                ]
+                for item in review.checklist
+            ],
+        )
+    )
+    content.section("Discussion").append(
+        table(
+            ["Section", "Author", "Comment"],
+            [[c.section, c.author.display_name, c.body] for c in review.comments.select_related("author")],
+        )
+    )
     content.evidence = {
-        "review": {"id": str(review.id), "reference": review.reference, "kind": review.kind,
-                   "bindings": review.bindings, "bindings_sha256": review.bindings_sha256},
-        "decision": {"outcome": decision_row.outcome, "tally": decision_row.tally, "quorum": decision_row.quorum,
-                     "approval_threshold": decision_row.approval_threshold, "waivers": decision_row.waivers}
-        if decision_row else None,
-        "votes": [{"member": v.voter.username, "choice": v.choice, "reason": v.reason, "conditions": v.conditions}
-                  for v in review.votes.select_related("voter")],
-        "waivers": [{"id": str(w.id), "status": w.status, "waived": w.waived, "expires_on": str(w.expires_on),
-                     "votes": [{"member": v.voter.username, "choice": v.choice, "reason": v.reason}
-                               for v in w.votes.all()]} for w in waivers],
+        "review": {
+            "id": str(review.id),
+            "reference": review.reference,
+            "kind": review.kind,
+            "bindings": review.bindings,
+            "bindings_sha256": review.bindings_sha256,
+        },
+        "decision": {
+            "outcome": decision_row.outcome,
+            "tally": decision_row.tally,
+            "quorum": decision_row.quorum,
+            "approval_threshold": decision_row.approval_threshold,
+            "waivers": decision_row.waivers,
+        }
+        if decision_row
+        else None,
+        "votes": [
+            {"member": v.voter.username, "choice": v.choice, "reason": v.reason, "conditions": v.conditions}
+            for v in review.votes.select_related("voter")
+        ],
+        "waivers": [
+            {
+                "id": str(w.id),
+                "status": w.status,
+                "waived": w.waived,
+                "expires_on": str(w.expires_on),
+                "votes": [{"member": v.voter.username, "choice": v.choice, "reason": v.reason} for v in w.votes.all()],
+            }
+            for w in waivers
+        ],
     }
     return content
 
@@ -446,25 +800,48 @@ def audit_extract(organisation: Any, events_limit: int = 2000) -> Content:
     # The organisation's own chain: its head and sequence numbers count only its own events.
     verification = audit_chain_verify(organisation=organisation)
     if verification.ok:  # the extract carries this head out of the database: record it as published
-        audit_head_publish(organisation=organisation, source="report", sequence=verification.head_sequence,
-                           hash=verification.head_hash)
+        audit_head_publish(
+            organisation=organisation, source="report", sequence=verification.head_sequence, hash=verification.head_hash
+        )
     events = list(AuditEvent.objects.filter(organisation=organisation).order_by("-sequence")[:events_limit])
     content = Content(f"Audit-trail extract: {organisation.name}", organisation.name)
-    content.section("Chain verification").append(facts([
-        ("Result", "intact" if verification.ok else f"BROKEN at event {verification.broken_sequence}"),
-        ("Chain", f"{organisation.name} ({verification.chain})"),
-        ("Events checked", verification.checked), ("Head sequence", verification.head_sequence),
-        ("Head hash", verification.head_hash),
-    ]))
-    content.section("Events (newest first)").append(table(
-        [("Seq.", True), "Time (UTC)", "Actor", "Action", "Object", "Event sha256"],
-        [[e.sequence, f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.actor_label, e.action,
-          f"{e.object_type} {e.object_id[:8]}", e.hash] for e in events]))
-    content.evidence = {"verification": {"ok": verification.ok, "chain": verification.chain,
-                                         "checked": verification.checked,
-                                         "head_sequence": verification.head_sequence,
-                                         "head_hash": verification.head_hash},
-                        "events": [{"sequence": e.sequence, "hash": e.hash, "action": e.action} for e in events]}
+    content.section("Chain verification").append(
+        facts(
+            [
+                ("Result", "intact" if verification.ok else f"BROKEN at event {verification.broken_sequence}"),
+                ("Chain", f"{organisation.name} ({verification.chain})"),
+                ("Events checked", verification.checked),
+                ("Head sequence", verification.head_sequence),
+                ("Head hash", verification.head_hash),
+            ]
+        )
+    )
+    content.section("Events (newest first)").append(
+        table(
+            [("Seq.", True), "Time (UTC)", "Actor", "Action", "Object", "Event sha256"],
+            [
+                [
+                    e.sequence,
+                    f"{e.created_at:%Y-%m-%d %H:%M:%S}",
+                    e.actor_label,
+                    e.action,
+                    f"{e.object_type} {e.object_id[:8]}",
+                    e.hash,
+                ]
+                for e in events
+            ],
+        )
+    )
+    content.evidence = {
+        "verification": {
+            "ok": verification.ok,
+            "chain": verification.chain,
+            "checked": verification.checked,
+            "head_sequence": verification.head_sequence,
+            "head_hash": verification.head_hash,
+        },
+        "events": [{"sequence": e.sequence, "hash": e.hash, "action": e.action} for e in events],
+    }
     return content
 
 
@@ -479,68 +856,174 @@ def annex_iv(model_version: Any) -> Content:
     evaluation = bound_evaluation(model_version)
     card = model_card(model_version)
     content = Content(f"Technical documentation (EU AI Act Annex IV): {usecase.title}", str(model_version))
-    content.section("General description of the AI system").extend([
-        _usecase_facts(usecase), text(card.evidence["model_card"]["narrative"].get("intended_use")
-                                      if card.evidence.get("model_card") else "")])
+    content.section("General description of the AI system").extend(
+        [
+            _usecase_facts(usecase),
+            text(
+                card.evidence["model_card"]["narrative"].get("intended_use") if card.evidence.get("model_card") else ""
+            ),
+        ]
+    )
     details = content.section("Detailed description of the elements and of the development process")
     details.extend(card.sections[0]["blocks"])
     details.extend([sub("Data requirements (datasheets)"), _lineage_table(run.dataset_version)])
-    details.extend([sub("Human oversight"), text(
-        "Deployment requires the ethics board's approval bound to the exact artifacts; caseworkers review the "
-        "decisions the model informs (see the DPIA's measures).")])
+    details.extend(
+        [
+            sub("Human oversight"),
+            text(
+                "Deployment requires the ethics board's approval bound to the exact artifacts; caseworkers review the "
+                "decisions the model informs (see the DPIA's measures)."
+            ),
+        ]
+    )
     details.extend([sub("Validation and testing")] + (_evaluation_blocks(evaluation) if evaluation else []))
-    details.extend([sub("Test report sign-off"), {"type": "table", "css": "signatures", "columns": [
-        {"label": "Role", "num": False}, {"label": "Name", "num": False}, {"label": "Date and signature",
-                                                                              "num": False}],
-        "rows": [[{"value": role, "num": False, "css": ""}, {"value": "", "num": False, "css": ""},
-                  {"value": "", "num": False, "css": ""}] for role in ("Use-case owner", "Data steward",
-                                                                        "Ethics board chair", "Data protection officer")]}])
+    details.extend(
+        [
+            sub("Test report sign-off"),
+            {
+                "type": "table",
+                "css": "signatures",
+                "columns": [
+                    {"label": "Role", "num": False},
+                    {"label": "Name", "num": False},
+                    {"label": "Date and signature", "num": False},
+                ],
+                "rows": [
+                    [
+                        {"value": role, "num": False, "css": ""},
+                        {"value": "", "num": False, "css": ""},
+                        {"value": "", "num": False, "css": ""},
+                    ]
+                    for role in ("Use-case owner", "Data steward", "Ethics board chair", "Data protection officer")
+                ],
+            },
+        ]
+    )
     details.extend([sub("Cybersecurity"), text(usecase.security_measures)])
-    content.section("Monitoring, functioning and control").extend([text(
-        "Production batches are scored by the signed model artifact (safetensors, loaded without pickle); each "
-        "batch, decision and change is written to the hash-chained audit log."), facts([
-            ("Proven epsilon", fmt((run.privacy or {}).get("epsilon"))
-             + (f" (SEEDED NOISE: {model_version.privacy_warning})" if model_version.noise_is_seeded else "")),
-            ("Accuracy on held-out rows", fmt(((evaluation.results or {}).get("overall") or {}).get("accuracy"))
-             if evaluation else "–")])])
-    content.section("Appropriateness of the performance metrics").extend([text(
-        "Metrics are reported per sensitive attribute and intersection with 95% bootstrap intervals; groups below "
-        "the policy's minimum size are listed as too small to judge instead of being dropped.")])
+    content.section("Monitoring, functioning and control").extend(
+        [
+            text(
+                "Production batches are scored by the signed model artifact (safetensors, loaded without pickle); each "
+                "batch, decision and change is written to the hash-chained audit log."
+            ),
+            facts(
+                [
+                    (
+                        "Proven epsilon",
+                        fmt((run.privacy or {}).get("epsilon"))
+                        + (
+                            f" (SEEDED NOISE: {model_version.privacy_warning})" if model_version.noise_is_seeded else ""
+                        ),
+                    ),
+                    (
+                        "Accuracy on held-out rows",
+                        fmt(((evaluation.results or {}).get("overall") or {}).get("accuracy")) if evaluation else "–",
+                    ),
+                ]
+            ),
+        ]
+    )
+    content.section("Appropriateness of the performance metrics").extend(
+        [
+            text(
+                "Metrics are reported per sensitive attribute and intersection with 95% bootstrap intervals; groups below "
+                "the policy's minimum size are listed as too small to judge instead of being dropped."
+            )
+        ]
+    )
     risk_section = content.section("Risk-management system")
     for title, blocks in _dpia_blocks(usecase)[4:6]:
         risk_section.extend([sub(title)] + blocks)
     revisions = usecase.revisions.select_related("author").order_by("number")
-    content.section("Changes through the lifecycle").extend([table(
-        [("Revision", True), "Changed", "By", "Date", "sha256"],
-        [[r.number, ", ".join(r.changed_fields) or "created", r.author.display_name if r.author else "system",
-          f"{r.created_at:%d %b %Y}", r.sha256] for r in revisions]), sub("Board reviews"), table(
-        ["Review", "Kind", "Status", "Decision", "Date", "Bound sha256"], _decision_rows(model_version))])
-    content.section("Standards and specifications applied").extend([table(["Area", "Applied"], [
-        ["Data protection", "GDPR Arts. 5, 6, 9, 30 and 35; UK ICO DPIA template"],
-        ["Differential privacy", "DP-SGD (Abadi et al. 2016) with Poisson sampling and noise from a CSPRNG; "
-                                 "privacy-loss-distribution accountant with pessimistic discretisation (dp_accounting)"],
-        ["Fairness", "Group metrics cross-checked against fairlearn MetricFrame"],
-        ["Documents", "Model cards (Mitchell et al. 2019); datasheets (Gebru et al. 2021); PDF/A-3b; PAdES"],
-    ])])
-    content.section("EU declaration of conformity").extend([text(
-        "A copy of the EU declaration of conformity referred to in Article 47 is to be attached by the provider once "
-        "the conformity assessment is complete. This report records the technical evidence it relies on.")])
+    content.section("Changes through the lifecycle").extend(
+        [
+            table(
+                [("Revision", True), "Changed", "By", "Date", "sha256"],
+                [
+                    [
+                        r.number,
+                        ", ".join(r.changed_fields) or "created",
+                        r.author.display_name if r.author else "system",
+                        f"{r.created_at:%d %b %Y}",
+                        r.sha256,
+                    ]
+                    for r in revisions
+                ],
+            ),
+            sub("Board reviews"),
+            table(["Review", "Kind", "Status", "Decision", "Date", "Bound sha256"], _decision_rows(model_version)),
+        ]
+    )
+    content.section("Standards and specifications applied").extend(
+        [
+            table(
+                ["Area", "Applied"],
+                [
+                    ["Data protection", "GDPR Arts. 5, 6, 9, 30 and 35; UK ICO DPIA template"],
+                    [
+                        "Differential privacy",
+                        "DP-SGD (Abadi et al. 2016) with Poisson sampling and noise from a CSPRNG; "
+                        "privacy-loss-distribution accountant with pessimistic discretisation (dp_accounting)",
+                    ],
+                    ["Fairness", "Group metrics cross-checked against fairlearn MetricFrame"],
+                    [
+                        "Documents",
+                        "Model cards (Mitchell et al. 2019); datasheets (Gebru et al. 2021); PDF/A-3b; PAdES",
+                    ],
+                ],
+            )
+        ]
+    )
+    content.section("EU declaration of conformity").extend(
+        [
+            text(
+                "A copy of the EU declaration of conformity referred to in Article 47 is to be attached by the provider once "
+                "the conformity assessment is complete. This report records the technical evidence it relies on."
+            )
+        ]
+    )
     entries = BudgetEntry.objects.filter(run__usecase=usecase).select_related("run").order_by("created_at")
-    content.section("Post-market monitoring plan").extend([text(
-        "Consent withdrawals are checked against training data at each retraining; fairness gates are re-evaluated "
-        "on fresh held-out data at least monthly; waivers expire and must be renewed by the board."),
-        sub("Privacy-budget ledger"), table(
-            ["Date", "Run", "Entry", ("Epsilon", True), ("Composed after", True)],
-            [[f"{e.created_at:%d %b %Y %H:%M}", str(e.run_id)[:8], e.get_kind_display(), e.epsilon, e.composed_after]
-             for e in entries])])
+    content.section("Post-market monitoring plan").extend(
+        [
+            text(
+                "Consent withdrawals are checked against training data at each retraining; fairness gates are re-evaluated "
+                "on fresh held-out data at least monthly; waivers expire and must be renewed by the board."
+            ),
+            sub("Privacy-budget ledger"),
+            table(
+                ["Date", "Run", "Entry", ("Epsilon", True), ("Composed after", True)],
+                [
+                    [
+                        f"{e.created_at:%d %b %Y %H:%M}",
+                        str(e.run_id)[:8],
+                        e.get_kind_display(),
+                        e.epsilon,
+                        e.composed_after,
+                    ]
+                    for e in entries
+                ],
+            ),
+        ]
+    )
     appendix = content.section("Appendix A: training curve and privacy spent")
     curve = run.curve or []
     if curve:
-        appendix.append(chart(charts.line_chart(
-            {"loss": [(p["step"], p["loss"]) for p in curve if p.get("loss") is not None]},
-            title="Training loss", x_label="step", y_label="loss")))
-        appendix.append(table([("Step", True), ("Epoch", True), ("Loss", True), ("Epsilon spent", True)],
-                              [[p.get("step"), p.get("epoch"), p.get("loss"), p.get("epsilon")] for p in curve]))
+        appendix.append(
+            chart(
+                charts.line_chart(
+                    {"loss": [(p["step"], p["loss"]) for p in curve if p.get("loss") is not None]},
+                    title="Training loss",
+                    x_label="step",
+                    y_label="loss",
+                )
+            )
+        )
+        appendix.append(
+            table(
+                [("Step", True), ("Epoch", True), ("Loss", True), ("Epsilon spent", True)],
+                [[p.get("step"), p.get("epoch"), p.get("loss"), p.get("epsilon")] for p in curve],
+            )
+        )
     content.section("Appendix B: privacy audit").extend(_audit_blocks(evaluation.audit if evaluation else {}))
     from apps.audit.models import AuditEvent
 
@@ -549,10 +1032,22 @@ def annex_iv(model_version: Any) -> Content:
     if evaluation:
         related_ids.add(str(evaluation.id))
     events = list(AuditEvent.objects.filter(organisation=usecase.organisation).order_by("sequence"))
-    content.section("Appendix C: the organisation's audit trail (events about this system marked)").append(table(
-        [("Seq.", True), "Time (UTC)", "Actor", "Action", "This system", "Event sha256"],
-        [[e.sequence, f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.actor_label, e.action,
-          "yes" if e.object_id in related_ids else "", e.hash] for e in events]))
+    content.section("Appendix C: the organisation's audit trail (events about this system marked)").append(
+        table(
+            [("Seq.", True), "Time (UTC)", "Actor", "Action", "This system", "Event sha256"],
+            [
+                [
+                    e.sequence,
+                    f"{e.created_at:%Y-%m-%d %H:%M:%S}",
+                    e.actor_label,
+                    e.action,
+                    "yes" if e.object_id in related_ids else "",
+                    e.hash,
+                ]
+                for e in events
+            ],
+        )
+    )
     # The documents Annex IV refers to, in full: the DPIA, the training data's datasheet, the board's decisions.
     for title, blocks in _dpia_blocks(usecase):
         content.section(f"Appendix D: DPIA, {title}").extend(blocks)
@@ -563,12 +1058,15 @@ def annex_iv(model_version: Any) -> Content:
         record = decision(review)
         for section in record.sections[:4]:
             content.section(f"Appendix F: {review.reference}, {section['heading'].lower()}").extend(section["blocks"])
-    baseline = (model_version.usecase.model_versions.filter(non_private=True).order_by("-number").first())
+    baseline = model_version.usecase.model_versions.filter(non_private=True).order_by("-number").first()
     baseline_evaluation = bound_evaluation(baseline) if baseline else None
     if baseline_evaluation:
         content.section("Appendix G: the non-private baseline, for the cost of privacy").extend(
-            _evaluation_blocks(baseline_evaluation))
-    content.evidence = {**card.evidence, "usecase": {"id": str(usecase.id), "reference": usecase.reference,
-                                                     "revision": usecase.revision},
-                        "audit_events": [{"sequence": e.sequence, "hash": e.hash} for e in events]}
+            _evaluation_blocks(baseline_evaluation)
+        )
+    content.evidence = {
+        **card.evidence,
+        "usecase": {"id": str(usecase.id), "reference": usecase.reference, "revision": usecase.revision},
+        "audit_events": [{"sequence": e.sequence, "hash": e.hash} for e in events],
+    }
     return content

@@ -13,14 +13,17 @@ from apps.reports.models import Report
 
 
 def _library(request: HttpRequest) -> dict[str, Any]:
-    current = Report.objects.filter(organisation=request.organisation,  # type: ignore[attr-defined]
-                                    status=Report.Status.READY, superseded_by__isnull=True)
+    current = Report.objects.filter(
+        organisation=request.organisation,  # type: ignore[attr-defined]
+        status=Report.Status.READY,
+        superseded_by__isnull=True,
+    )
     count = current.count()
     return {
         "title": "Signed reports",
         "count": count,
         "body": "Model cards, Annex IV documentation, datasheets, DPIAs, the Art. 30 record, decision records and "
-                "audit extracts as signed PDF/A-3 files. Check any copy you were sent on the verify page.",
+        "audit extracts as signed PDF/A-3 files. Check any copy you were sent on the verify page.",
         "url": reverse("reports:library"),
         "link_text": "Open the report library",
     }

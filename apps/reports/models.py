@@ -51,8 +51,9 @@ class Report(BaseModel):
     subject_id = models.CharField(max_length=64)
     subject_label = models.CharField(max_length=300)
     usecase = models.ForeignKey("usecases.UseCase", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    model_version = models.ForeignKey("training.ModelVersion", on_delete=models.PROTECT, null=True, blank=True,
-                                      related_name="+")
+    model_version = models.ForeignKey(
+        "training.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     version = models.PositiveIntegerField()
     reference = models.CharField(max_length=40, unique=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
@@ -69,8 +70,9 @@ class Report(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["kind", "subject_type", "subject_id", "version"],
-                                    name="report_version_unique"),
+            models.UniqueConstraint(
+                fields=["kind", "subject_type", "subject_id", "version"], name="report_version_unique"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -42,10 +42,11 @@ def _fetcher_class() -> type:
         def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
             if url.startswith(STATIC_SCHEME):
                 root = (Path(settings.BASE_DIR) / "static").resolve()
-                path = (root / url[len(STATIC_SCHEME):].lstrip("/")).resolve()
+                path = (root / url[len(STATIC_SCHEME) :].lstrip("/")).resolve()
                 if path.is_relative_to(root) and path.is_file():
-                    mime = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}.get(path.suffix,
-                                                                                                "application/octet-stream")
+                    mime = {".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}.get(
+                        path.suffix, "application/octet-stream"
+                    )
                     return URLFetcherResponse(url, body=path.read_bytes(), headers={"Content-Type": mime})
             self.refused.append(url)
             raise ValueError(f"Reports load only the portal's own static files; refused {url[:80]!r}")
@@ -63,13 +64,20 @@ def render_pdf(html: str, *, evidence: dict[str, Any]) -> tuple[bytes, int, list
     from weasyprint import CSS, HTML, Attachment
 
     fetcher = static_only_fetcher()
-    stylesheet = CSS(string=(Path(settings.BASE_DIR) / "static" / "css" / "report.css").read_text(),
-                     url_fetcher=fetcher, base_url=STATIC_SCHEME)
+    stylesheet = CSS(
+        string=(Path(settings.BASE_DIR) / "static" / "css" / "report.css").read_text(),
+        url_fetcher=fetcher,
+        base_url=STATIC_SCHEME,
+    )
     document = HTML(string=html, base_url=STATIC_SCHEME, url_fetcher=fetcher).render(stylesheets=[stylesheet])
     evidence_bytes = json.dumps(evidence, sort_keys=True, indent=1, default=str).encode()
-    attachment = Attachment(string=evidence_bytes, url_fetcher=fetcher, name=EVIDENCE_NAME,
-                            description="Every figure, identifier and hash in this report (machine-readable)",
-                            relationship="Data")
+    attachment = Attachment(
+        string=evidence_bytes,
+        url_fetcher=fetcher,
+        name=EVIDENCE_NAME,
+        description="Every figure, identifier and hash in this report (machine-readable)",
+        relationship="Data",
+    )
     pdf = document.write_pdf(
         pdf_variant="pdf/a-3b",
         # A structure tree (headings, paragraphs, tables, lists) for screen readers. Level A conformance would also
@@ -109,27 +117,44 @@ def new_self_signed(common_name: str, organisation: str, days: int = 825) -> tup
     # RSA, not an elliptic curve: ECDSA on a named curve makes pyHanko declare PDF 2.0 (ISO 32002), which PDF/A-3
     # (PDF 1.7) does not allow.
     key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation[:64]),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation[:64]),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     not_after = now + dt.timedelta(days=days)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(not_after)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return cert_pem, key_pem, not_after
 
 
@@ -165,8 +190,12 @@ def sign_pdf(pdf: bytes, *, cert_pem: str, key_pem: str, reason: str, location: 
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     meta = signers.PdfSignatureMetadata(
-        field_name="AttestSignature", md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES,
-        reason=reason, location=location, name=name,
+        field_name="AttestSignature",
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=reason,
+        location=location,
+        name=name,
     )
     output = _outside_event_loop(signers.sign_pdf, writer, meta, signer=signer)
     return output.getvalue()

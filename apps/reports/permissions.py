@@ -15,4 +15,5 @@ def visible_to(user: User, action: str = "view") -> QuerySet[Report]:
     if action != "view":
         raise ValueError(f"unknown action {action!r}")
     return Report.objects.filter(organisation_id__in=organisation_ids_for(user)).select_related(
-        "organisation", "usecase", "model_version", "superseded_by", "job")
+        "organisation", "usecase", "model_version", "superseded_by", "job"
+    )

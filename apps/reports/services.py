@@ -87,25 +87,41 @@ def signing_identity(organisation: Organisation) -> SigningIdentity:
     return _store_identity(None, organisation, cert_pem, key_pem, audited=False)
 
 
-def _store_identity(actor: User | None, organisation: Organisation, cert_pem: str, key_pem: str, *,
-                    audited: bool = True) -> SigningIdentity:
+def _store_identity(
+    actor: User | None, organisation: Organisation, cert_pem: str, key_pem: str, *, audited: bool = True
+) -> SigningIdentity:
     facts = certificate_facts(cert_pem)
     with transaction.atomic():
         SigningIdentity.objects.filter(organisation=organisation, retired_at__isnull=True).update(
-            retired_at=timezone.now())
+            retired_at=timezone.now()
+        )
         identity = SigningIdentity.objects.create(
-            organisation=organisation, certificate_pem=cert_pem, wrapped_key=wrap_secret(key_pem.encode()),
-            fingerprint=facts["fingerprint"], subject=facts["subject"], self_signed=facts["self_signed"],
-            not_after=facts["not_after"])
+            organisation=organisation,
+            certificate_pem=cert_pem,
+            wrapped_key=wrap_secret(key_pem.encode()),
+            fingerprint=facts["fingerprint"],
+            subject=facts["subject"],
+            self_signed=facts["self_signed"],
+            not_after=facts["not_after"],
+        )
         if audited:
-            audit_record(actor=actor, organisation=organisation, action="signing_identity.create", target=identity,
-                         after={"fingerprint": identity.fingerprint, "subject": identity.subject,
-                                "self_signed": identity.self_signed})
+            audit_record(
+                actor=actor,
+                organisation=organisation,
+                action="signing_identity.create",
+                target=identity,
+                after={
+                    "fingerprint": identity.fingerprint,
+                    "subject": identity.subject,
+                    "self_signed": identity.self_signed,
+                },
+            )
     return identity
 
 
-def signing_identity_import(*, actor: User, organisation: Organisation, cert_pem: str, key_pem: str,
-                            key_password: str = "") -> SigningIdentity:
+def signing_identity_import(
+    *, actor: User, organisation: Organisation, cert_pem: str, key_pem: str, key_password: str = ""
+) -> SigningIdentity:
     """An org admin imports the organisation's certificate (issued by its own certificate authority, or self-signed)
     and its private key (PEM, optionally encrypted with ``key_password``); the key must match the certificate. The key
     is stored unencrypted inside the master-key wrap, so signing needs no passphrase."""
@@ -124,24 +140,31 @@ def signing_identity_import(*, actor: User, organisation: Organisation, cert_pem
     try:
         key = serialization.load_pem_private_key(key_pem.encode(), password=key_password.encode() or None)
     except TypeError:
-        raise ValidationFailed("The key is encrypted: give its passphrase." if not key_password else
-                               "The key is not encrypted: leave the passphrase empty.",
-                               {"key_password": ["passphrase"]}) from None
+        raise ValidationFailed(
+            "The key is encrypted: give its passphrase."
+            if not key_password
+            else "The key is not encrypted: leave the passphrase empty.",
+            {"key_password": ["passphrase"]},
+        ) from None
     except ValueError as exc:
-        raise ValidationFailed("The key is not valid PEM, or the passphrase is wrong.",
-                               {"key": [str(exc)[:200]]}) from None
+        raise ValidationFailed(
+            "The key is not valid PEM, or the passphrase is wrong.", {"key": [str(exc)[:200]]}
+        ) from None
     errors: dict[str, list[str]] = {}
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(serialization.Encoding.DER, fmt) != certificate.public_key().public_bytes(
-            serialization.Encoding.DER, fmt):
+        serialization.Encoding.DER, fmt
+    ):
         errors["key"] = ["The key does not belong to the certificate."]
     if not isinstance(key, rsa.RSAPrivateKey):
         # An elliptic-curve signature makes pyHanko declare PDF 2.0, which a PDF/A-3 file may not be.
         errors["key"] = ["Reports are PDF/A-3 and must be signed with an RSA key."]
     now = dt.datetime.now(dt.UTC)
     if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
-        errors["certificate"] = [f"The certificate is valid from {certificate.not_valid_before_utc:%d %b %Y} to "
-                                 f"{certificate.not_valid_after_utc:%d %b %Y}, not now."]
+        errors["certificate"] = [
+            f"The certificate is valid from {certificate.not_valid_before_utc:%d %b %Y} to "
+            f"{certificate.not_valid_after_utc:%d %b %Y}, not now."
+        ]
     try:
         usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
         if not (usage.digital_signature or usage.content_commitment):
@@ -151,8 +174,9 @@ def signing_identity_import(*, actor: User, organisation: Organisation, cert_pem
     if errors:
         raise ValidationFailed("The signing identity was not imported.", errors)
     cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()  # the leaf alone, re-encoded
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return _store_identity(actor, organisation, cert_pem, key_pem)
 
 
@@ -179,34 +203,56 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
         raise PermissionDenied("Auditors read and verify reports; members of the organisation issue them.")
     with transaction.atomic():
         Organisation.objects.select_for_update().get(pk=organisation.pk)  # serialise numbering per organisation
-        version = (Report.objects.filter(kind=kind, subject_type=label, subject_id=str(subject.pk))
-                   .aggregate(v=Max("version"))["v"] or 0) + 1
+        version = (
+            Report.objects.filter(kind=kind, subject_type=label, subject_id=str(subject.pk)).aggregate(
+                v=Max("version")
+            )["v"]
+            or 0
+        ) + 1
         sequence = Report.objects.filter(organisation=organisation).count() + 1
         report = Report.objects.create(
-            organisation=organisation, kind=kind, subject_type=label, subject_id=str(subject.pk),
-            subject_label=str(subject)[:300], version=version,
+            organisation=organisation,
+            kind=kind,
+            subject_type=label,
+            subject_id=str(subject.pk),
+            subject_label=str(subject)[:300],
+            version=version,
             reference=f"{organisation.slug.upper()}-R{sequence:05d}",
             usecase=_subject_usecase(subject, label),
             model_version=subject if label == "training.modelversion" else getattr(subject, "model_version", None),
             created_by=actor,
         )
-        report.job = job_create(actor=actor, organisation=organisation, kind="report",
-                                spec={"report_id": str(report.id)}, target=report)
+        report.job = job_create(
+            actor=actor, organisation=organisation, kind="report", spec={"report_id": str(report.id)}, target=report
+        )
         report.save(update_fields=["job"])
-        audit_record(actor=actor, organisation=organisation, action="report.request", target=report,
-                     after={"kind": kind, "subject": str(subject.pk), "version": version,
-                            "job": str(report.job.id)})
+        audit_record(
+            actor=actor,
+            organisation=organisation,
+            action="report.request",
+            target=report,
+            after={"kind": kind, "subject": str(subject.pk), "version": version, "job": str(report.job.id)},
+        )
     return report
 
 
 def report_html(report: Report, content: builders.Content, identity: SigningIdentity) -> str:
-    return render_to_string("reports/document.html", {
-        "title": content.title, "subject_label": content.subject_label, "sections": content.sections,
-        "organisation": report.organisation, "reference": report.reference, "version": report.version,
-        "kind_label": report.get_kind_display(), "generated_at": timezone.now(),
-        "issued_by": report.created_by.display_name if report.created_by else "Attest",
-        "signer_subject": identity.subject, "signer_fingerprint": identity.fingerprint,
-    })
+    return render_to_string(
+        "reports/document.html",
+        {
+            "title": content.title,
+            "subject_label": content.subject_label,
+            "sections": content.sections,
+            "organisation": report.organisation,
+            "reference": report.reference,
+            "version": report.version,
+            "kind_label": report.get_kind_display(),
+            "generated_at": timezone.now(),
+            "issued_by": report.created_by.display_name if report.created_by else "Attest",
+            "signer_subject": identity.subject,
+            "signer_fingerprint": identity.fingerprint,
+        },
+    )
 
 
 def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
@@ -219,10 +265,16 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
     content = builder(subject)
     identity = signing_identity(report.organisation)
     evidence = {
-        "report": {"reference": report.reference, "kind": report.kind, "version": report.version,
-                   "organisation": str(report.organisation_id), "subject_type": report.subject_type,
-                   "subject_id": report.subject_id, "issued_at": timezone.now().isoformat(),
-                   "signer_fingerprint": identity.fingerprint},
+        "report": {
+            "reference": report.reference,
+            "kind": report.kind,
+            "version": report.version,
+            "organisation": str(report.organisation_id),
+            "subject_type": report.subject_type,
+            "subject_id": report.subject_id,
+            "issued_at": timezone.now().isoformat(),
+            "signer_fingerprint": identity.fingerprint,
+        },
         **content.evidence,
     }
     if progress:
@@ -231,9 +283,14 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
     pdf, pages, refused = render_pdf(html, evidence=evidence)
     if progress:
         progress(0.8, "Signing")
-    signed = sign_pdf(pdf, cert_pem=identity.certificate_pem, key_pem=unwrap_secret(identity.wrapped_key).decode(),
-                      reason=f"{report.get_kind_display()} {report.reference} v{report.version} issued by Attest",
-                      location=report.organisation.name, name=report.organisation.name)
+    signed = sign_pdf(
+        pdf,
+        cert_pem=identity.certificate_pem,
+        key_pem=unwrap_secret(identity.wrapped_key).decode(),
+        reason=f"{report.get_kind_display()} {report.reference} v{report.version} issued by Attest",
+        location=report.organisation.name,
+        name=report.organisation.name,
+    )
     digest = hashlib.sha256(signed).hexdigest()
     relative = report_relative_path(report)
     destination = report_storage_root() / relative
@@ -248,16 +305,31 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
             report.storage_path, report.evidence, report.signer = str(relative), evidence, identity
             report.status = Report.Status.READY
             report.save()
-            older = Report.objects.filter(kind=report.kind, subject_type=report.subject_type,
-                                          subject_id=report.subject_id, version__lt=report.version,
-                                          superseded_by__isnull=True).exclude(pk=report.pk)
+            older = Report.objects.filter(
+                kind=report.kind,
+                subject_type=report.subject_type,
+                subject_id=report.subject_id,
+                version__lt=report.version,
+                superseded_by__isnull=True,
+            ).exclude(pk=report.pk)
             superseded = [str(r.reference) for r in older]
             older.update(superseded_by=report)
-            audit_record(actor=report.created_by, organisation=report.organisation, action="report.issue",
-                         target=report, after={"sha256": digest, "pages": pages, "version": report.version,
-                                               "signer": identity.fingerprint, "signer_subject": identity.subject,
-                                               "signer_self_signed": identity.self_signed,
-                                               "supersedes": superseded, "refused_urls": len(refused)})
+            audit_record(
+                actor=report.created_by,
+                organisation=report.organisation,
+                action="report.issue",
+                target=report,
+                after={
+                    "sha256": digest,
+                    "pages": pages,
+                    "version": report.version,
+                    "signer": identity.fingerprint,
+                    "signer_subject": identity.subject,
+                    "signer_self_signed": identity.self_signed,
+                    "supersedes": superseded,
+                    "refused_urls": len(refused),
+                },
+            )
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -279,24 +351,42 @@ def report_verify(data: bytes) -> dict[str, Any]:
     issued = Report.objects.select_related("organisation", "signer", "superseded_by").filter(sha256=digest).first()
     claimed = embedded_evidence(data)
     claimed_reference = ((claimed or {}).get("report") or {}).get("reference")
-    known = issued or Report.objects.select_related("organisation", "signer", "superseded_by").filter(
-        reference=claimed_reference).first()
+    known = (
+        issued
+        or Report.objects.select_related("organisation", "signer", "superseded_by")
+        .filter(reference=claimed_reference)
+        .first()
+    )
     trusted = []
     if known is not None:
-        trusted = list(SigningIdentity.objects.filter(organisation=known.organisation)
-                       .values_list("certificate_pem", flat=True))
-    signature = pdf_signature_status(data, trusted) if data[:5] == b"%PDF-" else {
-        "present": False, "valid": False, "detail": "not a PDF"}
+        trusted = list(
+            SigningIdentity.objects.filter(organisation=known.organisation).values_list("certificate_pem", flat=True)
+        )
+    signature = (
+        pdf_signature_status(data, trusted)
+        if data[:5] == b"%PDF-"
+        else {"present": False, "valid": False, "detail": "not a PDF"}
+    )
     newest = None
     if known is not None:
-        newest = Report.objects.filter(kind=known.kind, subject_type=known.subject_type, subject_id=known.subject_id,
-                                       status=Report.Status.READY).order_by("-version").first()
+        newest = (
+            Report.objects.filter(
+                kind=known.kind,
+                subject_type=known.subject_type,
+                subject_id=known.subject_id,
+                status=Report.Status.READY,
+            )
+            .order_by("-version")
+            .first()
+        )
     authentic = bool(issued and signature.get("valid"))
     if authentic:
         verdict = "Authentic: issued by this portal, unchanged, and validly signed."
     elif known is not None:
-        verdict = (f"Not authentic: it claims to be {known.reference} but differs from the file this portal issued "
-                   "(it was changed after signing).")
+        verdict = (
+            f"Not authentic: it claims to be {known.reference} but differs from the file this portal issued "
+            "(it was changed after signing)."
+        )
     elif data[:5] != b"%PDF-":
         verdict = "Not a PDF."
     else:

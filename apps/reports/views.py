@@ -33,13 +33,17 @@ def _subjects(organisation: Any) -> dict[str, list[tuple[str, str]]]:
     return {
         Report.Kind.MODEL_CARD: models,
         Report.Kind.ANNEX_IV: models,
-        Report.Kind.DATASHEET: [(str(v.id), str(v)) for v in DatasetVersion.objects.filter(
-            dataset__organisation=organisation).exclude(status="erased")],
+        Report.Kind.DATASHEET: [
+            (str(v.id), str(v))
+            for v in DatasetVersion.objects.filter(dataset__organisation=organisation).exclude(status="erased")
+        ],
         Report.Kind.DPIA: [(str(u.id), str(u)) for u in organisation.usecases.exclude(status="draft")],
         Report.Kind.ART30: [(str(organisation.id), organisation.name)],
         Report.Kind.AUDIT_EXTRACT: [(str(organisation.id), organisation.name)],
-        Report.Kind.DECISION: [(str(r.id), f"{r.reference} {r.get_kind_display()}")
-                               for r in ReviewRequest.objects.filter(organisation=organisation, status="decided")],
+        Report.Kind.DECISION: [
+            (str(r.id), f"{r.reference} {r.get_kind_display()}")
+            for r in ReviewRequest.objects.filter(organisation=organisation, status="decided")
+        ],
     }
 
 
@@ -69,16 +73,20 @@ def library(request: HttpRequest) -> HttpResponse:
     from apps.usecases.models import UseCase
 
     visible_orgs = organisations_visible_to(request.user)
-    return render(request, "reports/library.html", {
-        "reports": reports.order_by("-created_at")[:300],
-        "kinds": Report.Kind.choices,
-        "organisations": visible_orgs,
-        "usecases": UseCase.objects.filter(organisation__in=visible_orgs).order_by("reference"),
-        "models": ModelVersion.objects.filter(organisation__in=visible_orgs, non_private=False),
-        "params": params,
-        "may_issue": may_issue,
-        "subjects": _subjects(organisation) if may_issue else {},
-    })
+    return render(
+        request,
+        "reports/library.html",
+        {
+            "reports": reports.order_by("-created_at")[:300],
+            "kinds": Report.Kind.choices,
+            "organisations": visible_orgs,
+            "usecases": UseCase.objects.filter(organisation__in=visible_orgs).order_by("reference"),
+            "models": ModelVersion.objects.filter(organisation__in=visible_orgs, non_private=False),
+            "params": params,
+            "may_issue": may_issue,
+            "subjects": _subjects(organisation) if may_issue else {},
+        },
+    )
 
 
 @login_required
@@ -106,8 +114,11 @@ def issue(request: HttpRequest) -> HttpResponse:
 @login_required
 def detail(request: HttpRequest, report_id: Any) -> HttpResponse:
     report = get_object_or_404(visible_to(request.user), id=report_id)
-    older = visible_to(request.user).filter(kind=report.kind, subject_type=report.subject_type,
-                                            subject_id=report.subject_id).order_by("-version")
+    older = (
+        visible_to(request.user)
+        .filter(kind=report.kind, subject_type=report.subject_type, subject_id=report.subject_id)
+        .order_by("-version")
+    )
     live = report.is_live
     template = "reports/_status.html" if request.headers.get("HX-Request") else "reports/detail.html"
     return render(request, template, {"report": report, "versions": older, "live": live})
@@ -177,12 +188,19 @@ def signing(request: HttpRequest) -> HttpResponse:
         uploads = {name: request.FILES.get(name) for name in ("certificate", "key")}
         try:
             if any(f is None or f.size > MAX_PEM_BYTES for f in uploads.values()):
-                raise AttestError("invalid", "Choose the certificate file and the key file (PEM, at most 64 KB each).",
-                                  {name: ["a PEM file"] for name, f in uploads.items() if f is None})
+                raise AttestError(
+                    "invalid",
+                    "Choose the certificate file and the key file (PEM, at most 64 KB each).",
+                    {name: ["a PEM file"] for name, f in uploads.items() if f is None},
+                )
             texts = {name: f.read().decode("ascii", errors="replace") for name, f in uploads.items()}
             identity = services.signing_identity_import(
-                actor=request.user, organisation=organisation, cert_pem=texts["certificate"], key_pem=texts["key"],
-                key_password=request.POST.get("key_password", ""))
+                actor=request.user,
+                organisation=organisation,
+                cert_pem=texts["certificate"],
+                key_pem=texts["key"],
+                key_password=request.POST.get("key_password", ""),
+            )
         except AttestError as exc:
             messages.error(request, exc.message)
             errors, refused = (exc.details if isinstance(exc.details, dict) else {}), True
@@ -190,8 +208,15 @@ def signing(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Reports are now signed by {identity.subject}.")
             return redirect("reports:signing")
     identities = list(SigningIdentity.objects.filter(organisation=organisation))
-    return render(request, "reports/signing.html", {
-        "organisation": organisation, "current": next((i for i in identities if i.retired_at is None), None),
-        "identities": identities, "is_admin": is_admin, "errors": errors,
-    }, status=400 if refused else 200)
-
+    return render(
+        request,
+        "reports/signing.html",
+        {
+            "organisation": organisation,
+            "current": next((i for i in identities if i.retired_at is None), None),
+            "identities": identities,
+            "is_admin": is_admin,
+            "errors": errors,
+        },
+        status=400 if refused else 200,
+    )

@@ -15,7 +15,9 @@ from apps.training.models import ModelVersion, PrivacyBudget, TrainingRun
 @card(Role.OWNER, order=20)
 def training(request: HttpRequest) -> dict[str, Any]:
     organisation = request.organisation  # type: ignore[attr-defined]
-    running = TrainingRun.objects.filter(organisation=organisation, status="pending", job__status__in=["queued", "running"]).count()
+    running = TrainingRun.objects.filter(
+        organisation=organisation, status="pending", job__status__in=["queued", "running"]
+    ).count()
     models = ModelVersion.objects.filter(organisation=organisation).count()
     budgets = PrivacyBudget.objects.filter(dataset__organisation=organisation)
     tightest = min((b.remaining for b in budgets), default=None)

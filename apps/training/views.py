@@ -102,8 +102,10 @@ def _run_context(request: HttpRequest, run: TrainingRun) -> dict[str, Any]:
     deployment = deployment_status(model) if model else None
     roles = roles_in(request.user, run.organisation)
     may_request_review = False
-    if model is not None and not model.non_private and (
-        Role.ADMIN in roles or (Role.OWNER in roles and run.usecase.owner_id == request.user.id)
+    if (
+        model is not None
+        and not model.non_private
+        and (Role.ADMIN in roles or (Role.OWNER in roles and run.usecase.owner_id == request.user.id))
     ):
         # A new request when none is open and the last one did not end in approval.
         review = deployment["review"]

@@ -81,6 +81,7 @@ FAIRNESS_METRIC_LABELS: dict[str, str] = {
 def metric_label(key: str) -> str:
     return FAIRNESS_METRIC_LABELS.get(key, str(key).replace("_", " ").capitalize())
 
+
 # One accountant for every size: a privacy-loss distribution with a pessimistic discretisation (dp_accounting).
 # Policies saved when PRV and RDP were offered read as PLD: the figure can only get tighter, never looser.
 ACCOUNTANTS = ("pld",)

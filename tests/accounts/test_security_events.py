@@ -31,7 +31,9 @@ def test_an_org_admin_sees_a_lock_out_of_their_member(org, admin_user, owner, se
     seen = events_seen_by(admin_user, "login.locked")
     assert len(seen) == 1
     assert seen[0]["object_id"] == str(owner.id)
-    assert seen[0]["after"]["username"] == owner.username and seen[0]["after"]["address_digest"] == keyed_digest("192.0.2.5")
+    assert seen[0]["after"]["username"] == owner.username and seen[0]["after"]["address_digest"] == keyed_digest(
+        "192.0.2.5"
+    )
     assert "192.0.2.5" not in str(seen[0]["after"])  # the never-erased log keeps no client address
     trail = Client()
     trail.force_login(admin_user)

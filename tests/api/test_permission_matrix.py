@@ -281,39 +281,99 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
         storage_path="models/x",
         manifest={},
     )
-    evaluation = Evaluation.objects.create(organisation=organisation, model_version=model, dataset_version=prepared,
-                                           policy={}, status="succeeded", verdict="pass")
+    evaluation = Evaluation.objects.create(
+        organisation=organisation,
+        model_version=model,
+        dataset_version=prepared,
+        policy={},
+        status="succeeded",
+        verdict="pass",
+    )
     PrivacyBudget.objects.create(dataset=trained_data, epsilon_cap=3.0, delta=1e-5, people=2)
     # A second model with an open deployment review (the first stays free for POST /reviews/), a waiver on it,
     # and a decided development review with a condition.
     approved.refresh_from_db()
-    run2 = TrainingRun.objects.create(organisation=organisation, usecase=approved, dataset_version=prepared,
-                                      created_by=owner, spec={"model": "logistic_regression"})
-    model2 = ModelVersion.objects.create(organisation=organisation, usecase=approved, training_run=run2, number=2,
-                                         sha256=uuid.uuid4().hex * 2, storage_path="models/y", manifest={})
-    Evaluation.objects.create(organisation=organisation, model_version=model2, dataset_version=prepared, policy={},
-                              status="succeeded", verdict="pass")
+    run2 = TrainingRun.objects.create(
+        organisation=organisation,
+        usecase=approved,
+        dataset_version=prepared,
+        created_by=owner,
+        spec={"model": "logistic_regression"},
+    )
+    model2 = ModelVersion.objects.create(
+        organisation=organisation,
+        usecase=approved,
+        training_run=run2,
+        number=2,
+        sha256=uuid.uuid4().hex * 2,
+        storage_path="models/y",
+        manifest={},
+    )
+    Evaluation.objects.create(
+        organisation=organisation,
+        model_version=model2,
+        dataset_version=prepared,
+        policy={},
+        status="succeeded",
+        verdict="pass",
+    )
     review = review_request_deployment(actor=owner, model_version=model2)
-    waiver = Waiver.objects.create(review=review, waived=[{"key": "gate:x", "label": "x"}], justification="j" * 30,
-                                   expires_on=timezone.localdate() + timedelta(days=30), requested_by=owner)
+    waiver = Waiver.objects.create(
+        review=review,
+        waived=[{"key": "gate:x", "label": "x"}],
+        justification="j" * 30,
+        expires_on=timezone.localdate() + timedelta(days=30),
+        requested_by=owner,
+    )
     decided = ReviewRequest.objects.create(
-        organisation=organisation, reference="RV-9999", kind="development", status="decided", usecase=usecase,
-        requested_by=owner, bindings={}, bindings_sha256="0" * 64, due_at=timezone.now())
-    decision = Decision.objects.create(review=decided, outcome="approved_with_conditions", tally={}, quorum=1,
-                                       approval_threshold=0.5, bindings_sha256="0" * 64)
-    anonymisation = Anonymisation.objects.create(version=prepared, created_by=steward, status="ready",
-                                                 config={"quasi_identifiers": ["age"], "k": 2},
-                                                 result={"level_tuple": [1]})
+        organisation=organisation,
+        reference="RV-9999",
+        kind="development",
+        status="decided",
+        usecase=usecase,
+        requested_by=owner,
+        bindings={},
+        bindings_sha256="0" * 64,
+        due_at=timezone.now(),
+    )
+    decision = Decision.objects.create(
+        review=decided,
+        outcome="approved_with_conditions",
+        tally={},
+        quorum=1,
+        approval_threshold=0.5,
+        bindings_sha256="0" * 64,
+    )
+    anonymisation = Anonymisation.objects.create(
+        version=prepared,
+        created_by=steward,
+        status="ready",
+        config={"quasi_identifiers": ["age"], "k": 2},
+        result={"level_tuple": [1]},
+    )
     report_file = Path(settings_module.STORAGE_ROOT) / "reports" / f"{organisation.slug}.pdf"
     report_file.parent.mkdir(parents=True, exist_ok=True)
     report_file.write_bytes(b"%PDF-1.7 matrix")
-    report = Report.objects.create(organisation=organisation, kind="art30", subject_type="accounts.organisation",
-                                   subject_id=str(organisation.id), subject_label=organisation.name, version=1,
-                                   reference=f"{organisation.slug.upper()}-R00001", status="ready",
-                                   storage_path=str(report_file.relative_to(settings_module.STORAGE_ROOT)),
-                                   sha256="2" * 64)
-    condition = Condition.objects.create(decision=decision, organisation=organisation, text="Publish a notice",
-                                         owner=owner, due_on=timezone.localdate(), proposed_by=owner)
+    report = Report.objects.create(
+        organisation=organisation,
+        kind="art30",
+        subject_type="accounts.organisation",
+        subject_id=str(organisation.id),
+        subject_label=organisation.name,
+        version=1,
+        reference=f"{organisation.slug.upper()}-R00001",
+        status="ready",
+        storage_path=str(report_file.relative_to(settings_module.STORAGE_ROOT)),
+        sha256="2" * 64,
+    )
+    condition = Condition.objects.create(
+        decision=decision,
+        organisation=organisation,
+        text="Publish a notice",
+        owner=owner,
+        due_on=timezone.localdate(),
+        proposed_by=owner,
+    )
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
     return World(
         organisation,
@@ -416,13 +476,17 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
         ("POST", "/api/v1/reviews/{id}/answers/"): {"answers": {"purpose": {"answer": "yes"}}},
         ("POST", "/api/v1/reviews/{id}/stances/"): {"item_key": "purpose", "stance": "confirm"},
         ("POST", "/api/v1/reviews/{id}/comments/"): {"section": "usecase", "body": "Why this retention?"},
-        ("POST", "/api/v1/reviews/{id}/waivers/"): {"justification": "j" * 30,
-                                                    "expires_on": (timezone.localdate() + timedelta(days=9)).isoformat()},
+        ("POST", "/api/v1/reviews/{id}/waivers/"): {
+            "justification": "j" * 30,
+            "expires_on": (timezone.localdate() + timedelta(days=9)).isoformat(),
+        },
         ("POST", "/api/v1/waivers/{id}/votes/"): {"choice": "approve", "reason": "Acceptable."},
         ("POST", "/api/v1/conditions/{id}/met/"): {"note": "Published."},
         ("PATCH", "/api/v1/boards/{organisation}/"): {"quorum": 1},
-        ("POST", "/api/v1/model-cards/"): {"model_version": world.ids["model-versions"],
-                                           "narrative": {"intended_use": "Triage"}},
+        ("POST", "/api/v1/model-cards/"): {
+            "model_version": world.ids["model-versions"],
+            "narrative": {"intended_use": "Triage"},
+        },
     }
     ethics_bodies[("POST", "/api/v1/dataset-versions/{id}/anonymisations/")] = {"quasi_identifiers": ["age"], "k": 2}
     ethics_bodies[("POST", "/api/v1/reports/")] = {"kind": "art30", "subject": org_id}

@@ -37,8 +37,9 @@ def test_after_the_demo_seed_no_audit_event_holds_identifiers_rows_or_prediction
     uploaded = adult_with_applicant_ids().decode().splitlines()
     header = uploaded[0].split(",")
     identifying = set(
-        DatasetColumn.objects.filter(role__in=[ColumnRole.SUBJECT_KEY, ColumnRole.DIRECT_IDENTIFIER])
-        .values_list("name", flat=True)
+        DatasetColumn.objects.filter(role__in=[ColumnRole.SUBJECT_KEY, ColumnRole.DIRECT_IDENTIFIER]).values_list(
+            "name", flat=True
+        )
     )
     assert "applicant_id" in identifying  # the demo's subject key, linked to consent records
     positions = [header.index(name) for name in identifying if name in header]

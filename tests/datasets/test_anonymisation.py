@@ -24,8 +24,9 @@ QIS = ["age", "sex", "marital-status"]
 
 
 def test_a_steward_anonymises_to_k5_and_applies_it(prepared_version, steward):  # noqa: F811 - the shared fixture
-    item = anonymisation_request(actor=steward, version=prepared_version,
-                                 config={"quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05})
+    item = anonymisation_request(
+        actor=steward, version=prepared_version, config={"quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05}
+    )
     anonymisation_run(anonymisation_id=item.id)
     item.refresh_from_db()
     assert item.status == "ready"
@@ -49,14 +50,22 @@ def test_a_steward_anonymises_to_k5_and_applies_it(prepared_version, steward):  
 
 def test_an_uploaded_hierarchy_that_misses_a_value_names_it_and_creates_nothing(prepared_version, steward):  # noqa: F811 - the shared fixture
     spec = parse_hierarchy_csv("marital-status", b"Never-married,Single\nDivorced,Single\n")
-    item = anonymisation_request(actor=steward, version=prepared_version, config={
-        "quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05, "hierarchies": {"marital-status": spec}})
+    item = anonymisation_request(
+        actor=steward,
+        version=prepared_version,
+        config={"quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05, "hierarchies": {"marital-status": spec}},
+    )
     versions = DatasetVersion.objects.count()
     with pytest.raises(ValidationFailed) as caught:
         anonymisation_run(anonymisation_id=item.id)
     assert caught.value.details["column"] == "marital-status"
-    assert caught.value.details["value"] in {"Married-civ-spouse", "Separated", "Widowed", "Married-spouse-absent",
-                                             "Married-AF-spouse"}
+    assert caught.value.details["value"] in {
+        "Married-civ-spouse",
+        "Separated",
+        "Widowed",
+        "Married-spouse-absent",
+        "Married-AF-spouse",
+    }
     run_inline(item.job_id, expect="failed")  # the same failure through the job lifecycle
     item.refresh_from_db()
     assert item.state == "failed" and "not in its hierarchy" in item.failure
@@ -67,13 +76,19 @@ def test_an_uploaded_hierarchy_that_misses_a_value_names_it_and_creates_nothing(
 
 def test_unsatisfiable_settings_and_missing_columns_are_refused(prepared_version, steward, owner):  # noqa: F811 - the shared fixture
     with pytest.raises(ValidationFailed) as caught:
-        anonymisation_request(actor=steward, version=prepared_version,
-                              config={"quasi_identifiers": ["postcode"], "k": 5, "suppression_limit": 0.05})
+        anonymisation_request(
+            actor=steward,
+            version=prepared_version,
+            config={"quasi_identifiers": ["postcode"], "k": 5, "suppression_limit": 0.05},
+        )
     assert "postcode" in str(caught.value.details["quasi_identifiers"])
     with pytest.raises(PermissionDenied):
         anonymisation_request(actor=owner, version=prepared_version, config={"quasi_identifiers": QIS})
-    item = anonymisation_request(actor=steward, version=prepared_version, config={
-        "quasi_identifiers": ["age"], "sensitive": "sex", "l_diversity": 3, "k": 2, "suppression_limit": 0.0})
+    item = anonymisation_request(
+        actor=steward,
+        version=prepared_version,
+        config={"quasi_identifiers": ["age"], "sensitive": "sex", "l_diversity": 3, "k": 2, "suppression_limit": 0.0},
+    )
     with pytest.raises(ValidationFailed, match="No generalisation satisfies"):
         anonymisation_run(anonymisation_id=item.id)
     run_inline(item.job_id, expect="failed")
@@ -90,9 +105,16 @@ def test_journalist_risk_uses_the_population_table_and_names_what_it_lacks(prepa
     # A population ten times the sample: every combination of the sample, each shared by ten times as many people.
     population = frame.groupby(QIS).size().mul(10).rename("count").reset_index()
     csv_bytes = population.to_csv(index=False).encode()
-    item = anonymisation_request(actor=steward, version=prepared_version, config={
-        "quasi_identifiers": QIS, "k": 5, "suppression_limit": 0.05,
-        "population": parse_population_csv(csv_bytes)})
+    item = anonymisation_request(
+        actor=steward,
+        version=prepared_version,
+        config={
+            "quasi_identifiers": QIS,
+            "k": 5,
+            "suppression_limit": 0.05,
+            "population": parse_population_csv(csv_bytes),
+        },
+    )
     anonymisation_run(anonymisation_id=item.id)
     item.refresh_from_db()
     before, after = item.result["journalist_before"], item.result["journalist_after"]
@@ -102,8 +124,11 @@ def test_journalist_risk_uses_the_population_table_and_names_what_it_lacks(prepa
     assert after["highest"] <= item.result["risk_after"]["highest"] / 10 + 1e-12
     assert after["highest"] < before["highest"]
     with pytest.raises(ValidationFailed) as caught:
-        anonymisation_request(actor=steward, version=prepared_version, config={
-            "quasi_identifiers": QIS, "population": parse_population_csv(b"age,count\n39,10\n")})
+        anonymisation_request(
+            actor=steward,
+            version=prepared_version,
+            config={"quasi_identifiers": QIS, "population": parse_population_csv(b"age,count\n39,10\n")},
+        )
     assert "no column 'sex'" in str(caught.value.details["population"])
     with pytest.raises(ValidationFailed, match="not a non-negative number"):
         parse_population_csv(b"age,count\n39,many\n")
@@ -112,11 +137,11 @@ def test_journalist_risk_uses_the_population_table_and_names_what_it_lacks(prepa
 def test_missing_sensitive_values_pass_the_portals_own_check(prepared_version, steward, monkeypatch):  # noqa: F811 - the shared fixture
     """A fifth of the occupations missing (None for men, NaN for women, as when rows come from two systems): the
     search counts missing as one value, as pycanon does, and the independent check run by the job agrees."""
+    from contextlib import contextmanager
+
     import numpy as np
     import pyarrow as pa
     from pycanon import anonymity
-
-    from contextlib import contextmanager
 
     from apps.datasets import anonymisation as module
 
@@ -138,8 +163,17 @@ def test_missing_sensitive_values_pass_the_portals_own_check(prepared_version, s
 
     monkeypatch.setattr(module, "version_batches", with_gaps)
     quasi = ["age", "sex", "race", "education"]
-    item = anonymisation_request(actor=steward, version=prepared_version, config={
-        "quasi_identifiers": quasi, "sensitive": "occupation", "l_diversity": 3, "k": 3, "suppression_limit": 0.02})
+    item = anonymisation_request(
+        actor=steward,
+        version=prepared_version,
+        config={
+            "quasi_identifiers": quasi,
+            "sensitive": "occupation",
+            "l_diversity": 3,
+            "k": 3,
+            "suppression_limit": 0.02,
+        },
+    )
     anonymisation_run(anonymisation_id=item.id)  # today: "The independent check refused the result"
     item.refresh_from_db()
     assert item.result["independent_check"] == "passed"

@@ -255,7 +255,8 @@ def test_a_small_latin1_file_is_read_as_what_it_is_not_called_invalid_utf8(stewa
 
 def test_a_retention_date_that_is_not_a_date_is_a_form_error_not_a_crash(steward_client, dataset, adult_csv):
     page = steward_client.post(
-        f"/datasets/{dataset.id}/upload/", {"file": _named(adult_csv, "a.csv"), "retention_until": "next spring"},
+        f"/datasets/{dataset.id}/upload/",
+        {"file": _named(adult_csv, "a.csv"), "retention_until": "next spring"},
         follow=True,
     )
     assert page.status_code == 200 and "YYYY-MM-DD" in page.content.decode()

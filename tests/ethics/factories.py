@@ -9,8 +9,9 @@ from apps.usecases.models import UseCase
 from apps.usecases.services import usecase_transition
 
 
-def set_board_rules(organisation, *, quorum: int, threshold: float = 0.66, chair=None, decides: str | None = None
-                    ) -> None:
+def set_board_rules(
+    organisation, *, quorum: int, threshold: float = 0.66, chair=None, decides: str | None = None
+) -> None:
     """Test set-up only: the service (board_update) refuses a quorum larger than the board, which set-up may need.
     ``decides`` ("wait", the default of a new board, or "settled") is left as it is unless given."""
     board = board_of(organisation)

@@ -29,11 +29,16 @@ def test_a_deployment_review_through_the_api(org, owner, trained_model, board_me
     assert review["bindings"]["model"]["sha256"] == trained_model.sha256
     assert review["bindings"]["model_card"]["revision"] == 1
     url = f"/api/v1/reviews/{review['id']}/"
-    assert client_for(board3).post(url + "recusal/", {"reason": "I built the feature pipeline."},
-                                   format="json").status_code == 201
+    assert (
+        client_for(board3)
+        .post(url + "recusal/", {"reason": "I built the feature pipeline."}, format="json")
+        .status_code
+        == 201
+    )
     for member in (board_member, board2):
-        response = client_for(member).post(url + "votes/", {"choice": "approve", "reason": "Gates pass."},
-                                           format="json")
+        response = client_for(member).post(
+            url + "votes/", {"choice": "approve", "reason": "Gates pass."}, format="json"
+        )
         assert response.status_code == 201, response.json()
     detail = client_for(owner).get(url).json()
     assert detail["status"] == "decided"
@@ -44,8 +49,9 @@ def test_a_deployment_review_through_the_api(org, owner, trained_model, board_me
 
 def test_refusals_share_one_error_shape(org, owner, steward, approved_usecase, trained_model, board_member):
     Membership.objects.create(user=steward, organisation=org, role=Role.BOARD)
-    usecase_tighten_gate(actor=owner, usecase=approved_usecase, metric="demographic_parity_difference",
-                         threshold=0.0001)
+    usecase_tighten_gate(
+        actor=owner, usecase=approved_usecase, metric="demographic_parity_difference", threshold=0.0001
+    )
     reevaluate(trained_model, actor=owner)
     review = client_for(owner).post("/api/v1/reviews/", {"model_version": str(trained_model.id)}, format="json").json()
     url = f"/api/v1/reviews/{review['id']}/votes/"
@@ -58,8 +64,12 @@ def test_refusals_share_one_error_shape(org, owner, steward, approved_usecase, t
     assert gate.json()["error"]["details"]["blocking"][0]["key"] == "gate:demographic_parity_difference"
     missing = client_for(board_member).post(url, {"choice": "approve"}, format="json")
     assert missing.status_code == 400 and "reason" in missing.json()["error"]["details"]
-    waiver = client_for(owner).post(f"/api/v1/reviews/{review['id']}/waivers/",
-                                    {"justification": "Known sampling noise; monthly monitoring agreed.",
-                                     "expires_on": (timezone.localdate() + timedelta(days=400)).isoformat()},
-                                    format="json")
+    waiver = client_for(owner).post(
+        f"/api/v1/reviews/{review['id']}/waivers/",
+        {
+            "justification": "Known sampling noise; monthly monitoring agreed.",
+            "expires_on": (timezone.localdate() + timedelta(days=400)).isoformat(),
+        },
+        format="json",
+    )
     assert waiver.status_code == 400 and "expires_on" in waiver.json()["error"]["details"]

@@ -49,12 +49,13 @@ def cast_together(review, members, choice):
         (2, "settled", "reject", "reject", "rejected", ["invalid_state", "ok"]),
     ],
 )
-def test_two_last_votes_at_the_same_instant_make_one_decision(org, owner, board_member, board2, board3, quorum,
-                                                              decides, first, together, expected_outcome,
-                                                              expected_results):
+def test_two_last_votes_at_the_same_instant_make_one_decision(
+    org, owner, board_member, board2, board3, quorum, decides, first, together, expected_outcome, expected_results
+):
     set_board_rules(org, quorum=quorum, threshold=0.66, decides=decides)
-    usecase = usecase_transition(actor=owner, usecase=usecase_create(actor=owner, organisation=org,
-                                                                      data=usecase_data()), action="submit")
+    usecase = usecase_transition(
+        actor=owner, usecase=usecase_create(actor=owner, organisation=org, data=usecase_data()), action="submit"
+    )
     review = open_review(usecase)
     vote_cast(actor=board_member, review=review, choice=first, reason="First.")
     outcomes = cast_together(review, [board2, board3], together)
@@ -62,6 +63,5 @@ def test_two_last_votes_at_the_same_instant_make_one_decision(org, owner, board_
     decision = Decision.objects.get(review=review)
     assert decision.outcome == expected_outcome
     assert decision.tally["cast"] == Vote.objects.filter(review=review).count()
-    assert UseCase.objects.get(pk=usecase.pk).status == ("approved" if expected_outcome == "approved" else
-                                                         "rejected")
+    assert UseCase.objects.get(pk=usecase.pk).status == ("approved" if expected_outcome == "approved" else "rejected")
     assert audit_chain_verify().ok

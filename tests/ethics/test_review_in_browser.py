@@ -32,8 +32,7 @@ def test_the_board_reviews_the_demo_model(browser, live_server, settings, tmp_pa
     owner = User.objects.get(username="owner")
     # The owner tightens a gate beyond what the model meets; its next evaluation fails the gate, and the open
     # review (bound to the old evaluation) is superseded by a new one.
-    usecase_tighten_gate(actor=owner, usecase=model.usecase, metric="demographic_parity_difference",
-                         threshold=0.0001)
+    usecase_tighten_gate(actor=owner, usecase=model.usecase, metric="demographic_parity_difference", threshold=0.0001)
     assert reevaluate(model, actor=owner).verdict == "fail"
     review = ReviewRequest.objects.get(model_version=model, status="open")
     assert review.previous is not None and review.previous.status == "superseded"
@@ -63,7 +62,8 @@ def test_the_board_reviews_the_demo_model(browser, live_server, settings, tmp_pa
     owner_page.goto(url)
     assert owner_page.get_by_role("button", name="Cast vote").count() == 0  # separation of duties
     owner_page.get_by_label("Justification").fill(
-        "The gap is within sampling noise on 4,900 rows; caseworkers review every flag; monitored monthly.")
+        "The gap is within sampling noise on 4,900 rows; caseworkers review every flag; monitored monthly."
+    )
     owner_page.get_by_role("button", name="Request waiver").click()
     assert owner_page.get_by_text("open for the board's votes").is_visible()
 
@@ -82,7 +82,9 @@ def test_the_board_reviews_the_demo_model(browser, live_server, settings, tmp_pa
     for member in (board1, board2):
         member.goto(url)
         member.get_by_label("Approve", exact=True).check()
-        member.get_by_role("textbox", name="Reason", exact=True).fill("Approved under the waiver; the model card states the limits.")
+        member.get_by_role("textbox", name="Reason", exact=True).fill(
+            "Approved under the waiver; the model card states the limits."
+        )
         member.get_by_role("button", name="Cast vote").click()
         assert member.get_by_text("Your vote is recorded").is_visible()
 

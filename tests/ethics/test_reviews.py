@@ -69,8 +69,13 @@ def test_quorum_and_threshold_decide_and_the_decision_moves_the_use_case(submitt
     # ...and 2/3 >= 0.66 approves once everyone has voted.
     decision = Decision.objects.get(review=review)
     assert decision.outcome == "approved"
-    assert decision.tally["counts"] == {"approve": 2, "approve_with_conditions": 0, "request_changes": 0,
-                                        "reject": 1, "abstain": 0}
+    assert decision.tally["counts"] == {
+        "approve": 2,
+        "approve_with_conditions": 0,
+        "request_changes": 0,
+        "reject": 1,
+        "abstain": 0,
+    }
     submitted.refresh_from_db()
     assert submitted.status == "approved"
     with pytest.raises(InvalidState):
@@ -140,8 +145,9 @@ def test_separation_of_duties_excludes_owner_steward_and_trainer_whatever_their_
     assert {m.username for m in state.eligible} == {board_member.username, board2.username}
 
 
-def test_whoever_launched_the_training_cannot_vote_even_as_a_board_member(org, admin_user, owner, prepared_version,
-                                                                          board_member):
+def test_whoever_launched_the_training_cannot_vote_even_as_a_board_member(
+    org, admin_user, owner, prepared_version, board_member
+):
     from apps.evaluation.models import Evaluation
     from apps.training.services import training_run_request
     from tests.ethics.conftest import run_inline
@@ -161,16 +167,27 @@ def test_whoever_launched_the_training_cannot_vote_even_as_a_board_member(org, a
     vote_cast(actor=board_member, review=review, choice="approve", reason="Sound.")  # an unconnected member may
 
 
-def test_approval_with_conditions_creates_tracked_conditions(submitted, owner, board_member, board2, board3,
-                                                             admin_user):
+def test_approval_with_conditions_creates_tracked_conditions(
+    submitted, owner, board_member, board2, board3, admin_user
+):
     set_board_rules(submitted.organisation, quorum=3, threshold=0.66)
     review = open_review(submitted)
     due = (timezone.localdate() + timedelta(days=30)).isoformat()
     with pytest.raises(ValidationFailed):
-        vote_cast(actor=board_member, review=review, choice="approve_with_conditions", reason="If...",
-                  conditions=[{"text": "", "owner": str(owner.id), "due": "2020-01-01"}])
-    vote_cast(actor=board_member, review=review, choice="approve_with_conditions", reason="If people can contest.",
-              conditions=[{"text": "Publish a contest route", "owner": str(owner.id), "due": due}])
+        vote_cast(
+            actor=board_member,
+            review=review,
+            choice="approve_with_conditions",
+            reason="If...",
+            conditions=[{"text": "", "owner": str(owner.id), "due": "2020-01-01"}],
+        )
+    vote_cast(
+        actor=board_member,
+        review=review,
+        choice="approve_with_conditions",
+        reason="If people can contest.",
+        conditions=[{"text": "Publish a contest route", "owner": str(owner.id), "due": due}],
+    )
     vote_cast(actor=board2, review=review, choice="approve", reason="Sound.")
     vote_cast(actor=board3, review=review, choice="abstain", reason="Outside my expertise.")
     decision = Decision.objects.get(review=review)
@@ -190,8 +207,13 @@ def test_an_overdue_condition_is_flagged(submitted, owner, board_member, board2,
     set_board_rules(submitted.organisation, quorum=1, decides="settled")
     review = open_review(submitted)
     tomorrow = timezone.localdate() + timedelta(days=1)
-    vote_cast(actor=board_member, review=review, choice="approve_with_conditions", reason="If.",
-              conditions=[{"text": "Train caseworkers", "owner": str(owner.id), "due": tomorrow.isoformat()}])
+    vote_cast(
+        actor=board_member,
+        review=review,
+        choice="approve_with_conditions",
+        reason="If.",
+        conditions=[{"text": "Train caseworkers", "owner": str(owner.id), "due": tomorrow.isoformat()}],
+    )
     # Quorum is met, but two members could still reject: not settled.
     assert not Condition.objects.exists()
     # A second approval settles it: even a rejection from the last member leaves 2/3 >= 0.66.
@@ -215,11 +237,13 @@ def test_the_chair_closes_only_once_quorum_is_met(submitted, board_member, board
     assert AuditEvent.objects.filter(action="review.close", object_id=str(review.id)).count() == 1
 
 
-def test_a_failing_gate_blocks_approval_until_a_waiver_passes(org, owner, approved_usecase, trained_model,
-                                                              board_member, board2, board3):
+def test_a_failing_gate_blocks_approval_until_a_waiver_passes(
+    org, owner, approved_usecase, trained_model, board_member, board2, board3
+):
     set_board_rules(org, quorum=2, threshold=0.66, decides="settled")
-    usecase_tighten_gate(actor=owner, usecase=approved_usecase, metric="demographic_parity_difference",
-                         threshold=0.0001)
+    usecase_tighten_gate(
+        actor=owner, usecase=approved_usecase, metric="demographic_parity_difference", threshold=0.0001
+    )
     failing = reevaluate(trained_model, actor=owner)
     assert failing.verdict == "fail"
     review = review_request_deployment(actor=owner, model_version=trained_model)
@@ -230,8 +254,11 @@ def test_a_failing_gate_blocks_approval_until_a_waiver_passes(org, owner, approv
     with pytest.raises(ValidationFailed):
         waiver_request(actor=owner, review=review, justification="short", expires_on=timezone.localdate())
     waiver = waiver_request(
-        actor=owner, review=review, justification="Gap is within sampling noise; monitored monthly.",
-        expires_on=timezone.localdate() + timedelta(days=90))
+        actor=owner,
+        review=review,
+        justification="Gap is within sampling noise; monitored monthly.",
+        expires_on=timezone.localdate() + timedelta(days=90),
+    )
     assert [item["key"] for item in waiver.waived] == ["gate:demographic_parity_difference"]
     with pytest.raises(AttestError) as caught:
         waiver_vote(actor=owner, waiver=waiver, choice="approve", reason="Mine.")
@@ -257,12 +284,17 @@ def test_a_failing_gate_blocks_approval_until_a_waiver_passes(org, owner, approv
 
 def test_a_refused_waiver_leaves_approval_blocked(org, owner, approved_usecase, trained_model, board_member, board2):
     set_board_rules(org, quorum=2)
-    usecase_tighten_gate(actor=owner, usecase=approved_usecase, metric="demographic_parity_difference",
-                         threshold=0.0001)
+    usecase_tighten_gate(
+        actor=owner, usecase=approved_usecase, metric="demographic_parity_difference", threshold=0.0001
+    )
     reevaluate(trained_model, actor=owner)
     review = review_request_deployment(actor=owner, model_version=trained_model)
-    waiver = waiver_request(actor=owner, review=review, justification="We would like to ship it anyway, please.",
-                            expires_on=timezone.localdate() + timedelta(days=30))
+    waiver = waiver_request(
+        actor=owner,
+        review=review,
+        justification="We would like to ship it anyway, please.",
+        expires_on=timezone.localdate() + timedelta(days=30),
+    )
     waiver_vote(actor=board_member, waiver=waiver, choice="reject", reason="No reason given to accept the gap.")
     waiver_vote(actor=board2, waiver=waiver, choice="reject", reason="Agree.")
     waiver.refresh_from_db()
@@ -271,15 +303,17 @@ def test_a_refused_waiver_leaves_approval_blocked(org, owner, approved_usecase, 
         vote_cast(actor=board_member, review=review, choice="approve", reason="Anyway.")
 
 
-def test_changing_a_bound_artifact_supersedes_the_review_and_votes_start_again(org, owner, steward, trained_model,
-                                                                               board_member, board2, board3):
+def test_changing_a_bound_artifact_supersedes_the_review_and_votes_start_again(
+    org, owner, steward, trained_model, board_member, board2, board3
+):
     set_board_rules(org, quorum=3)
     review = review_request_deployment(actor=owner, model_version=trained_model)
     vote_cast(actor=board_member, review=review, choice="approve", reason="Sound.")
     card = trained_model.card_revisions.get()
     # The model card changes: the review must start again.
-    modelcard_save(actor=owner, model_version=trained_model,
-                   narrative=dict(card.narrative, caveats="Not for people under 18."))
+    modelcard_save(
+        actor=owner, model_version=trained_model, narrative=dict(card.narrative, caveats="Not for people under 18.")
+    )
     review.refresh_from_db()
     assert review.status == "superseded"
     assert "model_card" in review.superseded_reason
@@ -307,8 +341,7 @@ def _edited_datasheet(version):
     return content
 
 
-def test_a_new_evaluation_supersedes_and_a_stale_vote_supersedes_on_the_spot(org, owner, trained_model,
-                                                                             board_member):
+def test_a_new_evaluation_supersedes_and_a_stale_vote_supersedes_on_the_spot(org, owner, trained_model, board_member):
     set_board_rules(org, quorum=1)
     review = review_request_deployment(actor=owner, model_version=trained_model)
     reevaluate(trained_model, actor=owner)
@@ -338,15 +371,25 @@ def test_board_rules_are_validated_and_only_admins_change_them(org, admin_user, 
     with pytest.raises(PermissionDenied):
         board_update(actor=board_member, organisation=org, data={"quorum": 1})
     with pytest.raises(ValidationFailed) as caught:
-        board_update(actor=admin_user, organisation=org,
-                     data={"quorum": 5, "approval_threshold": 0.3, "chair": str(admin_user.id)})
+        board_update(
+            actor=admin_user,
+            organisation=org,
+            data={"quorum": 5, "approval_threshold": 0.3, "chair": str(admin_user.id)},
+        )
     assert set(caught.value.details) == {"approval_threshold", "chair"}
     with pytest.raises(ValidationFailed, match="not changed") as caught:
         board_update(actor=admin_user, organisation=org, data={"quorum": 5})
     assert "quorum cannot exceed" in caught.value.details["quorum"][0]
-    board = board_update(actor=admin_user, organisation=org,
-                         data={"quorum": 2, "approval_threshold": 0.75, "chair": str(board2.id),
-                               "checklist": [{"text": "Is it lawful?"}, {"key": "fair", "text": "Is it fair?"}]})
+    board = board_update(
+        actor=admin_user,
+        organisation=org,
+        data={
+            "quorum": 2,
+            "approval_threshold": 0.75,
+            "chair": str(board2.id),
+            "checklist": [{"text": "Is it lawful?"}, {"key": "fair", "text": "Is it fair?"}],
+        },
+    )
     assert (board.quorum, board.approval_threshold, board.chair) == (2, 0.75, board2)
     assert [item["key"] for item in board.checklist] == ["item1", "fair"]
 
@@ -384,12 +427,17 @@ def test_decision_e_mails_are_sent_after_commit(submitted, board_member, django_
 
 def test_superseding_withdraws_open_waivers(org, owner, approved_usecase, trained_model, board_member):
     set_board_rules(org, quorum=1)
-    usecase_tighten_gate(actor=owner, usecase=approved_usecase, metric="demographic_parity_difference",
-                         threshold=0.0001)
+    usecase_tighten_gate(
+        actor=owner, usecase=approved_usecase, metric="demographic_parity_difference", threshold=0.0001
+    )
     reevaluate(trained_model, actor=owner)
     review = review_request_deployment(actor=owner, model_version=trained_model)
-    waiver = waiver_request(actor=owner, review=review, justification="Within noise; monitored monthly by the team.",
-                            expires_on=timezone.localdate() + timedelta(days=30))
+    waiver = waiver_request(
+        actor=owner,
+        review=review,
+        justification="Within noise; monitored monthly by the team.",
+        expires_on=timezone.localdate() + timedelta(days=30),
+    )
     reevaluate(trained_model, actor=owner)
     waiver.refresh_from_db()
     review.refresh_from_db()

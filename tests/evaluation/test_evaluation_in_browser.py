@@ -14,9 +14,9 @@ from tests.training.conftest import run_spec
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-
-def test_an_owner_reads_the_evaluation_and_a_stricter_gate_fails_the_next_one(celery_worker, page, live_server,
-                                                                               owner, prepared_version):
+def test_an_owner_reads_the_evaluation_and_a_stricter_gate_fails_the_next_one(
+    celery_worker, page, live_server, owner, prepared_version
+):
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(target_epsilon=2.0))
     run_inline(run.job_id)
     first = Evaluation.objects.get()

@@ -12,7 +12,6 @@ from tests.training.conftest import run_spec
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def trained(prepared_version, owner):
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(target_epsilon=2.0))
@@ -83,8 +82,11 @@ def test_only_owners_and_admins_request_evaluations(trained, steward):
 
 def test_a_multiclass_model_is_evaluated_per_group_without_binary_gates(prepared_version, owner):
     features = ["age", "education-num", "sex", "hours-per-week"]
-    run = training_run_request(actor=owner, version=prepared_version,
-                               spec=run_spec(label="marital-status", features=features, target_epsilon=2.0))
+    run = training_run_request(
+        actor=owner,
+        version=prepared_version,
+        spec=run_spec(label="marital-status", features=features, target_epsilon=2.0),
+    )
     run_inline(run.job_id)
     run.refresh_from_db()
     item = Evaluation.objects.get(model_version=run.model_version)

@@ -87,8 +87,15 @@ def world(prepared_version, org, owner, steward, admin_user, approved_usecase): 
     run_inline(run.job_id)
     run.refresh_from_db()
     return {
-        "org": org, "owner": owner, "steward": steward, "admin": admin_user, "usecase": approved_usecase,
-        "prepared": prepared_version, "raw": prepared_version.parent, "model": run.model_version, "n": [0],
+        "org": org,
+        "owner": owner,
+        "steward": steward,
+        "admin": admin_user,
+        "usecase": approved_usecase,
+        "prepared": prepared_version,
+        "raw": prepared_version.parent,
+        "model": run.model_version,
+        "n": [0],
     }
 
 
@@ -104,7 +111,9 @@ def make_score(w):
 
 def make_consent_import(w):
     item = consent_import_create(
-        actor=w["steward"], organisation=w["org"], file_name="c.csv",
+        actor=w["steward"],
+        organisation=w["org"],
+        file_name="c.csv",
         chunks=iter([b"subject_id,purpose,status,timestamp\nA-1,Service improvement,granted,2026-01-01T00:00:00Z\n"]),
     )
     w["consent_import"] = item
@@ -120,8 +129,12 @@ def make_profile(w):
     version, _ = dataset_version_upload(
         actor=w["steward"], dataset=w["raw"].dataset, incoming=incoming, sha256=sha, file_name="extra.csv"
     )
-    return (version.profile_job, w["steward"], reverse("datasets:version", args=[version.id]),
-            reverse("api:dataset-version-detail", args=[version.id]))
+    return (
+        version.profile_job,
+        w["steward"],
+        reverse("datasets:version", args=[version.id]),
+        reverse("api:dataset-version-detail", args=[version.id]),
+    )
 
 
 def make_prepare(w):
@@ -134,35 +147,55 @@ ANONYMISE = {"quasi_identifiers": ["age", "sex"], "k": 2, "suppression_limit": 0
 
 def make_anonymise(w):
     item = anonymisation_request(actor=w["steward"], version=w["prepared"], config=ANONYMISE)
-    return (item.job, w["steward"], reverse("datasets:anonymisation", args=[item.id]),
-            reverse("api:anonymisation-detail", args=[item.id]))
+    return (
+        item.job,
+        w["steward"],
+        reverse("datasets:anonymisation", args=[item.id]),
+        reverse("api:anonymisation-detail", args=[item.id]),
+    )
 
 
 def make_anonymise_apply(w):
     item = anonymisation_request(actor=w["steward"], version=w["prepared"], config=ANONYMISE)
     run_inline(item.job_id)  # a real search: the result is ready to apply
     item = anonymisation_apply_start(actor=w["steward"], anonymisation=item)
-    return (item.job, w["steward"], reverse("datasets:anonymisation", args=[item.id]),
-            reverse("api:anonymisation-detail", args=[item.id]))
+    return (
+        item.job,
+        w["steward"],
+        reverse("datasets:anonymisation", args=[item.id]),
+        reverse("api:anonymisation-detail", args=[item.id]),
+    )
 
 
 def make_report(w):
     report = report_request(actor=w["owner"], kind="dpia", subject=w["usecase"])
     w["report"] = report
-    return (report.job, w["owner"], reverse("reports:detail", args=[report.id]),
-            reverse("api:report-detail", args=[report.id]))
+    return (
+        report.job,
+        w["owner"],
+        reverse("reports:detail", args=[report.id]),
+        reverse("api:report-detail", args=[report.id]),
+    )
 
 
 def make_training(w):
     run = training_run_request(actor=w["owner"], version=w["prepared"], spec=run_spec(target_epsilon=0.5))
-    return (run.job, w["owner"], reverse("training:run", args=[run.id]),
-            reverse("api:training-run-detail", args=[run.id]))
+    return (
+        run.job,
+        w["owner"],
+        reverse("training:run", args=[run.id]),
+        reverse("api:training-run-detail", args=[run.id]),
+    )
 
 
 def make_evaluation(w):
     item = evaluation_request(actor=w["owner"], model_version=w["model"])
-    return (item.job, w["owner"], reverse("evaluation:detail", args=[item.id]),
-            reverse("api:evaluation-detail", args=[item.id]))
+    return (
+        item.job,
+        w["owner"],
+        reverse("evaluation:detail", args=[item.id]),
+        reverse("api:evaluation-detail", args=[item.id]),
+    )
 
 
 MAKERS = {

@@ -79,7 +79,11 @@ def test_the_reaper_requeues_lost_jobs_and_fails_them_when_attempts_run_out(org)
     assert job_reap_expired() == {"requeued": 1, "failed": 1}
     retry.refresh_from_db(), spent.refresh_from_db(), healthy.refresh_from_db()
     assert retry.status == S.QUEUED
-    assert spent.status == S.FAILED and "lost 1 times" in spent.error["message"]
+    assert (
+        spent.status == S.FAILED
+        and "stopped without finishing" in spent.error["message"]
+        and "1 attempt;" in spent.error["message"]
+    )
     assert healthy.status == S.RUNNING
     assert not Job.objects.filter(status=S.RUNNING, lease_expires_at__lt=timezone.now()).exists()
 

@@ -25,8 +25,12 @@ pytestmark = pytest.mark.django_db
 
 
 def poppler(command, data, *args):
-    completed = subprocess.run([command, *args, "-"] if command != "pdfsig" else [command, "/dev/stdin"],
-                               input=data, capture_output=True, check=False)
+    completed = subprocess.run(
+        [command, *args, "-"] if command != "pdfsig" else [command, "/dev/stdin"],
+        input=data,
+        capture_output=True,
+        check=False,
+    )
     return completed.stdout.decode(errors="replace") + completed.stderr.decode(errors="replace")
 
 
@@ -136,8 +140,10 @@ def test_the_renderer_reads_no_local_file_and_contacts_no_address(canary):
 
 
 def test_user_text_is_escaped_in_reports_and_nothing_is_fetched(owner, trained_model, read_report, canary):
-    hostile = (f'<img src="{canary}/leak.png"><link rel="stylesheet" href="{canary}/a.css"> '
-               'file:///etc/passwd <script>alert(1)</script>')
+    hostile = (
+        f'<img src="{canary}/leak.png"><link rel="stylesheet" href="{canary}/a.css"> '
+        "file:///etc/passwd <script>alert(1)</script>"
+    )
     UseCase.objects.filter(pk=trained_model.usecase_id).update(description=hostile, security_measures=hostile)
     report = issue(owner, "dpia", UseCase.objects.get(pk=trained_model.usecase_id))
     data = read_report(report)
@@ -147,24 +153,28 @@ def test_user_text_is_escaped_in_reports_and_nothing_is_fetched(owner, trained_m
     assert "root:" not in text
 
 
-@pytest.mark.parametrize("kind", ["model_card", "annex_iv", "datasheet", "dpia", "art30", "decision",
-                                  "audit_extract"])
-def test_every_kind_renders_readable_pages(kind, owner, admin_user, steward, trained_model, read_report, tmp_path,
-                                           board_member):
+@pytest.mark.parametrize("kind", ["model_card", "annex_iv", "datasheet", "dpia", "art30", "decision", "audit_extract"])
+def test_every_kind_renders_readable_pages(
+    kind, owner, admin_user, steward, trained_model, read_report, tmp_path, board_member
+):
     from apps.ethics.models import ReviewRequest
 
     subjects = {
-        "model_card": trained_model, "annex_iv": trained_model,
-        "datasheet": trained_model.training_run.dataset_version, "dpia": trained_model.usecase,
-        "art30": trained_model.organisation, "audit_extract": trained_model.organisation,
+        "model_card": trained_model,
+        "annex_iv": trained_model,
+        "datasheet": trained_model.training_run.dataset_version,
+        "dpia": trained_model.usecase,
+        "art30": trained_model.organisation,
+        "audit_extract": trained_model.organisation,
         "decision": ReviewRequest.objects.filter(status="decided").first(),
     }
     report = issue(steward if kind == "datasheet" else admin_user, kind, subjects[kind])
     data = read_report(report)
     assert report.status == Report.Status.READY and report.pages >= 2
     # pdftoppm renders the cover: it carries the title in dark text on white, not a blank or broken page.
-    subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", "-", str(tmp_path / "page")],
-                   input=data, check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", "-", str(tmp_path / "page")], input=data, check=True
+    )
     import numpy as np
     from PIL import Image
 

@@ -107,7 +107,8 @@ def test_the_lifecycle_runs_from_draft_to_retired_with_one_event_per_step(org, o
     submit = AuditEvent.objects.get(action="usecase.submit")
     assert submit.after["review"] == str(review.id) and submit.after["status"] == "in_review"
     review_actions = list(
-        AuditEvent.objects.filter(object_type="ethics.reviewrequest").order_by("sequence")
+        AuditEvent.objects.filter(object_type="ethics.reviewrequest")
+        .order_by("sequence")
         .values_list("action", flat=True)
     )
     assert review_actions == ["review.vote"]

@@ -28,8 +28,7 @@ def page(client, user, url: str) -> str:
     return response.content.decode()
 
 
-def test_another_owner_sees_no_cancel_button_and_the_service_refuses_them(client, org, owner, admin_user,
-                                                                          world):  # noqa: F811
+def test_another_owner_sees_no_cancel_button_and_the_service_refuses_them(client, org, owner, admin_user, world):  # noqa: F811
     other_owner = make_user("olga_owner", organisation=org, roles=(Role.OWNER,))
     run = new_run(org, world["usecase"], world["version"], owner, status="pending")
     Job.objects.filter(id=run.job_id).update(status=Job.Status.RUNNING)
@@ -42,13 +41,17 @@ def test_another_owner_sees_no_cancel_button_and_the_service_refuses_them(client
     job_cancel(actor=owner, job=Job.objects.get(id=run.job_id))
 
 
-def test_evaluation_actions_show_only_to_whom_the_services_accept(client, org, owner, steward, board_member,
-                                                                   world):  # noqa: F811
+def test_evaluation_actions_show_only_to_whom_the_services_accept(client, org, owner, steward, board_member, world):  # noqa: F811
     other_owner = make_user("olga_owner", organisation=org, roles=(Role.OWNER,))
     model = new_model(org, world["usecase"], world["version"], owner)
     evaluation = Evaluation.objects.create(
-        organisation=org, model_version=model, dataset_version=world["version"], created_by=owner,
-        status=Evaluation.Status.SUCCEEDED, policy={}, verdict="pass",
+        organisation=org,
+        model_version=model,
+        dataset_version=world["version"],
+        created_by=owner,
+        status=Evaluation.Status.SUCCEEDED,
+        policy={},
+        verdict="pass",
     )
     evaluation.job = new_job(org, owner, kind="evaluation", target=evaluation)
     evaluation.save(update_fields=["job"])
@@ -59,13 +62,15 @@ def test_evaluation_actions_show_only_to_whom_the_services_accept(client, org, o
         with pytest.raises(PermissionDenied):
             evaluation_request(actor=reader, model_version=model)
         with pytest.raises(PermissionDenied):
-            usecase_tighten_gate(actor=reader, usecase=world["usecase"], metric="demographic_parity_difference",
-                                 threshold=0.05)
+            usecase_tighten_gate(
+                actor=reader, usecase=world["usecase"], metric="demographic_parity_difference", threshold=0.05
+            )
     # Any owner may ask for an evaluation; only the use case's own owner (or an admin) changes its gates.
     html = page(client, other_owner, url)
     assert "Evaluate again" in html and "Tighten gate" not in html
     with pytest.raises(PermissionDenied):
-        usecase_tighten_gate(actor=other_owner, usecase=world["usecase"], metric="demographic_parity_difference",
-                             threshold=0.05)
+        usecase_tighten_gate(
+            actor=other_owner, usecase=world["usecase"], metric="demographic_parity_difference", threshold=0.05
+        )
     html = page(client, owner, url)
     assert "Evaluate again" in html and "Tighten gate" in html

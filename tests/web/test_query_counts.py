@@ -78,25 +78,45 @@ def new_usecase(org, owner, *, submit: bool = False):
 
 def new_version(dataset, steward, *, kind: str = DatasetVersion.Kind.PREPARED, parent=None) -> DatasetVersion:
     return DatasetVersion.objects.create(
-        dataset=dataset, number=dataset.versions.count() + 1, kind=kind, status=DatasetVersion.Status.READY,
-        parent=parent, file_name="rows.csv", file_format="csv", sha256=_sha(), size_bytes=100, row_count=10,
-        column_names=["a", "b"], storage_path="nowhere", created_by=steward,
+        dataset=dataset,
+        number=dataset.versions.count() + 1,
+        kind=kind,
+        status=DatasetVersion.Status.READY,
+        parent=parent,
+        file_name="rows.csv",
+        file_format="csv",
+        sha256=_sha(),
+        size_bytes=100,
+        row_count=10,
+        column_names=["a", "b"],
+        storage_path="nowhere",
+        created_by=steward,
     )
 
 
 def new_job(org, user, *, kind: str = "diagnostics", status: str = Job.Status.SUCCEEDED, target=None) -> Job:
     target_type = f"{target._meta.app_label}.{target._meta.model_name}" if target is not None else ""
     return Job.objects.create(
-        organisation=org, kind=kind, task_name=f"attest.{kind}", status=status, created_by=user,
-        target_type=target_type, target_id=str(target.id) if target is not None else "",
+        organisation=org,
+        kind=kind,
+        task_name=f"attest.{kind}",
+        status=status,
+        created_by=user,
+        target_type=target_type,
+        target_id=str(target.id) if target is not None else "",
     )
 
 
 def new_run(org, usecase, version, owner, *, status=TrainingRun.Status.SUCCEEDED) -> TrainingRun:
     run = TrainingRun.objects.create(
-        organisation=org, usecase=usecase, dataset_version=version, created_by=owner, status=status,
+        organisation=org,
+        usecase=usecase,
+        dataset_version=version,
+        created_by=owner,
+        status=status,
         spec={"model": "logistic_regression", "target_epsilon": 1.0, "label": "b", "features": ["a"]},
-        privacy={"epsilon": 0.9, "delta": 1e-5}, metrics={"validation_accuracy": 0.8},
+        privacy={"epsilon": 0.9, "delta": 1e-5},
+        metrics={"validation_accuracy": 0.8},
     )
     run.job = new_job(org, owner, kind="training", target=run)
     run.save(update_fields=["job"])
@@ -106,8 +126,13 @@ def new_run(org, usecase, version, owner, *, status=TrainingRun.Status.SUCCEEDED
 def new_model(org, usecase, version, owner) -> ModelVersion:
     run = new_run(org, usecase, version, owner)
     return ModelVersion.objects.create(
-        organisation=org, usecase=usecase, training_run=run, number=usecase.model_versions.count() + 1,
-        sha256=_sha(), storage_path="nowhere", manifest={"privacy": {"epsilon": 0.9}},
+        organisation=org,
+        usecase=usecase,
+        training_run=run,
+        number=usecase.model_versions.count() + 1,
+        sha256=_sha(),
+        storage_path="nowhere",
+        manifest={"privacy": {"epsilon": 0.9}},
     )
 
 
@@ -129,24 +154,34 @@ def test_use_case_list(client, org, owner):
 def test_dataset_list(client, org, owner, steward):
     client.force_login(steward)
     usecase = new_usecase(org, owner)
-    assert_constant(client, reverse("datasets:list"),
-                    lambda i: dataset_create(actor=steward, usecase=usecase, name=f"Dataset {i}"),
-                    lambda d: d.name)
+    assert_constant(
+        client,
+        reverse("datasets:list"),
+        lambda i: dataset_create(actor=steward, usecase=usecase, name=f"Dataset {i}"),
+        lambda d: d.name,
+    )
 
 
 def test_dataset_versions(client, world, steward):
     client.force_login(steward)
     dataset = world["dataset"]
-    assert_constant(client, reverse("datasets:detail", args=[dataset.id]),
-                    lambda i: new_version(dataset, steward, parent=world["version"]))
+    assert_constant(
+        client,
+        reverse("datasets:detail", args=[dataset.id]),
+        lambda i: new_version(dataset, steward, parent=world["version"]),
+    )
 
 
 def test_consent_imports(client, org, steward):
     client.force_login(steward)
 
     def add(i):
-        return consent_import_create(actor=steward, organisation=org, file_name=f"consent-{i}.csv",
-                                     chunks=iter([b"subject_id,purpose,status,timestamp\n"]))
+        return consent_import_create(
+            actor=steward,
+            organisation=org,
+            file_name=f"consent-{i}.csv",
+            chunks=iter([b"subject_id,purpose,status,timestamp\n"]),
+        )
 
     assert_constant(client, reverse("consent:home"), add, lambda c: c.file_name)
 
@@ -172,8 +207,14 @@ def test_review_list(client, org, owner, steward, board_member, world):
         model = new_model(org, world["usecase"], derived, owner)
         number = _n()
         ReviewRequest.objects.create(
-            organisation=org, reference=f"DR-{number:04d}", kind=ReviewRequest.Kind.DEPLOYMENT,
-            usecase=world["usecase"], model_version=model, requested_by=owner, bindings={}, bindings_sha256=_sha(),
+            organisation=org,
+            reference=f"DR-{number:04d}",
+            kind=ReviewRequest.Kind.DEPLOYMENT,
+            usecase=world["usecase"],
+            model_version=model,
+            requested_by=owner,
+            bindings={},
+            bindings_sha256=_sha(),
             due_at=timezone.now() + timedelta(days=14),
         )
         return development
@@ -186,9 +227,12 @@ def test_review_list(client, org, owner, steward, board_member, world):
 
 def test_board_members(client, org, admin_user):
     client.force_login(admin_user)
-    assert_constant(client, reverse("ethics:board"),
-                    lambda i: make_user(f"board_{_n()}", organisation=org, roles=(Role.BOARD,)),
-                    lambda u: u.display_name)
+    assert_constant(
+        client,
+        reverse("ethics:board"),
+        lambda i: make_user(f"board_{_n()}", organisation=org, roles=(Role.BOARD,)),
+        lambda u: u.display_name,
+    )
 
 
 def test_report_library(client, org, owner, world):
@@ -198,9 +242,18 @@ def test_report_library(client, org, owner, world):
     def add(i):
         number = _n()
         report = Report.objects.create(
-            organisation=org, kind=Report.Kind.DPIA, subject_type="usecases.usecase", subject_id=str(usecase.id),
-            subject_label=str(usecase), usecase=usecase, version=number, reference=f"RP-{number:05d}",
-            status=Report.Status.READY, created_by=owner, sha256=_sha(), pages=3,
+            organisation=org,
+            kind=Report.Kind.DPIA,
+            subject_type="usecases.usecase",
+            subject_id=str(usecase.id),
+            subject_label=str(usecase),
+            usecase=usecase,
+            version=number,
+            reference=f"RP-{number:05d}",
+            status=Report.Status.READY,
+            created_by=owner,
+            sha256=_sha(),
+            pages=3,
         )
         report.job = new_job(org, owner, kind="report", target=report)
         report.save(update_fields=["job"])
@@ -240,10 +293,12 @@ def test_members(client, org, admin_user):
 
 def test_tokens(client, owner):
     client.force_login(owner)
-    assert_constant(client, reverse("accounts:tokens"),
-                    lambda i: api_token_create(actor=owner, name=f"token {i}", expires_at=timezone.now()
-                                               + timedelta(days=30))[0],
-                    lambda t: t.name)
+    assert_constant(
+        client,
+        reverse("accounts:tokens"),
+        lambda i: api_token_create(actor=owner, name=f"token {i}", expires_at=timezone.now() + timedelta(days=30))[0],
+        lambda t: t.name,
+    )
 
 
 def test_notices(client, org, owner, board_member):
@@ -256,7 +311,6 @@ def test_dashboard(client, org, owner, board_member):
     assert_constant(client, reverse("dashboard"), lambda i: new_usecase(org, owner, submit=True))
 
 
-
 def test_the_batched_awaiting_list_agrees_with_each_reviews_own_state(org, owner, steward, board_member, world):
     from apps.ethics.selectors import review_state, reviews_awaiting
     from apps.ethics.services import review_recuse, vote_cast
@@ -267,14 +321,23 @@ def test_the_batched_awaiting_list_agrees_with_each_reviews_own_state(org, owner
     made_by_member = new_version(world["dataset"], data_steward_on_board, parent=world["version"])
     development = new_usecase(org, owner, submit=True).reviews.get()
     deployment = ReviewRequest.objects.create(
-        organisation=org, reference="DR-9001", kind=ReviewRequest.Kind.DEPLOYMENT, usecase=world["usecase"],
-        model_version=new_model(org, world["usecase"], made_by_member, owner), requested_by=owner, bindings={},
-        bindings_sha256=_sha(), due_at=timezone.now() + timedelta(days=14),
+        organisation=org,
+        reference="DR-9001",
+        kind=ReviewRequest.Kind.DEPLOYMENT,
+        usecase=world["usecase"],
+        model_version=new_model(org, world["usecase"], made_by_member, owner),
+        requested_by=owner,
+        bindings={},
+        bindings_sha256=_sha(),
+        due_at=timezone.now() + timedelta(days=14),
     )
     vote_cast(actor=voter, review=development, choice="approve", reason="Sound.")
     review_recuse(actor=recused, review=deployment, reason="I advised the vendor.")
     for user in (board_member, data_steward_on_board, voter, recused, owner, steward):
-        expected = {review.id for review in ReviewRequest.objects.filter(organisation=org, status="open")
-                    if any(member.id == user.id for member in review_state(review).pending)}
+        expected = {
+            review.id
+            for review in ReviewRequest.objects.filter(organisation=org, status="open")
+            if any(member.id == user.id for member in review_state(review).pending)
+        }
         assert {review.id for review in reviews_awaiting(user, org)} == expected, user.username
     assert {r.id for r in reviews_awaiting(data_steward_on_board, org)} == {development.id}

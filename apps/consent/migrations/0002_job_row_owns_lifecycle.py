@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 # Old in-flight and failure values become "no outcome yet": the job row says queued, running or failed.
-OLD_TO_NEW = {'queued': 'pending', 'running': 'pending', 'failed': 'pending'}
+OLD_TO_NEW = {"queued": "pending", "running": "pending", "failed": "pending"}
 
 
 def to_domain_outcome(apps, schema_editor):
@@ -14,20 +14,21 @@ def to_domain_outcome(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consent', '0001_initial'),
+        ("consent", "0001_initial"),
     ]
 
     operations = [
         migrations.RunPython(to_domain_outcome, migrations.RunPython.noop),
         migrations.RemoveField(
-            model_name='consentimport',
-            name='fatal_error',
+            model_name="consentimport",
+            name="fatal_error",
         ),
         migrations.AlterField(
-            model_name='consentimport',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Not imported yet'), ('succeeded', 'Imported')], default='pending', max_length=16),
+            model_name="consentimport",
+            name="status",
+            field=models.CharField(
+                choices=[("pending", "Not imported yet"), ("succeeded", "Imported")], default="pending", max_length=16
+            ),
         ),
     ]

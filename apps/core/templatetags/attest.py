@@ -58,4 +58,3 @@ def model_label(label: Any) -> str:
         return str(apps.get_model(str(label))._meta.verbose_name).capitalize()
     except (LookupError, ValueError):
         return words(str(label).rpartition(".")[2])
-

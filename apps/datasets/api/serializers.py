@@ -126,7 +126,9 @@ class AnonymisationRequestSerializer(serializers.Serializer):
     t_distance = serializers.ChoiceField(choices=["equal", "hierarchical"], default="equal")
     measure = serializers.ChoiceField(choices=["loss", "entropy"], default="loss")
     hierarchies = serializers.DictField(
-        child=serializers.DictField(), required=False, default=dict,
+        child=serializers.DictField(),
+        required=False,
+        default=dict,
         help_text='Per column: {"kind": "intervals", "widths": [5, 10]} | {"kind": "table", "rows": [[value, ...]]} '
         "| dates | prefix | suppression | propose",
     )

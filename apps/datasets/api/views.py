@@ -170,9 +170,11 @@ class AnonymisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vie
     serializer_class = AnonymisationSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return Anonymisation.objects.filter(
-            version__in=visible_to(self.request.user, "view", DatasetVersion)
-        ).select_related("job").order_by("-created_at")
+        return (
+            Anonymisation.objects.filter(version__in=visible_to(self.request.user, "view", DatasetVersion))
+            .select_related("job")
+            .order_by("-created_at")
+        )
 
     @extend_schema(request=None, responses={202: AnonymisationSerializer})
     @action(detail=True, methods=["post"])

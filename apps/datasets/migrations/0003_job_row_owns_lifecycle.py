@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 # Old in-flight and failure values become "no outcome yet": the job row says queued, running or failed.
-OLD_TO_NEW = {'queued': 'pending', 'running': 'pending', 'failed': 'pending', 'applying': 'ready'}
+OLD_TO_NEW = {"queued": "pending", "running": "pending", "failed": "pending", "applying": "ready"}
 
 
 def to_domain_outcome(apps, schema_editor):
@@ -16,31 +16,45 @@ def to_domain_outcome(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0002_anonymisation'),
-        ('jobs', '0001_initial'),
+        ("datasets", "0002_anonymisation"),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.RunPython(to_domain_outcome, migrations.RunPython.noop),
         migrations.RemoveField(
-            model_name='anonymisation',
-            name='error',
+            model_name="anonymisation",
+            name="error",
         ),
         migrations.AlterField(
-            model_name='anonymisation',
-            name='job',
-            field=models.ForeignKey(blank=True, help_text='The latest job: the search, then the apply once it is requested.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='jobs.job'),
+            model_name="anonymisation",
+            name="job",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The latest job: the search, then the apply once it is requested.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="jobs.job",
+            ),
         ),
         migrations.AlterField(
-            model_name='anonymisation',
-            name='status',
-            field=models.CharField(choices=[('pending', 'No result yet'), ('ready', 'Ready to apply'), ('applied', 'Applied')], default='pending', max_length=12),
+            model_name="anonymisation",
+            name="status",
+            field=models.CharField(
+                choices=[("pending", "No result yet"), ("ready", "Ready to apply"), ("applied", "Applied")],
+                default="pending",
+                max_length=12,
+            ),
         ),
         migrations.AlterField(
-            model_name='datasetversion',
-            name='status',
-            field=models.CharField(choices=[('profiling', 'Profiling'), ('ready', 'Ready'), ('erased', 'Erased (retention expired)')], default='profiling', max_length=16),
+            model_name="datasetversion",
+            name="status",
+            field=models.CharField(
+                choices=[("profiling", "Profiling"), ("ready", "Ready"), ("erased", "Erased (retention expired)")],
+                default="profiling",
+                max_length=16,
+            ),
         ),
     ]

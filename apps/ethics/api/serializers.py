@@ -20,8 +20,17 @@ class DecisionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Decision
-        fields = ["id", "outcome", "tally", "quorum", "approval_threshold", "bindings_sha256", "closed_by",
-                  "waivers", "created_at"]
+        fields = [
+            "id",
+            "outcome",
+            "tally",
+            "quorum",
+            "approval_threshold",
+            "bindings_sha256",
+            "closed_by",
+            "waivers",
+            "created_at",
+        ]
 
 
 class WaiverSerializer(serializers.ModelSerializer):
@@ -30,8 +39,18 @@ class WaiverSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Waiver
-        fields = ["id", "review", "waived", "justification", "expires_on", "requested_by", "status", "decided_at",
-                  "tally", "created_at"]
+        fields = [
+            "id",
+            "review",
+            "waived",
+            "justification",
+            "expires_on",
+            "requested_by",
+            "status",
+            "decided_at",
+            "tally",
+            "created_at",
+        ]
 
 
 class ReviewSerializer(serializers.ModelSerializer):
@@ -43,9 +62,24 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReviewRequest
-        fields = ["id", "reference", "kind", "status", "usecase", "model_version", "requested_by", "bindings",
-                  "bindings_sha256", "checklist", "answers", "due_at", "superseded_reason", "superseded_by",
-                  "decision", "created_at"]
+        fields = [
+            "id",
+            "reference",
+            "kind",
+            "status",
+            "usecase",
+            "model_version",
+            "requested_by",
+            "bindings",
+            "bindings_sha256",
+            "checklist",
+            "answers",
+            "due_at",
+            "superseded_reason",
+            "superseded_by",
+            "decision",
+            "created_at",
+        ]
 
     def get_superseded_by(self, review: ReviewRequest) -> str | None:
         successor = getattr(review, "superseded_by", None) if review.status == "superseded" else None
@@ -83,18 +117,20 @@ class ReviewDetailSerializer(ReviewSerializer):
         from apps.ethics.selectors import review_state
 
         state = review_state(review)
-        return ReviewStateSerializer({
-            "quorum": state.rules.quorum,
-            "approval_threshold": state.rules.threshold,
-            "counts": state.tally.counts,
-            "cast": state.tally.cast,
-            "votes_needed": state.votes_needed,
-            "quorum_reachable": state.quorum_reachable,
-            "eligible": [m.username for m in state.eligible],
-            "pending": [m.username for m in state.pending],
-            "recused": [m.username for m in state.members if m.id in state.recused],
-            "blocking": state.blocking,
-        }).data
+        return ReviewStateSerializer(
+            {
+                "quorum": state.rules.quorum,
+                "approval_threshold": state.rules.threshold,
+                "counts": state.tally.counts,
+                "cast": state.tally.cast,
+                "votes_needed": state.votes_needed,
+                "quorum_reachable": state.quorum_reachable,
+                "eligible": [m.username for m in state.eligible],
+                "pending": [m.username for m in state.pending],
+                "recused": [m.username for m in state.members if m.id in state.recused],
+                "blocking": state.blocking,
+            }
+        ).data
 
 
 class DeploymentRequestSerializer(serializers.Serializer):
@@ -105,8 +141,12 @@ class DeploymentRequestSerializer(serializers.Serializer):
 class VoteRequestSerializer(serializers.Serializer):
     choice = serializers.ChoiceField(choices=rules.VOTE_CHOICES)
     reason = serializers.CharField(max_length=5000)
-    conditions = serializers.ListField(child=serializers.DictField(), required=False, default=list,
-                                       help_text='For approve_with_conditions: [{"text", "owner": user id, "due"}]')
+    conditions = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        default=list,
+        help_text='For approve_with_conditions: [{"text", "owner": user id, "due"}]',
+    )
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -168,8 +208,16 @@ class BoardSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Board
-        fields = ["organisation", "quorum", "approval_threshold", "chair", "vote_days", "decides", "checklist",
-                  "members"]
+        fields = [
+            "organisation",
+            "quorum",
+            "approval_threshold",
+            "chair",
+            "vote_days",
+            "decides",
+            "checklist",
+            "members",
+        ]
 
     def get_members(self, board: Board) -> list[str]:
         from apps.ethics.selectors import board_members

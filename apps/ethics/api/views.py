@@ -60,14 +60,18 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def list(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=DeploymentRequestSerializer, responses={201: ReviewSerializer},
-                   description="Request the board's deployment approval of a model version.")
+    @extend_schema(
+        request=DeploymentRequestSerializer,
+        responses={201: ReviewSerializer},
+        description="Request the board's deployment approval of a model version.",
+    )
     def create(self, request: Request) -> Response:
         payload = DeploymentRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         model = get_object_or_404(models_visible_to(request.user), id=payload.validated_data["model_version"])
-        review = services.review_request_deployment(actor=request.user, model_version=model,
-                                                    answers=payload.validated_data["answers"] or None)
+        review = services.review_request_deployment(
+            actor=request.user, model_version=model, answers=payload.validated_data["answers"] or None
+        )
         return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=VoteRequestSerializer, responses={201: VoteSerializer})
@@ -99,8 +103,9 @@ class ReviewViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def answers(self, request: Request, pk: str) -> Response:
         payload = AnswersSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        review = services.review_answer_checklist(actor=request.user, review=self.get_object(),
-                                                  answers=payload.validated_data["answers"])
+        review = services.review_answer_checklist(
+            actor=request.user, review=self.get_object(), answers=payload.validated_data["answers"]
+        )
         return Response(ReviewSerializer(review).data)
 
     @extend_schema(request=StanceSerializer, responses={201: StanceSerializer})
@@ -153,21 +158,26 @@ class ConditionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     serializer_class = ConditionSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return Condition.objects.filter(organisation_id__in=organisation_ids_for(self.request.user)).select_related(
-            "owner", "decision").order_by("due_on")
+        return (
+            Condition.objects.filter(organisation_id__in=organisation_ids_for(self.request.user))
+            .select_related("owner", "decision")
+            .order_by("due_on")
+        )
 
     @extend_schema(request=NoteSerializer, responses={200: ConditionSerializer})
     @action(detail=True, methods=["post"])
     def met(self, request: Request, pk: str) -> Response:
         payload = NoteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        condition = services.condition_mark_met(actor=request.user, condition=self.get_object(),
-                                                note=payload.validated_data["note"])
+        condition = services.condition_mark_met(
+            actor=request.user, condition=self.get_object(), note=payload.validated_data["note"]
+        )
         return Response(ConditionSerializer(condition).data)
 
 
-@extend_schema(tags=["ethics board"],
-               parameters=[OpenApiParameter("organisation", OpenApiTypes.UUID, OpenApiParameter.PATH)])
+@extend_schema(
+    tags=["ethics board"], parameters=[OpenApiParameter("organisation", OpenApiTypes.UUID, OpenApiParameter.PATH)]
+)
 class BoardViewSet(viewsets.GenericViewSet):
     """The board of an organisation, addressed by the organisation's id."""
 
@@ -222,6 +232,7 @@ class ModelCardViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         payload = ModelCardWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         model = get_object_or_404(models_visible_to(request.user), id=payload.validated_data["model_version"])
-        revision = modelcard_save(actor=request.user, model_version=model,
-                                  narrative=payload.validated_data["narrative"])
+        revision = modelcard_save(
+            actor=request.user, model_version=model, narrative=payload.validated_data["narrative"]
+        )
         return Response(ModelCardSerializer(revision).data, status=status.HTTP_201_CREATED)

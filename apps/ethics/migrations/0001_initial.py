@@ -7,232 +7,486 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('training', '0001_initial'),
-        ('usecases', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("training", "0001_initial"),
+        ("usecases", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Board',
+            name="Board",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('quorum', models.PositiveSmallIntegerField(default=2, help_text='Minimum number of votes cast (abstentions count).')),
-                ('approval_threshold', models.FloatField(default=0.66, help_text='Share of approvals among non-abstaining votes needed to approve (0.5 to 1).')),
-                ('vote_days', models.PositiveSmallIntegerField(default=10, help_text='Days members have to vote.')),
-                ('checklist', models.JSONField(default=list, help_text='List of {"key", "text", "source"}.')),
-                ('chair', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organisation', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='board', to='accounts.organisation')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "quorum",
+                    models.PositiveSmallIntegerField(
+                        default=2, help_text="Minimum number of votes cast (abstentions count)."
+                    ),
+                ),
+                (
+                    "approval_threshold",
+                    models.FloatField(
+                        default=0.66,
+                        help_text="Share of approvals among non-abstaining votes needed to approve (0.5 to 1).",
+                    ),
+                ),
+                ("vote_days", models.PositiveSmallIntegerField(default=10, help_text="Days members have to vote.")),
+                ("checklist", models.JSONField(default=list, help_text='List of {"key", "text", "source"}.')),
+                (
+                    "chair",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="board", to="accounts.organisation"
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Decision',
+            name="Decision",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('outcome', models.CharField(choices=[('approved', 'Approved'), ('approved_with_conditions', 'Approved with conditions'), ('changes_requested', 'Changes requested'), ('rejected', 'Rejected')], max_length=32)),
-                ('tally', models.JSONField()),
-                ('quorum', models.PositiveSmallIntegerField()),
-                ('approval_threshold', models.FloatField()),
-                ('bindings_sha256', models.CharField(max_length=64)),
-                ('waivers', models.JSONField(blank=True, default=list, help_text='Waivers in force when it was decided.')),
-                ('closed_by', models.ForeignKey(blank=True, help_text='The chair, when the chair closed the review; empty when the votes settled it.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("approved", "Approved"),
+                            ("approved_with_conditions", "Approved with conditions"),
+                            ("changes_requested", "Changes requested"),
+                            ("rejected", "Rejected"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("tally", models.JSONField()),
+                ("quorum", models.PositiveSmallIntegerField()),
+                ("approval_threshold", models.FloatField()),
+                ("bindings_sha256", models.CharField(max_length=64)),
+                (
+                    "waivers",
+                    models.JSONField(blank=True, default=list, help_text="Waivers in force when it was decided."),
+                ),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The chair, when the chair closed the review; empty when the votes settled it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Condition',
+            name="Condition",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('text', models.TextField()),
-                ('due_on', models.DateField()),
-                ('status', models.CharField(choices=[('open', 'Open'), ('met', 'Met')], default='open', max_length=8)),
-                ('met_at', models.DateTimeField(blank=True, null=True)),
-                ('met_note', models.TextField(blank=True)),
-                ('met_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('proposed_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('decision', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='conditions', to='ethics.decision')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("text", models.TextField()),
+                ("due_on", models.DateField()),
+                ("status", models.CharField(choices=[("open", "Open"), ("met", "Met")], default="open", max_length=8)),
+                ("met_at", models.DateTimeField(blank=True, null=True)),
+                ("met_note", models.TextField(blank=True)),
+                (
+                    "met_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.organisation"
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "proposed_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "decision",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="conditions", to="ethics.decision"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_on'],
+                "ordering": ["due_on"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewRequest',
+            name="ReviewRequest",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('reference', models.CharField(max_length=20)),
-                ('kind', models.CharField(choices=[('development', 'Development approval'), ('deployment', 'Deployment approval')], max_length=16)),
-                ('status', models.CharField(choices=[('open', 'Open for votes'), ('decided', 'Decided'), ('superseded', 'Superseded (artifacts changed)'), ('withdrawn', 'Withdrawn')], db_index=True, default='open', max_length=16)),
-                ('bindings', models.JSONField(help_text='Each reviewed artifact with its identifier, revision and sha256.')),
-                ('bindings_sha256', models.CharField(max_length=64)),
-                ('checklist', models.JSONField(default=list, help_text="The board's checklist as it was when the review opened.")),
-                ('answers', models.JSONField(blank=True, default=dict, help_text='{item key: {"answer": yes|no|n/a, "note"}}')),
-                ('due_at', models.DateTimeField()),
-                ('superseded_reason', models.CharField(blank=True, max_length=500)),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='reviews', to='training.modelversion')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organisation')),
-                ('previous', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='superseded_by', to='ethics.reviewrequest')),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('usecase', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reviews', to='usecases.usecase')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("reference", models.CharField(max_length=20)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("development", "Development approval"), ("deployment", "Deployment approval")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open for votes"),
+                            ("decided", "Decided"),
+                            ("superseded", "Superseded (artifacts changed)"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        db_index=True,
+                        default="open",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "bindings",
+                    models.JSONField(help_text="Each reviewed artifact with its identifier, revision and sha256."),
+                ),
+                ("bindings_sha256", models.CharField(max_length=64)),
+                (
+                    "checklist",
+                    models.JSONField(default=list, help_text="The board's checklist as it was when the review opened."),
+                ),
+                (
+                    "answers",
+                    models.JSONField(blank=True, default=dict, help_text='{item key: {"answer": yes|no|n/a, "note"}}'),
+                ),
+                ("due_at", models.DateTimeField()),
+                ("superseded_reason", models.CharField(blank=True, max_length=500)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="reviews",
+                        to="training.modelversion",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.organisation"
+                    ),
+                ),
+                (
+                    "previous",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="superseded_by",
+                        to="ethics.reviewrequest",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "usecase",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="reviews", to="usecases.usecase"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Recusal',
+            name="Recusal",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('reason', models.TextField()),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='recusals', to='ethics.reviewrequest')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("reason", models.TextField()),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="recusals", to="ethics.reviewrequest"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Notice',
+            name="Notice",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('kind', models.CharField(max_length=24)),
-                ('message', models.CharField(max_length=500)),
-                ('url', models.CharField(blank=True, max_length=300)),
-                ('read_at', models.DateTimeField(blank=True, null=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organisation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notices', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='ethics.reviewrequest')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("kind", models.CharField(max_length=24)),
+                ("message", models.CharField(max_length=500)),
+                ("url", models.CharField(blank=True, max_length=300)),
+                ("read_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.organisation"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="notices", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="ethics.reviewrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='decision',
-            name='review',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='decision', to='ethics.reviewrequest'),
+            model_name="decision",
+            name="review",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT, related_name="decision", to="ethics.reviewrequest"
+            ),
         ),
         migrations.CreateModel(
-            name='Comment',
+            name="Comment",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('section', models.CharField(max_length=20)),
-                ('body', models.TextField()),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='comments', to='ethics.reviewrequest')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("section", models.CharField(max_length=20)),
+                ("body", models.TextField()),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="comments", to="ethics.reviewrequest"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ChecklistStance',
+            name="ChecklistStance",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('item_key', models.CharField(max_length=40)),
-                ('stance', models.CharField(choices=[('confirm', 'Confirm'), ('dispute', 'Dispute')], max_length=8)),
-                ('note', models.TextField(blank=True)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stances', to='ethics.reviewrequest')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("item_key", models.CharField(max_length=40)),
+                ("stance", models.CharField(choices=[("confirm", "Confirm"), ("dispute", "Dispute")], max_length=8)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="stances", to="ethics.reviewrequest"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Vote',
+            name="Vote",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('choice', models.CharField(choices=[('approve', 'Approve'), ('approve_with_conditions', 'Approve with conditions'), ('request_changes', 'Request changes'), ('reject', 'Reject'), ('abstain', 'Abstain')], max_length=24)),
-                ('reason', models.TextField()),
-                ('conditions', models.JSONField(blank=True, default=list, help_text='List of {"text", "owner", "due"}.')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='votes', to='ethics.reviewrequest')),
-                ('voter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "choice",
+                    models.CharField(
+                        choices=[
+                            ("approve", "Approve"),
+                            ("approve_with_conditions", "Approve with conditions"),
+                            ("request_changes", "Request changes"),
+                            ("reject", "Reject"),
+                            ("abstain", "Abstain"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("reason", models.TextField()),
+                (
+                    "conditions",
+                    models.JSONField(blank=True, default=list, help_text='List of {"text", "owner", "due"}.'),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="votes", to="ethics.reviewrequest"
+                    ),
+                ),
+                (
+                    "voter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Waiver',
+            name="Waiver",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('waived', models.JSONField(help_text='The failing gates and audit faults it covers, with their values.')),
-                ('justification', models.TextField()),
-                ('expires_on', models.DateField()),
-                ('status', models.CharField(choices=[('open', 'Open for votes'), ('granted', 'Granted'), ('refused', 'Refused'), ('withdrawn', 'Withdrawn (its review closed first)')], default='open', max_length=12)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('tally', models.JSONField(blank=True, default=dict)),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='waivers', to='ethics.reviewrequest')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "waived",
+                    models.JSONField(help_text="The failing gates and audit faults it covers, with their values."),
+                ),
+                ("justification", models.TextField()),
+                ("expires_on", models.DateField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open for votes"),
+                            ("granted", "Granted"),
+                            ("refused", "Refused"),
+                            ("withdrawn", "Withdrawn (its review closed first)"),
+                        ],
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("tally", models.JSONField(blank=True, default=dict)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="waivers", to="ethics.reviewrequest"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='WaiverVote',
+            name="WaiverVote",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('choice', models.CharField(choices=[('approve', 'Grant'), ('reject', 'Refuse'), ('abstain', 'Abstain')], max_length=8)),
-                ('reason', models.TextField()),
-                ('voter', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('waiver', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='votes', to='ethics.waiver')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "choice",
+                    models.CharField(
+                        choices=[("approve", "Grant"), ("reject", "Refuse"), ("abstain", "Abstain")], max_length=8
+                    ),
+                ),
+                ("reason", models.TextField()),
+                (
+                    "voter",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "waiver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="votes", to="ethics.waiver"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='reviewrequest',
-            constraint=models.UniqueConstraint(fields=('organisation', 'reference'), name='review_reference_unique'),
+            model_name="reviewrequest",
+            constraint=models.UniqueConstraint(fields=("organisation", "reference"), name="review_reference_unique"),
         ),
         migrations.AddConstraint(
-            model_name='recusal',
-            constraint=models.UniqueConstraint(fields=('review', 'member'), name='recusal_unique'),
+            model_name="recusal",
+            constraint=models.UniqueConstraint(fields=("review", "member"), name="recusal_unique"),
         ),
         migrations.AddIndex(
-            model_name='notice',
-            index=models.Index(fields=['user', 'read_at'], name='ethics_noti_user_id_6a269d_idx'),
+            model_name="notice",
+            index=models.Index(fields=["user", "read_at"], name="ethics_noti_user_id_6a269d_idx"),
         ),
         migrations.AddConstraint(
-            model_name='checkliststance',
-            constraint=models.UniqueConstraint(fields=('review', 'item_key', 'member'), name='stance_unique'),
+            model_name="checkliststance",
+            constraint=models.UniqueConstraint(fields=("review", "item_key", "member"), name="stance_unique"),
         ),
         migrations.AddConstraint(
-            model_name='vote',
-            constraint=models.UniqueConstraint(fields=('review', 'voter'), name='vote_one_per_member'),
+            model_name="vote",
+            constraint=models.UniqueConstraint(fields=("review", "voter"), name="vote_one_per_member"),
         ),
         migrations.AddConstraint(
-            model_name='waivervote',
-            constraint=models.UniqueConstraint(fields=('waiver', 'voter'), name='waiver_vote_one_per_member'),
+            model_name="waivervote",
+            constraint=models.UniqueConstraint(fields=("waiver", "voter"), name="waiver_vote_one_per_member"),
         ),
     ]

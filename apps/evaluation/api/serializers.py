@@ -13,12 +13,31 @@ class EvaluationSerializer(JobStateSerializerMixin, serializers.ModelSerializer)
 
     class Meta:
         model = Evaluation
-        fields = ["id", "model_version", "dataset_version", "kind", "status", "seed", "policy", "policy_revision",
-                  "verdict", "results", "audit", "privacy_cost", "job", "error", "created_at"]
+        fields = [
+            "id",
+            "model_version",
+            "dataset_version",
+            "kind",
+            "status",
+            "seed",
+            "policy",
+            "policy_revision",
+            "verdict",
+            "results",
+            "audit",
+            "privacy_cost",
+            "job",
+            "error",
+            "created_at",
+        ]
 
 
 class EvaluationRequestSerializer(serializers.Serializer):
     model_version = serializers.UUIDField()
-    dataset_version = serializers.UUIDField(required=False, allow_null=True, default=None,
-                                            help_text="An external test set; default: the run's held-out rows.")
+    dataset_version = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An external test set; default: the run's held-out rows.",
+    )
     seed = serializers.IntegerField(min_value=0, default=0)

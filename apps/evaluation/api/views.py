@@ -30,8 +30,10 @@ class EvaluationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         model = get_object_or_404(models_visible_to(request.user), id=payload.validated_data["model_version"])
         version = None
         if payload.validated_data["dataset_version"]:
-            version = get_object_or_404(datasets_visible_to(request.user, "view", DatasetVersion),
-                                        id=payload.validated_data["dataset_version"])
-        item = services.evaluation_request(actor=request.user, model_version=model, dataset_version=version,
-                                           seed=payload.validated_data["seed"])
+            version = get_object_or_404(
+                datasets_visible_to(request.user, "view", DatasetVersion), id=payload.validated_data["dataset_version"]
+            )
+        item = services.evaluation_request(
+            actor=request.user, model_version=model, dataset_version=version, seed=payload.validated_data["seed"]
+        )
         return Response(EvaluationSerializer(item).data, status=status.HTTP_202_ACCEPTED)

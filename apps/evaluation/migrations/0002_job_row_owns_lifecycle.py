@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 # Old in-flight and failure values become "no outcome yet": the job row says queued, running or failed.
-OLD_TO_NEW = {'queued': 'pending', 'running': 'pending', 'failed': 'pending'}
+OLD_TO_NEW = {"queued": "pending", "running": "pending", "failed": "pending"}
 
 
 def to_domain_outcome(apps, schema_editor):
@@ -14,20 +14,21 @@ def to_domain_outcome(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evaluation', '0001_initial'),
+        ("evaluation", "0001_initial"),
     ]
 
     operations = [
         migrations.RunPython(to_domain_outcome, migrations.RunPython.noop),
         migrations.RemoveField(
-            model_name='evaluation',
-            name='error',
+            model_name="evaluation",
+            name="error",
         ),
         migrations.AlterField(
-            model_name='evaluation',
-            name='status',
-            field=models.CharField(choices=[('pending', 'No results yet'), ('succeeded', 'Finished')], default='pending', max_length=16),
+            model_name="evaluation",
+            name="status",
+            field=models.CharField(
+                choices=[("pending", "No results yet"), ("succeeded", "Finished")], default="pending", max_length=16
+            ),
         ),
     ]

@@ -16,15 +16,35 @@ class ReportSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Report
-        fields = ["id", "reference", "organisation", "kind", "subject_type", "subject_id", "subject_label", "usecase",
-                  "model_version", "version", "status", "sha256", "size_bytes", "pages", "signer_fingerprint",
-                  "superseded_by", "job", "error", "created_at"]
+        fields = [
+            "id",
+            "reference",
+            "organisation",
+            "kind",
+            "subject_type",
+            "subject_id",
+            "subject_label",
+            "usecase",
+            "model_version",
+            "version",
+            "status",
+            "sha256",
+            "size_bytes",
+            "pages",
+            "signer_fingerprint",
+            "superseded_by",
+            "job",
+            "error",
+            "created_at",
+        ]
 
 
 class ReportRequestSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Report.Kind.choices)
-    subject = serializers.CharField(max_length=64, help_text="id of the model version, dataset version, use case, "
-                                    "review or organisation the report is about")
+    subject = serializers.CharField(
+        max_length=64,
+        help_text="id of the model version, dataset version, use case, review or organisation the report is about",
+    )
 
 
 class VerifyUploadSerializer(serializers.Serializer):
@@ -50,8 +70,18 @@ class SigningIdentitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SigningIdentity
-        fields = ["id", "organisation", "subject", "fingerprint", "self_signed", "not_after", "certificate_pem",
-                  "active", "retired_at", "created_at"]
+        fields = [
+            "id",
+            "organisation",
+            "subject",
+            "fingerprint",
+            "self_signed",
+            "not_after",
+            "certificate_pem",
+            "active",
+            "retired_at",
+            "created_at",
+        ]
 
     def get_active(self, identity: SigningIdentity) -> bool:
         return identity.retired_at is None
@@ -61,6 +91,6 @@ class SigningIdentityImportSerializer(serializers.Serializer):
     organisation = serializers.UUIDField()
     certificate_pem = serializers.CharField(max_length=64 * 1024, trim_whitespace=False)
     key_pem = serializers.CharField(max_length=64 * 1024, trim_whitespace=False, write_only=True)
-    key_password = serializers.CharField(max_length=1024, required=False, allow_blank=True, default="",
-                                         write_only=True, trim_whitespace=False)
-
+    key_password = serializers.CharField(
+        max_length=1024, required=False, allow_blank=True, default="", write_only=True, trim_whitespace=False
+    )

@@ -37,8 +37,12 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def get_queryset(self):  # type: ignore[no-untyped-def]
         queryset = visible_to(self.request.user).order_by("-created_at")
         params = self.request.query_params
-        for name, field in (("kind", "kind"), ("usecase", "usecase_id"), ("model", "model_version_id"),
-                            ("organisation", "organisation_id")):
+        for name, field in (
+            ("kind", "kind"),
+            ("usecase", "usecase_id"),
+            ("model", "model_version_id"),
+            ("organisation", "organisation_id"),
+        ):
             if params.get(name):
                 queryset = queryset.filter(**{field: params[name]})
         return queryset
@@ -92,11 +96,15 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         result = services.report_verify(upload.read())
         report, newer = result["report"], result["superseded_by"]
         visible = report is not None and bool(roles_in(request.user, report.organisation))
-        return Response(VerifyResultSerializer({
-            **result,
-            "report": report.reference if visible else None,
-            "superseded_by": newer.reference if visible and newer is not None else None,
-        }).data)
+        return Response(
+            VerifyResultSerializer(
+                {
+                    **result,
+                    "report": report.reference if visible else None,
+                    "superseded_by": newer.reference if visible and newer is not None else None,
+                }
+            ).data
+        )
 
 
 @extend_schema(tags=["reports"])
@@ -109,8 +117,9 @@ class SigningIdentityViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         from apps.accounts.selectors import organisations_visible_to
         from apps.reports.models import SigningIdentity
 
-        return SigningIdentity.objects.filter(
-            organisation__in=organisations_visible_to(self.request.user)).order_by("-created_at")
+        return SigningIdentity.objects.filter(organisation__in=organisations_visible_to(self.request.user)).order_by(
+            "-created_at"
+        )
 
     @extend_schema(request=SigningIdentityImportSerializer, responses={201: SigningIdentitySerializer})
     def create(self, request: Request) -> Response:
@@ -123,7 +132,10 @@ class SigningIdentityViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if organisation is None:
             raise NotFound()
         identity = services.signing_identity_import(
-            actor=request.user, organisation=organisation, cert_pem=data["certificate_pem"], key_pem=data["key_pem"],
-            key_password=data["key_password"])
+            actor=request.user,
+            organisation=organisation,
+            cert_pem=data["certificate_pem"],
+            key_pem=data["key_pem"],
+            key_password=data["key_password"],
+        )
         return Response(SigningIdentitySerializer(identity).data, status=status.HTTP_201_CREATED)
-

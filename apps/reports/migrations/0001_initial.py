@@ -7,67 +7,161 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('jobs', '0001_initial'),
-        ('training', '0001_initial'),
-        ('usecases', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("jobs", "0001_initial"),
+        ("training", "0001_initial"),
+        ("usecases", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SigningIdentity',
+            name="SigningIdentity",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('certificate_pem', models.TextField()),
-                ('wrapped_key', models.TextField(help_text='The private key (PEM), wrapped by the master key.')),
-                ('fingerprint', models.CharField(help_text='sha256 of the certificate (DER).', max_length=64)),
-                ('subject', models.CharField(max_length=300)),
-                ('self_signed', models.BooleanField(default=True)),
-                ('not_after', models.DateTimeField()),
-                ('retired_at', models.DateTimeField(blank=True, null=True)),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='signing_keys', to='accounts.organisation')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("certificate_pem", models.TextField()),
+                ("wrapped_key", models.TextField(help_text="The private key (PEM), wrapped by the master key.")),
+                ("fingerprint", models.CharField(help_text="sha256 of the certificate (DER).", max_length=64)),
+                ("subject", models.CharField(max_length=300)),
+                ("self_signed", models.BooleanField(default=True)),
+                ("not_after", models.DateTimeField()),
+                ("retired_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signing_keys",
+                        to="accounts.organisation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Report',
+            name="Report",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('kind', models.CharField(choices=[('model_card', 'Model card'), ('datasheet', 'Datasheet'), ('dpia', 'Data protection impact assessment'), ('art30', 'GDPR Art. 30 record of processing'), ('annex_iv', 'EU AI Act Annex IV technical documentation'), ('decision', 'Ethics decision record'), ('audit_extract', 'Audit-trail extract')], max_length=16)),
-                ('subject_type', models.CharField(max_length=40)),
-                ('subject_id', models.CharField(max_length=64)),
-                ('subject_label', models.CharField(max_length=300)),
-                ('version', models.PositiveIntegerField()),
-                ('reference', models.CharField(max_length=40, unique=True)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('rendering', 'Rendering'), ('ready', 'Ready'), ('failed', 'Failed')], default='queued', max_length=12)),
-                ('sha256', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('size_bytes', models.PositiveBigIntegerField(default=0)),
-                ('pages', models.PositiveIntegerField(default=0)),
-                ('storage_path', models.CharField(blank=True, max_length=500)),
-                ('evidence', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='jobs.job')),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='training.modelversion')),
-                ('organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reports', to='accounts.organisation')),
-                ('superseded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='reports.report')),
-                ('usecase', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='usecases.usecase')),
-                ('signer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='reports.signingidentity')),
+                ("id", models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("model_card", "Model card"),
+                            ("datasheet", "Datasheet"),
+                            ("dpia", "Data protection impact assessment"),
+                            ("art30", "GDPR Art. 30 record of processing"),
+                            ("annex_iv", "EU AI Act Annex IV technical documentation"),
+                            ("decision", "Ethics decision record"),
+                            ("audit_extract", "Audit-trail extract"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("subject_type", models.CharField(max_length=40)),
+                ("subject_id", models.CharField(max_length=64)),
+                ("subject_label", models.CharField(max_length=300)),
+                ("version", models.PositiveIntegerField()),
+                ("reference", models.CharField(max_length=40, unique=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("rendering", "Rendering"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=12,
+                    ),
+                ),
+                ("sha256", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("size_bytes", models.PositiveBigIntegerField(default=0)),
+                ("pages", models.PositiveIntegerField(default=0)),
+                ("storage_path", models.CharField(blank=True, max_length=500)),
+                ("evidence", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="jobs.job",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="training.modelversion",
+                    ),
+                ),
+                (
+                    "organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="reports", to="accounts.organisation"
+                    ),
+                ),
+                (
+                    "superseded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="reports.report",
+                    ),
+                ),
+                (
+                    "usecase",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="usecases.usecase",
+                    ),
+                ),
+                (
+                    "signer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="reports.signingidentity",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'subject_type', 'subject_id', 'version'), name='report_version_unique')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("kind", "subject_type", "subject_id", "version"), name="report_version_unique"
+                    )
+                ],
             },
         ),
     ]

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 # Old in-flight and failure values become "no outcome yet": the job row says queued, running or failed.
-OLD_TO_NEW = {'queued': 'pending', 'running': 'pending', 'failed': 'stopped', 'cancelled': 'stopped'}
+OLD_TO_NEW = {"queued": "pending", "running": "pending", "failed": "stopped", "cancelled": "stopped"}
 
 
 def to_domain_outcome(apps, schema_editor):
@@ -14,21 +14,30 @@ def to_domain_outcome(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0001_initial'),
+        ("training", "0001_initial"),
     ]
 
     operations = [
         migrations.RunPython(to_domain_outcome, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='error',
-            field=models.TextField(blank=True, help_text='How the run ended without a model (steps done, budget settled).'),
+            model_name="trainingrun",
+            name="error",
+            field=models.TextField(
+                blank=True, help_text="How the run ended without a model (steps done, budget settled)."
+            ),
         ),
         migrations.AlterField(
-            model_name='trainingrun',
-            name='status',
-            field=models.CharField(choices=[('pending', 'No outcome yet'), ('succeeded', 'Succeeded'), ('stopped', 'Stopped; budget settled')], default='pending', max_length=16),
+            model_name="trainingrun",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "No outcome yet"),
+                    ("succeeded", "Succeeded"),
+                    ("stopped", "Stopped; budget settled"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
         ),
     ]

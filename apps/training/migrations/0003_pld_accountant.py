@@ -19,16 +19,15 @@ def recompose_with_pld(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0002_job_row_owns_lifecycle'),
+        ("training", "0002_job_row_owns_lifecycle"),
     ]
 
     operations = [
         migrations.RunPython(recompose_with_pld, migrations.RunPython.noop),
         migrations.AlterField(
-            model_name='privacybudget',
-            name='accountant',
-            field=models.CharField(default='pld', max_length=8),
+            model_name="privacybudget",
+            name="accountant",
+            field=models.CharField(default="pld", max_length=8),
         ),
     ]

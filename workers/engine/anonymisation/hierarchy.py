@@ -57,8 +57,9 @@ class Hierarchy:
         if not self.values:
             raise AnonymisationError(f"Column '{self.column}' has no values to generalise.", column=self.column)
         if any(len(level) != len(self.values) for level in self.labels):
-            raise AnonymisationError(f"Column '{self.column}': every level needs a label for every value.",
-                                     column=self.column)
+            raise AnonymisationError(
+                f"Column '{self.column}': every level needs a label for every value.", column=self.column
+            )
         if any(label != SUPPRESSED for label in self.labels[-1]):
             self.labels.append([SUPPRESSED] * len(self.values))
         for level in range(1, len(self.labels)):
@@ -68,14 +69,19 @@ class Hierarchy:
                     raise AnonymisationError(
                         f"Column '{self.column}': '{below}' at level {level - 1} has two parents at level {level} "
                         f"('{parent[below]}' and '{above}'); each level must group whole groups of the level below.",
-                        column=self.column, value=below)
+                        column=self.column,
+                        value=below,
+                    )
 
     def require_covers(self, values: list[str]) -> None:
         for value in values:
             if value not in self.index:
                 hint = f" (empty cells are written {MISSING} in a hierarchy file)" if value == MISSING else ""
-                raise AnonymisationError(f"Column '{self.column}': value '{value}' is not in its hierarchy{hint}.",
-                                         column=self.column, value=value)
+                raise AnonymisationError(
+                    f"Column '{self.column}': value '{value}' is not in its hierarchy{hint}.",
+                    column=self.column,
+                    value=value,
+                )
 
     def loss_per_value(self, level: int) -> np.ndarray:
         domain = len(self.values)
@@ -95,8 +101,9 @@ def intervals(column: str, values: list[str], widths: list[float], start: float 
         try:
             numbers.append(float(value))
         except ValueError:
-            raise AnonymisationError(f"Column '{column}': value '{value}' is not a number.", column=column,
-                                     value=value) from None
+            raise AnonymisationError(
+                f"Column '{column}': value '{value}' is not a number.", column=column, value=value
+            ) from None
     if not widths or any(w <= 0 for w in widths):
         raise AnonymisationError(f"Column '{column}': interval widths must be positive.", column=column)
     for smaller, larger in zip(widths, widths[1:], strict=False):
@@ -104,7 +111,9 @@ def intervals(column: str, values: list[str], widths: list[float], start: float 
         if larger <= smaller or abs(ratio - round(ratio)) > 1e-9:
             raise AnonymisationError(
                 f"Column '{column}': each interval width must be a multiple of the previous one ({_fmt(smaller)}, "
-                f"{_fmt(larger)}).", column=column)
+                f"{_fmt(larger)}).",
+                column=column,
+            )
     # Aligned on a multiple of the widest interval, so labels read as round numbers ([15, 20), not [17, 22)).
     base = math.floor(min(numbers) / widths[-1]) * widths[-1] if start is None else start
     labels = [list(values)]
@@ -124,11 +133,16 @@ def dates(column: str, values: list[str]) -> Hierarchy:
         try:
             parsed.append(date.fromisoformat(value[:10]))
         except ValueError:
-            raise AnonymisationError(f"Column '{column}': value '{value}' is not a date (YYYY-MM-DD).",
-                                     column=column, value=value) from None
-    return Hierarchy(column, "dates", list(values),
-                     [list(values), [f"{d:%Y-%m}" for d in parsed], [f"{d:%Y}" for d in parsed]],
-                     {"kind": "dates"})
+            raise AnonymisationError(
+                f"Column '{column}': value '{value}' is not a date (YYYY-MM-DD).", column=column, value=value
+            ) from None
+    return Hierarchy(
+        column,
+        "dates",
+        list(values),
+        [list(values), [f"{d:%Y-%m}" for d in parsed], [f"{d:%Y}" for d in parsed]],
+        {"kind": "dates"},
+    )
 
 
 def prefix(column: str, values: list[str]) -> Hierarchy:
@@ -136,8 +150,7 @@ def prefix(column: str, values: list[str]) -> Hierarchy:
     longest = max(len(v) for v in values)
     labels = [list(values)]
     for dropped in range(1, longest):
-        labels.append([v[: max(0, len(v) - dropped)] + SUPPRESSED if len(v) > dropped else SUPPRESSED
-                       for v in values])
+        labels.append([v[: max(0, len(v) - dropped)] + SUPPRESSED if len(v) > dropped else SUPPRESSED for v in values])
     return Hierarchy(column, "prefix", list(values), labels, {"kind": "prefix"})
 
 
@@ -154,11 +167,15 @@ def from_table(column: str, rows: list[list[str]]) -> Hierarchy:
     seen: set[str] = set()
     for row in rows:
         if len(row) != width:
-            raise AnonymisationError(f"Column '{column}': the row for '{row[0]}' has {len(row)} levels, others "
-                                     f"{width}.", column=column, value=row[0])
+            raise AnonymisationError(
+                f"Column '{column}': the row for '{row[0]}' has {len(row)} levels, others {width}.",
+                column=column,
+                value=row[0],
+            )
         if row[0] in seen:
-            raise AnonymisationError(f"Column '{column}': value '{row[0]}' appears twice in the hierarchy.",
-                                     column=column, value=row[0])
+            raise AnonymisationError(
+                f"Column '{column}': value '{row[0]}' appears twice in the hierarchy.", column=column, value=row[0]
+            )
         seen.add(row[0])
     labels = [[row[level] for row in rows] for level in range(width)]
     return Hierarchy(column, "table", [row[0] for row in rows], labels, {"kind": "table", "rows": rows})
@@ -215,8 +232,12 @@ def build(column: str, values: list[str], spec: dict[str, Any], numeric: bool) -
     return hierarchy
 
 
-def for_frame(frame: Any, columns: list[str], specs: dict[str, dict[str, Any]] | None = None,
-              numeric: dict[str, bool] | None = None) -> list[Hierarchy]:
+def for_frame(
+    frame: Any,
+    columns: list[str],
+    specs: dict[str, dict[str, Any]] | None = None,
+    numeric: dict[str, bool] | None = None,
+) -> list[Hierarchy]:
     """Hierarchies for ``columns`` of a pandas frame: each from its spec when given, else Attest's proposal.
     ``numeric``: whether each column holds numbers, when the frame holds them as text (a ``Combinations`` frame)."""
     import pandas as pd

@@ -17,15 +17,23 @@ def _class_sizes(frame: pd.DataFrame, quasi_identifiers: list[str], count: str |
     return groups[count].sum() if count else groups.size()
 
 
-def prosecutor_risk(frame: pd.DataFrame, quasi_identifiers: list[str], threshold: float = 0.2,
-                    count: str | None = None) -> dict[str, Any]:
+def prosecutor_risk(
+    frame: pd.DataFrame, quasi_identifiers: list[str], threshold: float = 0.2, count: str | None = None
+) -> dict[str, Any]:
     """``count``: the column saying how many records each row stands for (distinct combinations); else one each."""
     sizes = _class_sizes(frame, quasi_identifiers, count).to_numpy(dtype=np.int64) if not frame.empty else []
     sizes = np.asarray(sizes, dtype=np.int64)
     sizes = sizes[sizes > 0]
     if not len(sizes):
-        return {"records": 0, "classes": 0, "highest": 0.0, "average": 0.0, "share_above_threshold": 0.0,
-                "threshold": threshold, "smallest_class": 0}
+        return {
+            "records": 0,
+            "classes": 0,
+            "highest": 0.0,
+            "average": 0.0,
+            "share_above_threshold": 0.0,
+            "threshold": threshold,
+            "smallest_class": 0,
+        }
     records = int(sizes.sum())
     # Every record of a class of size s has risk 1/s: the average over records is (classes / records).
     return {
@@ -39,8 +47,13 @@ def prosecutor_risk(frame: pd.DataFrame, quasi_identifiers: list[str], threshold
     }
 
 
-def journalist_risk(frame: pd.DataFrame, population: pd.DataFrame, quasi_identifiers: list[str],
-                    count_column: str = "count", count: str | None = None) -> dict[str, Any]:
+def journalist_risk(
+    frame: pd.DataFrame,
+    population: pd.DataFrame,
+    quasi_identifiers: list[str],
+    count_column: str = "count",
+    count: str | None = None,
+) -> dict[str, Any]:
     """``population`` has the same quasi-identifier columns (already generalised like ``frame``) and a count column:
     how many people of the population share those values. ``count``: records per row of ``frame``, as above."""
     population_sizes = population.groupby(quasi_identifiers, dropna=False, observed=True)[count_column].sum()

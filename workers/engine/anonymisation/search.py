@@ -112,8 +112,12 @@ class Combinations:
     def frame(self) -> pd.DataFrame:
         self._merge()
         if not self.parts:
-            return pd.DataFrame({**{column: pd.Series([], dtype=object) for column in self.columns},
-                                 COUNT: pd.Series([], dtype=np.int64)})
+            return pd.DataFrame(
+                {
+                    **{column: pd.Series([], dtype=object) for column in self.columns},
+                    COUNT: pd.Series([], dtype=np.int64),
+                }
+            )
         return self.parts[0]
 
     def head(self) -> pd.DataFrame:
@@ -129,8 +133,14 @@ class Problem:
     ``counts``: how many records each row of ``frame`` stands for (a ``Combinations`` frame's column ``COUNT``);
     without it every row is one record."""
 
-    def __init__(self, frame: pd.DataFrame, hierarchies: list[Hierarchy], criteria: Criteria,
-                 sensitive_hierarchy: Hierarchy | None = None, counts: Any = None) -> None:
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        hierarchies: list[Hierarchy],
+        criteria: Criteria,
+        sensitive_hierarchy: Hierarchy | None = None,
+        counts: Any = None,
+    ) -> None:
         self.hierarchies = hierarchies
         self.criteria = criteria
         self.columns = [h.column for h in hierarchies]
@@ -176,18 +186,25 @@ class Problem:
         self.sensitive_hierarchy = sensitive_hierarchy
         if criteria.t_distance == "hierarchical" and criteria.t_closeness is not None:
             if sensitive_hierarchy is None:
-                raise AnonymisationError("Hierarchical t-closeness needs a hierarchy for the sensitive attribute.",
-                                         column=criteria.sensitive or "")
+                raise AnonymisationError(
+                    "Hierarchical t-closeness needs a hierarchy for the sensitive attribute.",
+                    column=criteria.sensitive or "",
+                )
             sensitive_hierarchy.require_covers([str(v) for v in self.sensitive_values])
         self.heights = [h.height for h in hierarchies]
         # Per column and level: each combination's generalised code, and per-cell losses.
-        self.gen = [[h.codes[level][self.combos[:, j]] for level in range(h.height + 1)]
-                    for j, h in enumerate(hierarchies)]
+        self.gen = [
+            [h.codes[level][self.combos[:, j]] for level in range(h.height + 1)] for j, h in enumerate(hierarchies)
+        ]
         self.radix = [[len(h.level_labels[level]) for level in range(h.height + 1)] for h in hierarchies]
-        value_counts = [np.bincount(self.combos[:, j], weights=self.combo_counts, minlength=len(h.values))
-                        for j, h in enumerate(hierarchies)]
-        self.cell_loss = [[h.loss_per_value(level)[self.combos[:, j]] for level in range(h.height + 1)]
-                          for j, h in enumerate(hierarchies)]
+        value_counts = [
+            np.bincount(self.combos[:, j], weights=self.combo_counts, minlength=len(h.values))
+            for j, h in enumerate(hierarchies)
+        ]
+        self.cell_loss = [
+            [h.loss_per_value(level)[self.combos[:, j]] for level in range(h.height + 1)]
+            for j, h in enumerate(hierarchies)
+        ]
         self.cell_entropy = []
         for j, h in enumerate(hierarchies):
             per_level = []
@@ -235,8 +252,11 @@ class Problem:
         passes = sizes >= c.k
         if c.sensitive and (c.l_diversity or c.t_closeness is not None):
             n_sens = len(self.sensitive_values)
-            hist = np.bincount(inverse[self.pairs_qi] * n_sens + self.pairs_sens, weights=self.pair_counts,
-                               minlength=len(sizes) * n_sens).reshape(len(sizes), n_sens)
+            hist = np.bincount(
+                inverse[self.pairs_qi] * n_sens + self.pairs_sens,
+                weights=self.pair_counts,
+                minlength=len(sizes) * n_sens,
+            ).reshape(len(sizes), n_sens)
             if c.l_diversity:
                 if c.l_kind == "distinct" or not monotone_only:
                     passes &= (hist > 0).sum(axis=1) >= c.l_diversity
@@ -257,8 +277,7 @@ class Problem:
             top_entropy = sum(self.cell_entropy[j][h.height] for j, h in enumerate(self.hierarchies))
             entropy = float((weights * np.where(kept, cell_entropy, top_entropy)).sum())
             discernibility = float((sizes[passes] ** 2).sum() + suppressed * self.n)
-        return NodeResult(levels, ok, suppressed, int(passes.sum()), loss, entropy, discernibility, sizes[passes],
-                          kept)
+        return NodeResult(levels, ok, suppressed, int(passes.sum()), loss, entropy, discernibility, sizes[passes], kept)
 
     def distances(self, hist: np.ndarray) -> np.ndarray:
         dist = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1)
@@ -269,8 +288,10 @@ class Problem:
     def lower_bounds(self, nodes: np.ndarray, measure: str) -> np.ndarray:
         """Loss (or entropy) of each node as if nothing were suppressed: a lower bound of its real value."""
         table = self.cell_loss if measure == "loss" else self.cell_entropy
-        per_level = [np.array([(self.combo_counts * table[j][level]).sum() for level in range(height + 1)])
-                     for j, height in enumerate(self.heights)]
+        per_level = [
+            np.array([(self.combo_counts * table[j][level]).sum() for level in range(height + 1)])
+            for j, height in enumerate(self.heights)
+        ]
         total = sum(per_level[j][nodes[:, j]] for j in range(len(self.heights)))
         if measure == "loss":
             total = total / (self.n * max(1, len(self.heights)))
@@ -310,8 +331,9 @@ def hierarchical_emd(dist: np.ndarray, overall: np.ndarray, hierarchy: Hierarchy
     return total
 
 
-def _unique_rows(codes: np.ndarray, sizes: list[int], weights: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _unique_rows(
+    codes: np.ndarray, sizes: list[int], weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     combos, inverse = _unique_rows_inverse(codes, sizes)
     counts = np.bincount(inverse, weights=weights, minlength=len(combos))
     return combos, np.rint(counts).astype(np.int64)
@@ -430,16 +452,19 @@ def search_exhaustive(problem: Problem, measure: str = "loss") -> NodeResult:
 
 
 def _unsatisfiable(problem: Problem) -> str:
-    return (f"No generalisation satisfies {problem.criteria.describe()}: even with every quasi-identifier fully "
-            f"generalised, too many of the {problem.n:,} records would have to be suppressed. Lower k, l or raise t, "
-            "or allow more suppression.")
+    return (
+        f"No generalisation satisfies {problem.criteria.describe()}: even with every quasi-identifier fully "
+        f"generalised, too many of the {problem.n:,} records would have to be suppressed. Lower k, l or raise t, "
+        "or allow more suppression."
+    )
 
 
 # --------------------------------------------------------------------------------------------------- the output
 
 
-def apply(frame: pd.DataFrame, problem: Problem, levels: tuple[int, ...],
-          result: NodeResult | None = None) -> pd.DataFrame:
+def apply(
+    frame: pd.DataFrame, problem: Problem, levels: tuple[int, ...], result: NodeResult | None = None
+) -> pd.DataFrame:
     """The anonymised table: quasi-identifiers replaced by their labels at ``levels``; records of classes that fail the
     criteria removed (suppressed). ``frame`` may be any part of the data (a batch, or a ``Combinations`` frame)."""
     result = result if result is not None else problem.evaluate(levels)
@@ -504,7 +529,12 @@ def _keys(codes: np.ndarray, sizes: list[int]) -> np.ndarray:
 
 def describe_levels(problem: Problem, levels: tuple[int, ...]) -> list[dict[str, Any]]:
     return [
-        {"column": h.column, "level": level, "height": h.height, "kind": h.kind,
-         "example": h.labels[level][0] if h.values else SUPPRESSED}
+        {
+            "column": h.column,
+            "level": level,
+            "height": h.height,
+            "kind": h.kind,
+            "example": h.labels[level][0] if h.values else SUPPRESSED,
+        }
         for h, level in zip(problem.hierarchies, levels, strict=True)
     ]

@@ -27,10 +27,20 @@ def sensitive_values(series: pd.Series) -> pd.Series:
     return text.astype(object).mask(missing, MISSING)
 
 
-def verify(original: pd.DataFrame, released: pd.DataFrame, quasi_identifiers: list[str], *, k: int,
-           suppression_limit: float, sensitive: str | None = None, l_diversity: int | None = None,
-           l_kind: str = "distinct", t_closeness: float | None = None,
-           t_distance_of: Any = None, count: str | None = None) -> list[str]:
+def verify(
+    original: pd.DataFrame,
+    released: pd.DataFrame,
+    quasi_identifiers: list[str],
+    *,
+    k: int,
+    suppression_limit: float,
+    sensitive: str | None = None,
+    l_diversity: int | None = None,
+    l_kind: str = "distinct",
+    t_closeness: float | None = None,
+    t_distance_of: Any = None,
+    count: str | None = None,
+) -> list[str]:
     """Problems found (empty when the release meets every criterion). ``t_distance_of(class_distribution,
     overall_distribution)`` computes the t-closeness distance for a pandas Series pair. ``count``: the column saying
     how many records each row stands for, in both frames (distinct combinations counted batch by batch, so a table
@@ -54,9 +64,12 @@ def verify(original: pd.DataFrame, released: pd.DataFrame, quasi_identifiers: li
         if l_kind == "distinct":
             distinct = groups[sensitive].nunique(dropna=False)
             if (distinct < l_diversity).any():
-                problems.append(f"{int((distinct < l_diversity).sum())} classes have fewer than {l_diversity} "
-                                f"distinct values of {sensitive}")
+                problems.append(
+                    f"{int((distinct < l_diversity).sum())} classes have fewer than {l_diversity} "
+                    f"distinct values of {sensitive}"
+                )
         else:
+
             def entropy(group: pd.DataFrame) -> float:
                 weights = group.groupby(sensitive, dropna=False)[WEIGHT].sum().to_numpy(dtype=float)
                 p = weights / weights.sum()

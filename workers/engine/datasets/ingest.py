@@ -15,7 +15,7 @@ HEADER_MAX_BYTES = 1024 * 1024
 DELIMITERS = ",;\t|"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
-SAVE_AS_UTF8 = "Save it as \"CSV UTF-8 (comma delimited)\" (in Excel or LibreOffice) and upload it again."
+SAVE_AS_UTF8 = 'Save it as "CSV UTF-8 (comma delimited)" (in Excel or LibreOffice) and upload it again.'
 # Defaults of the upload limits on what a table may expand to (settings ATTEST_MAX_ROWS, ATTEST_MAX_DECOMPRESSED_BYTES).
 DEFAULT_MAX_ROWS = 20_000_000
 DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024**3
@@ -63,7 +63,7 @@ def sniff_format(head: bytes) -> str:
         width = "UTF-32" if head.startswith(UTF32_BOMS) else "UTF-16"
         raise IngestError(
             "wide_encoding",
-            f"The file is {width} text (what Excel calls \"Unicode Text\"), which is not accepted. {SAVE_AS_UTF8}",
+            f'The file is {width} text (what Excel calls "Unicode Text"), which is not accepted. {SAVE_AS_UTF8}',
         )
     if b"\x00" in head:
         raise IngestError(

@@ -96,7 +96,9 @@ BSN_FORM = re.compile(r"^[0-9]{4}\.?[0-9]{2}\.?[0-9]{3}$")
 NIR_FORM = re.compile(r"^[12] ?[0-9]{2} ?[0-9]{2} ?(?:2A|2B|[0-9]{2}) ?[0-9]{3} ?[0-9]{3} ?[0-9]{2}$", re.I)
 DNI_FORM = re.compile(r"^[0-9]{8}-?[A-Z]$", re.I)
 IDNR_FORM = re.compile(r"^[0-9]{2} ?[0-9]{3} ?[0-9]{3} ?[0-9]{3}$")
-CODICE_FISCALE_FORM = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$", re.I)
+CODICE_FISCALE_FORM = re.compile(
+    r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$", re.I
+)
 
 
 def luhn_valid(number: str) -> bool:

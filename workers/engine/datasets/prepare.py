@@ -27,8 +27,9 @@ class PrepareError(Exception):
 CACHED_PSEUDONYMS = 200_000
 
 
-def subject_pseudonyms(column: pa.Array | pa.ChunkedArray, secret: bytes, cache: dict[str, str] | None = None
-                       ) -> pa.Array:
+def subject_pseudonyms(
+    column: pa.Array | pa.ChunkedArray, secret: bytes, cache: dict[str, str] | None = None
+) -> pa.Array:
     """One pseudonym per row (the same function consent records use), so rows can be matched with consent; a missing
     or empty key has the empty pseudonym. Each distinct key of the batch is hashed once (``cache``: across batches,
     emptied when it holds CACHED_PSEUDONYMS keys, so its memory is bounded)."""
@@ -50,8 +51,9 @@ def subject_pseudonyms(column: pa.Array | pa.ChunkedArray, secret: bytes, cache:
 class Preparation:
     """One preparation: ``apply`` each record batch of the raw version in order, then read ``spec()``."""
 
-    def __init__(self, schema: pa.Schema, *, roles: dict[str, str], subject_column: str, secret: bytes,
-                 consented: Iterable[str]) -> None:
+    def __init__(
+        self, schema: pa.Schema, *, roles: dict[str, str], subject_column: str, secret: bytes, consented: Iterable[str]
+    ) -> None:
         names = schema.names
         missing = [name for name in roles if name not in names]
         if missing:
@@ -63,8 +65,9 @@ class Preparation:
         self.valid = pa.array(sorted(set(consented)), pa.string())
         self.dropped = sorted(name for name, role in roles.items() if role in DROPPED_ROLES and name != subject_column)
         self.kept = [name for name in names if name not in self.dropped]
-        self.schema = pa.schema([pa.field(name, pa.string()) if name == subject_column else schema.field(name)
-                                 for name in self.kept])
+        self.schema = pa.schema(
+            [pa.field(name, pa.string()) if name == subject_column else schema.field(name) for name in self.kept]
+        )
         self.rows_in = 0
         self.rows_out = 0
         self.cache: dict[str, str] = {}

@@ -54,6 +54,7 @@ HEAVY_ENTRIES = 16_384
 SKETCH_K = 8_192
 HLL_BITS = 14
 SAMPLE_ROWS = 2_000
+GATHER_BYTES = 8 * 1024 * 1024
 
 
 def _kind(arrow_type: pa.DataType, distinct: int, rows: int) -> str:
@@ -69,7 +70,9 @@ def _kind(arrow_type: pa.DataType, distinct: int, rows: int) -> str:
     return "categorical" if distinct <= max(50, rows * 0.05) else "text"
 
 
-def _weighted_stats(values: np.ndarray, counts: np.ndarray, bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+def _weighted_stats(
+    values: np.ndarray, counts: np.ndarray, bounds: tuple[float, float] | None = None
+) -> dict[str, Any]:
     """min, max, mean, std, linear quantiles and the histogram of the data that ``values`` x ``counts`` expand to,
     without expanding it: exactly numpy's (and pandas') results on the full column. ``bounds``: the histogram's range
     when ``values`` is a sketch that may have lost the extremes."""
@@ -92,7 +95,10 @@ def _weighted_stats(values: np.ndarray, counts: np.ndarray, bounds: tuple[float,
     low, high = bounds if bounds is not None else (values[0], values[-1])
     hist, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=(low, high), weights=counts)
     return {
-        "min": float(values[0]), "max": float(values[-1]), "mean": mean, "std": std,
+        "min": float(values[0]),
+        "max": float(values[-1]),
+        "mean": mean,
+        "std": std,
         "quantiles": {str(q): float(v) for q, v in zip(QUANTILES, quantiles, strict=True)},
         "histogram": {"edges": [float(e) for e in edges], "counts": [int(round(c)) for c in hist]},
     }
@@ -106,8 +112,9 @@ def _merge_counts(parts: list[tuple[pa.Array, np.ndarray]]) -> tuple[pa.Array, n
     values = pa.concat_arrays([v for v, _ in parts])
     counts = np.concatenate([c for _, c in parts])
     codes = pc.dictionary_encode(values)
-    totals = np.bincount(codes.indices.to_numpy(zero_copy_only=False), weights=counts,
-                         minlength=len(codes.dictionary)).astype(np.int64)
+    totals = np.bincount(
+        codes.indices.to_numpy(zero_copy_only=False), weights=counts, minlength=len(codes.dictionary)
+    ).astype(np.int64)
     return codes.dictionary, totals
 
 
@@ -195,7 +202,7 @@ class QuantileSketch:
                 self.flip ^= 1
                 self.levels[level] = [keep]
                 self.sizes[level] = len(keep)
-                promoted = pairs[self.flip::2]
+                promoted = pairs[self.flip :: 2]
                 if level + 1 == len(self.levels):
                     self.levels.append([])
                     self.sizes.append(0)
@@ -367,8 +374,7 @@ class ColumnProfiler:
         wants_top = distinct <= 50 if kind == "float" else distinct <= max(1000, valid // 2)
         if valid and wants_top and len(counts):
             order = np.argsort(-counts, kind="stable")[:TOP_VALUES]
-            result["top_values"] = [{"value": str(values[int(i)].as_py()), "count": int(counts[int(i)])}
-                                    for i in order]
+            result["top_values"] = [{"value": str(values[int(i)].as_py()), "count": int(counts[int(i)])} for i in order]
             if not self.exact:
                 approximate.append("top_values")
         else:
@@ -383,8 +389,14 @@ class ColumnProfiler:
                 assert self.quantiles is not None
                 sketch_values, weights = self.quantiles.weighted()
                 stats = _weighted_stats(sketch_values, weights, bounds=(self.low, self.high))
-                stats.update({"min": self.low, "max": self.high, "mean": self.mean,
-                              "std": float(np.sqrt(self.m2 / (self.n - 1))) if self.n > 1 else None})
+                stats.update(
+                    {
+                        "min": self.low,
+                        "max": self.high,
+                        "mean": self.mean,
+                        "std": float(np.sqrt(self.m2 / (self.n - 1))) if self.n > 1 else None,
+                    }
+                )
                 result.update(stats)
                 approximate += ["quantiles", "histogram"]
         elif kind == "datetime" and valid:
@@ -400,11 +412,20 @@ def profile_column(name: str, column: pa.ChunkedArray | pa.Array, exact_limit: i
     return profiler.result()
 
 
-
 # What a profile keeps of a column holding personal data: counts and shapes, never a value (no top values, extremes,
 # quantiles, means or histogram bins, any of which can be one person's value).
-COUNT_KEYS = ("name", "arrow_type", "kind", "rows", "missing", "missing_share", "distinct", "unique_share", "pii",
-              "approximate")
+COUNT_KEYS = (
+    "name",
+    "arrow_type",
+    "kind",
+    "rows",
+    "missing",
+    "missing_share",
+    "distinct",
+    "unique_share",
+    "pii",
+    "approximate",
+)
 
 
 def without_values(column_profile: dict[str, Any]) -> dict[str, Any]:
@@ -425,23 +446,41 @@ class TableProfiler:
         self.columns = [ColumnProfiler(field.name, field.type, share) for field in schema]
         self.rows = 0
         self._pool: Any = None
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = self._pending_bytes = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
+        """Small batches (a CSV block is 2 MB) are gathered up to BATCH_ROWS rows or GATHER_BYTES first: per-batch costs (merging
+        counts, dispatching threads) are then paid once per BATCH_ROWS rows."""
         self.rows += batch.num_rows
-        if len(self.columns) == 1 or batch.num_rows < 4096:
-            for index, column in enumerate(self.columns):
-                column.add(batch.column(index))
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
+        if self._pending_rows >= BATCH_ROWS or self._pending_bytes >= GATHER_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.Table.from_batches(self._pending)
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        columns = [table.column(index).combine_chunks() for index in range(table.num_columns)]
+        if len(self.columns) == 1 or table.num_rows < 4096:
+            for profiler, column in zip(self.columns, columns, strict=True):
+                profiler.add(column)
             return
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=pa.cpu_count())
-        list(self._pool.map(lambda index: self.columns[index].add(batch.column(index)), range(len(self.columns))))
+        list(self._pool.map(lambda index: self.columns[index].add(columns[index]), range(len(self.columns))))
 
     def samples(self) -> dict[str, list[Any]]:
+        self._flush()
         return {column.name: column.sample for column in self.columns}
 
     def result(self) -> dict[str, Any]:
+        self._flush()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -459,8 +498,9 @@ def profile_table(table: pa.Table) -> dict[str, Any]:
     return profile_batches(table.schema, table.to_batches(max_chunksize=BATCH_ROWS)).result()
 
 
-def profile_csv(opener: Any, *, delimiter: str = ",", encoding: str = "utf8",
-                column_types: dict[str, pa.DataType] | None = None) -> TableProfiler:
+def profile_csv(
+    opener: Any, *, delimiter: str = ",", encoding: str = "utf8", column_types: dict[str, pa.DataType] | None = None
+) -> TableProfiler:
     """Profile a CSV streamed from ``opener()`` (a context manager giving a fresh binary stream), in batches. A column
     whose later rows do not fit the type inferred from the first block is loosened and the file read again, so the
     types are those ``pyarrow.csv.read_csv`` infers over the whole file."""

@@ -23,11 +23,21 @@ MISSING_MARKERS = ["", "?", "NA", "N/A", "null", "NULL", "None", "nan", "NaN"]
 CSV_BLOCK_BYTES = 2 * 1024 * 1024  # larger blocks grow the reader's resident memory with the file (allocator retention)
 BATCH_ROWS = 64 * 1024
 ROW_GROUP_ROWS = 256 * 1024
+ROW_GROUP_BYTES = 32 * 1024 * 1024  # whichever comes first: wide rows make big row groups
 MAX_TYPE_RESTARTS = 64
 
 # Arrow's CSV inference order (null, int64, boolean, date, time, timestamp in seconds then nanoseconds, float, text).
-_CHAIN = [pa.null(), pa.int64(), pa.bool_(), pa.date32(), pa.time32("s"), pa.timestamp("s"), pa.timestamp("ns"),
-          pa.float64(), pa.string()]
+_CHAIN = [
+    pa.null(),
+    pa.int64(),
+    pa.bool_(),
+    pa.date32(),
+    pa.time32("s"),
+    pa.timestamp("s"),
+    pa.timestamp("ns"),
+    pa.float64(),
+    pa.string(),
+]
 _CONVERSION = re.compile(r"In CSV column #(\d+): .*?CSV conversion error to ([^:]+):")
 
 
@@ -76,8 +86,11 @@ def loosen(error: Exception, schema: pa.Schema, column_types: dict[str, pa.DataT
     return {**column_types, name: _CHAIN[position + 1]}
 
 
-_NAMED = {str(kind): kind for kind in _CHAIN} | {"double": pa.float64(), "timestamp[s, tz=UTC]": pa.timestamp("s", "UTC"),
-                                                 "timestamp[ns, tz=UTC]": pa.timestamp("ns", "UTC")}
+_NAMED = {str(kind): kind for kind in _CHAIN} | {
+    "double": pa.float64(),
+    "timestamp[s, tz=UTC]": pa.timestamp("s", "UTC"),
+    "timestamp[ns, tz=UTC]": pa.timestamp("ns", "UTC"),
+}
 
 
 def types_from_profile(profile: dict[str, Any] | None) -> dict[str, pa.DataType]:
@@ -140,25 +153,30 @@ class _Sink:
 
 
 def write_parquet(
-    batches: Iterable[pa.RecordBatch], schema: pa.Schema, write: Callable[[bytes], Any], *,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    write: Callable[[bytes], Any],
+    *,
     row_group_rows: int = ROW_GROUP_ROWS,
 ) -> int:
     """Write ``batches`` as one Parquet file into ``write``, a row group at a time (small filtered batches are
-    gathered up to ``row_group_rows`` first); returns the number of rows written. Memory: one row group."""
+    gathered up to ``row_group_rows`` or ROW_GROUP_BYTES first); returns the number of rows written. Memory: one row
+    group."""
     sink = _Sink(write)
     rows = 0
     pending: list[pa.RecordBatch] = []
-    pending_rows = 0
+    pending_rows = pending_bytes = 0
     with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema) as writer:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             pending.append(batch)
             pending_rows += batch.num_rows
-            if pending_rows >= row_group_rows:
+            pending_bytes += batch.nbytes
+            if pending_rows >= row_group_rows or pending_bytes >= ROW_GROUP_BYTES:
                 writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=pending_rows)
                 rows += pending_rows
-                pending, pending_rows = [], 0
+                pending, pending_rows, pending_bytes = [], 0, 0
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=pending_rows)
             rows += pending_rows

@@ -118,8 +118,10 @@ def fairness_from_metrics(per_group: dict[str, np.ndarray], judged: np.ndarray) 
 
 RATIO_PARTS = {
     "demographic_parity_ratio": (("selection_rate", "no judged group has a positive prediction"),),
-    "equalized_odds_ratio": (("recall", "no judged group has a true positive"),
-                             ("false_positive_rate", "no judged group has a false positive")),
+    "equalized_odds_ratio": (
+        ("recall", "no judged group has a true positive"),
+        ("false_positive_rate", "no judged group has a false positive"),
+    ),
 }
 
 
@@ -187,7 +189,10 @@ def multiclass_summary(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> 
 
 
 def multiclass_by_group(
-    y_true: np.ndarray, y_pred: np.ndarray, classes: int, groupings: list[tuple[str, np.ndarray, list[str]]],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: int,
+    groupings: list[tuple[str, np.ndarray, list[str]]],
     min_group_size: int,
 ) -> list[dict[str, Any]]:
     """Multiclass performance per group of each grouping (fairness gates are defined for binary outcomes; here the
@@ -198,8 +203,14 @@ def multiclass_by_group(
         for index, label in enumerate(labels):
             mask = codes == index
             summary = multiclass_summary(y_true[mask], y_pred[mask], classes)
-            rows.append({"group": label, "count": int(mask.sum()), "too_small": bool(mask.sum() < min_group_size),
-                         **{k: summary[k] for k in ("accuracy", "balanced_accuracy", "f1_macro")}})
+            rows.append(
+                {
+                    "group": label,
+                    "count": int(mask.sum()),
+                    "too_small": bool(mask.sum() < min_group_size),
+                    **{k: summary[k] for k in ("accuracy", "balanced_accuracy", "f1_macro")},
+                }
+            )
         judged = [r for r in rows if not r["too_small"]]
         gap = (max(r["accuracy"] for r in judged) - min(r["accuracy"] for r in judged)) if len(judged) > 1 else None
         result.append({"name": name, "groups": rows, "accuracy_gap": gap})

@@ -59,15 +59,16 @@ def _cp_bounds(successes: np.ndarray, trials: float, confidence: float) -> tuple
     alpha = 1 - confidence
     successes = np.asarray(successes, float)
     with np.errstate(invalid="ignore"):
-        low = np.where(successes <= 0, 0.0, beta.ppf(alpha / 2, np.maximum(successes, 1e-12),
-                                                      trials - successes + 1))
-        high = np.where(successes >= trials, 1.0, beta.ppf(1 - alpha / 2, successes + 1,
-                                                           np.maximum(trials - successes, 1e-12)))
+        low = np.where(successes <= 0, 0.0, beta.ppf(alpha / 2, np.maximum(successes, 1e-12), trials - successes + 1))
+        high = np.where(
+            successes >= trials, 1.0, beta.ppf(1 - alpha / 2, successes + 1, np.maximum(trials - successes, 1e-12))
+        )
     return low, high
 
 
-def _bounds(tp: np.ndarray, fp: np.ndarray, members: float, nonmembers: float, delta: float,
-            confidence: float) -> np.ndarray:
+def _bounds(
+    tp: np.ndarray, fp: np.ndarray, members: float, nonmembers: float, delta: float, confidence: float
+) -> np.ndarray:
     """The epsilon lower bound at each threshold (0 where the counts prove nothing)."""
     tpr_low, _tpr_high = _cp_bounds(tp, members, confidence)
     _fpr_low, fpr_high = _cp_bounds(fp, nonmembers, confidence)
@@ -98,9 +99,14 @@ def certified_bound(
     member_scores, nonmember_scores = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
     select_m, certify_m = _split(len(member_scores), rng)
     select_n, certify_n = _split(len(nonmember_scores), rng)
-    result: dict[str, Any] = {"epsilon": 0.0, "threshold": None, "tpr": None, "fpr": None,
-                              "selection": {"members": len(select_m), "nonmembers": len(select_n)},
-                              "certification": {"members": len(certify_m), "nonmembers": len(certify_n)}}
+    result: dict[str, Any] = {
+        "epsilon": 0.0,
+        "threshold": None,
+        "tpr": None,
+        "fpr": None,
+        "selection": {"members": len(select_m), "nonmembers": len(select_n)},
+        "certification": {"members": len(certify_m), "nonmembers": len(certify_n)},
+    }
     if min(len(select_m), len(select_n), len(certify_m), len(certify_n)) == 0:
         return result
     thresholds, tp, fp = _roc(member_scores[select_m], nonmember_scores[select_n])
@@ -110,8 +116,9 @@ def certified_bound(
     threshold = float(thresholds[int(predicted.argmax())])
     held_tp = float((member_scores[certify_m] >= threshold).sum())
     held_fp = float((nonmember_scores[certify_n] >= threshold).sum())
-    epsilon = float(_bounds(np.array([held_tp]), np.array([held_fp]), len(certify_m), len(certify_n), delta,
-                            confidence)[0])
+    epsilon = float(
+        _bounds(np.array([held_tp]), np.array([held_fp]), len(certify_m), len(certify_n), delta, confidence)[0]
+    )
     result.update(epsilon=epsilon, threshold=threshold, tpr=held_tp / len(certify_m), fpr=held_fp / len(certify_n))
     return result
 
@@ -134,8 +141,9 @@ def audit_from_scores(
     _thresholds, tp, fp = _roc(member_scores, nonmember_scores)
     tpr, fpr = tp / max(members, 1), fp / max(nonmembers, 1)
     auc = float(np.trapezoid(np.r_[0, tpr], np.r_[0, fpr]))
-    bound = certified_bound(member_scores, nonmember_scores, delta=delta, confidence=confidence,
-                            rng=np.random.default_rng(seed))
+    bound = certified_bound(
+        member_scores, nonmember_scores, delta=delta, confidence=confidence, rng=np.random.default_rng(seed)
+    )
 
     def tpr_at(target: float) -> float:
         allowed = fpr <= target
@@ -183,23 +191,38 @@ def membership_audit(
     split of the rows (drawn from ``seed``)."""
     calibrated = reference_member_losses is not None and reference_nonmember_losses is not None
     confidence = 1 - (1 - CONFIDENCE) / (2 if calibrated else 1)
-    attacks = [audit_from_scores(-np.asarray(member_losses, float), -np.asarray(nonmember_losses, float),
-                                 attack="loss threshold", proven_epsilon=proven_epsilon, delta=delta,
-                                 confidence=confidence, seed=seed)]
+    attacks = [
+        audit_from_scores(
+            -np.asarray(member_losses, float),
+            -np.asarray(nonmember_losses, float),
+            attack="loss threshold",
+            proven_epsilon=proven_epsilon,
+            delta=delta,
+            confidence=confidence,
+            seed=seed,
+        )
+    ]
     if calibrated:
         references = len(np.atleast_2d(reference_member_losses))
-        attacks.append(audit_from_scores(
-            calibrated_scores(member_losses, reference_member_losses),
-            calibrated_scores(nonmember_losses, reference_nonmember_losses),
-            attack=f"calibrated with {references} reference models", proven_epsilon=proven_epsilon, delta=delta,
-            confidence=confidence, seed=seed))
+        attacks.append(
+            audit_from_scores(
+                calibrated_scores(member_losses, reference_member_losses),
+                calibrated_scores(nonmember_losses, reference_nonmember_losses),
+                attack=f"calibrated with {references} reference models",
+                proven_epsilon=proven_epsilon,
+                delta=delta,
+                confidence=confidence,
+                seed=seed,
+            )
+        )
     strongest = max(attacks, key=lambda a: (a["empirical_epsilon_lower_bound"], a["auc"]))
     return {
         "engine_version": ENGINE_VERSION,
         **strongest,
         "attacks": attacks,
-        "accounting_fault": bool(proven_epsilon is not None and strongest["empirical_epsilon_lower_bound"]
-                                 > proven_epsilon),
+        "accounting_fault": bool(
+            proven_epsilon is not None and strongest["empirical_epsilon_lower_bound"] > proven_epsilon
+        ),
         "confidence": CONFIDENCE,
         "threshold_selection": "held-out split",
         "delta": delta,

@@ -61,9 +61,21 @@ def test_the_pruned_search_finds_the_exhaustive_optimum_and_passes_both_checks(a
     distance = None
     if criteria.t_distance == "hierarchical":
         distance = independent_hierarchical_distance(sensitive_hierarchy)
-    assert verify(adult, released, columns, k=criteria.k, suppression_limit=criteria.suppression_limit,
-                  sensitive=criteria.sensitive, l_diversity=criteria.l_diversity, l_kind=criteria.l_kind,
-                  t_closeness=criteria.t_closeness, t_distance_of=distance) == []
+    assert (
+        verify(
+            adult,
+            released,
+            columns,
+            k=criteria.k,
+            suppression_limit=criteria.suppression_limit,
+            sensitive=criteria.sensitive,
+            l_diversity=criteria.l_diversity,
+            l_kind=criteria.l_kind,
+            t_closeness=criteria.t_closeness,
+            t_distance_of=distance,
+        )
+        == []
+    )
     # pycanon, an independent library, agrees on k and l.
     assert anonymity.k_anonymity(released, columns) >= criteria.k
     if criteria.l_diversity and criteria.l_kind == "distinct":
@@ -165,8 +177,13 @@ def test_bad_hierarchies_name_the_column_and_value(adult):
     hierarchy = H.from_table("workclass", rows)
     with pytest.raises(H.AnonymisationError) as caught:
         Problem(adult, [hierarchy], Criteria(k=2))
-    assert caught.value.column == "workclass" and caught.value.value in {"Self-emp-not-inc", "Local-gov", "?",
-                                                                          "Self-emp-inc", "Federal-gov"}
+    assert caught.value.column == "workclass" and caught.value.value in {
+        "Self-emp-not-inc",
+        "Local-gov",
+        "?",
+        "Self-emp-inc",
+        "Federal-gov",
+    }
     with pytest.raises(H.AnonymisationError, match="two parents"):
         H.from_table("x", [["a", "A", "top"], ["b", "A", "other"]])
     with pytest.raises(H.AnonymisationError, match="appears twice"):
@@ -180,8 +197,13 @@ def test_an_unsatisfiable_request_and_a_vanished_column_are_refused(adult):
     with pytest.raises(H.AnonymisationError, match="'postcode' is not in this version"):
         Problem(adult, [H.suppression("postcode", ["a"])], Criteria(k=2))
     with pytest.raises(H.AnonymisationError, match="No generalisation satisfies"):
-        search(Problem(adult.head(50), hierarchies(adult, ["age"]),
-                       Criteria(k=2, sensitive="sex", l_diversity=3, suppression_limit=0.0)))
+        search(
+            Problem(
+                adult.head(50),
+                hierarchies(adult, ["age"]),
+                Criteria(k=2, sensitive="sex", l_diversity=3, suppression_limit=0.0),
+            )
+        )
 
 
 def test_the_suppression_limit_is_a_hard_cap(adult):
@@ -245,9 +267,21 @@ def test_search_and_check_agree_when_the_sensitive_column_has_missing_values(wit
     released = apply(frame, problem, found.best.levels)
     assert released["occupation"].isna().any()  # the missing values are still there, as a value
     distance = independent_hierarchical_distance(sensitive_hierarchy) if sensitive_hierarchy else None
-    assert verify(frame, released, MISSING_QIS, k=criteria.k, suppression_limit=criteria.suppression_limit,
-                  sensitive="occupation", l_diversity=criteria.l_diversity, l_kind=criteria.l_kind,
-                  t_closeness=criteria.t_closeness, t_distance_of=distance) == []
+    assert (
+        verify(
+            frame,
+            released,
+            MISSING_QIS,
+            k=criteria.k,
+            suppression_limit=criteria.suppression_limit,
+            sensitive="occupation",
+            l_diversity=criteria.l_diversity,
+            l_kind=criteria.l_kind,
+            t_closeness=criteria.t_closeness,
+            t_distance_of=distance,
+        )
+        == []
+    )
     # pycanon, with missing as one value, agrees that the release meets the criteria.
     spelled = missing_as_a_value(released, "occupation")
     assert anonymity.k_anonymity(spelled, MISSING_QIS) >= criteria.k
@@ -273,8 +307,7 @@ def test_a_numeric_sensitive_column_with_gaps_counts_nan_once_like_pycanon(adult
     columns = ["age", "sex", "race", "marital-status"]
     problem = Problem(frame, hierarchies(frame, columns), criteria)
     released = apply(frame, problem, search(problem).best.levels)
-    assert verify(frame, released, columns, k=3, suppression_limit=0.02, sensitive="education-num",
-                  l_diversity=4) == []
+    assert verify(frame, released, columns, k=3, suppression_limit=0.02, sensitive="education-num", l_diversity=4) == []
     assert anonymity.l_diversity(released, columns, ["education-num"]) >= 4
 
 

@@ -202,15 +202,22 @@ def test_the_calibrated_attack_separates_members_from_easy_examples():
 
     member_loss = difficulty_members * np.exp(rng.normal(-0.3, 0.1, n))
     nonmember_loss = difficulty_nonmembers * np.exp(rng.normal(0, 0.1, n))
-    audit = membership_audit(member_loss, nonmember_loss, proven_epsilon=10.0, delta=1e-5,
-                             reference_member_losses=reference(difficulty_members),
-                             reference_nonmember_losses=reference(difficulty_nonmembers))
+    audit = membership_audit(
+        member_loss,
+        nonmember_loss,
+        proven_epsilon=10.0,
+        delta=1e-5,
+        reference_member_losses=reference(difficulty_members),
+        reference_nonmember_losses=reference(difficulty_nonmembers),
+    )
     by_name = {a["attack"].split(" ")[0]: a for a in audit["attacks"]}
     assert by_name["calibrated"]["auc"] > 0.9 > by_name["loss"]["auc"]
     assert audit["attack"].startswith("calibrated")
     # The AUC agrees with scikit-learn on the same scores.
-    scores = np.r_[calibrated_scores(member_loss, reference(difficulty_members)),
-                   calibrated_scores(nonmember_loss, reference(difficulty_nonmembers))]
+    scores = np.r_[
+        calibrated_scores(member_loss, reference(difficulty_members)),
+        calibrated_scores(nonmember_loss, reference(difficulty_nonmembers)),
+    ]
     assert roc_auc_score(np.r_[np.ones(n), np.zeros(n)], scores) > 0.9
 
 
@@ -220,8 +227,14 @@ def test_constant_references_leave_the_loss_attack_unchanged():
     rng = np.random.default_rng(2)
     members, nonmembers = rng.exponential(0.5, 800), rng.exponential(1.0, 800)
     flat = np.ones((3, 800))
-    audit = membership_audit(members, nonmembers, proven_epsilon=None, delta=1e-5,
-                             reference_member_losses=flat, reference_nonmember_losses=flat)
+    audit = membership_audit(
+        members,
+        nonmembers,
+        proven_epsilon=None,
+        delta=1e-5,
+        reference_member_losses=flat,
+        reference_nonmember_losses=flat,
+    )
     loss, calibrated = audit["attacks"]
     assert calibrated["auc"] == pytest.approx(loss["auc"], abs=1e-12)
     assert calibrated["empirical_epsilon_lower_bound"] == pytest.approx(loss["empirical_epsilon_lower_bound"])
@@ -238,8 +251,9 @@ def test_multiclass_performance_by_group_matches_metricframe():
     n, classes = 3000, 4
     y_true = rng.integers(0, classes, n)
     y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, classes, n))
-    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "region": rng.choice(["N", "S", "E", "tiny"], n,
-                                                                                  p=[0.4, 0.4, 0.19, 0.01])})
+    frame = pd.DataFrame(
+        {"sex": rng.choice(["F", "M"], n), "region": rng.choice(["N", "S", "E", "tiny"], n, p=[0.4, 0.4, 0.19, 0.01])}
+    )
     # A group where every row has one class: balanced accuracy is its recall alone.
     frame.loc[frame["region"] == "tiny", "sex"] = "F"
     y_true[(frame["region"] == "tiny").to_numpy()] = 2
@@ -249,10 +263,14 @@ def test_multiclass_performance_by_group_matches_metricframe():
     assert list(by_name) == ["sex", "region", "sex x region"]
     for columns, name in ((["sex"], "sex"), (["region"], "region"), (["sex", "region"], "sex x region")):
         frame_metrics = MetricFrame(
-            metrics={"accuracy": accuracy_score, "balanced_accuracy": balanced_accuracy_score,
-                     "f1_macro": lambda t, p: f1_score(t, p, average="macro", labels=list(range(classes)),
-                                                       zero_division=0)},
-            y_true=y_true, y_pred=y_pred, sensitive_features=frame[columns] if len(columns) > 1 else frame[columns[0]],
+            metrics={
+                "accuracy": accuracy_score,
+                "balanced_accuracy": balanced_accuracy_score,
+                "f1_macro": lambda t, p: f1_score(t, p, average="macro", labels=list(range(classes)), zero_division=0),
+            },
+            y_true=y_true,
+            y_pred=y_pred,
+            sensitive_features=frame[columns] if len(columns) > 1 else frame[columns[0]],
         ).by_group
         for row in by_name[name]["groups"]:
             key = tuple(row["group"].split(" & ")) if len(columns) > 1 else row["group"]
@@ -282,18 +300,22 @@ def test_a_ratio_of_zero_over_zero_is_undefined_as_in_fairlearn_and_its_gate_can
     n = 400
     sensitive = pd.DataFrame({"sex": rng.choice(["F", "M"], n)})
     y = rng.integers(0, 2, n)
-    gates = [{"metric": "demographic_parity_ratio", "threshold": 0.8},
-             {"metric": "equalized_odds_ratio", "threshold": 0.8},
-             {"metric": "demographic_parity_difference", "threshold": 0.2}]
+    gates = [
+        {"metric": "demographic_parity_ratio", "threshold": 0.8},
+        {"metric": "equalized_odds_ratio", "threshold": 0.8},
+        {"metric": "demographic_parity_difference", "threshold": 0.2},
+    ]
     # Nothing predicted positive: every selection rate is 0, so their ratio is 0/0.
-    nothing = evaluate(y_true=y, y_score=np.full(n, 0.1), sensitive=sensitive, policy=Policy(["sex"], gates),
-                       resamples=50)
+    nothing = evaluate(
+        y_true=y, y_score=np.full(n, 0.1), sensitive=sensitive, policy=Policy(["sex"], gates), resamples=50
+    )
     assert np.isnan(demographic_parity_ratio(y, np.zeros(n, int), sensitive_features=sensitive["sex"]))
     fair = nothing["groupings"][0]["fairness"]
     assert fair["demographic_parity_ratio"]["value"] is None
     assert "0/0" in fair["demographic_parity_ratio"]["undefined"]
     assert fair["demographic_parity_difference"]["value"] == pytest.approx(
-        demographic_parity_difference(y, np.zeros(n, int), sensitive_features=sensitive["sex"]), abs=TOL)
+        demographic_parity_difference(y, np.zeros(n, int), sensitive_features=sensitive["sex"]), abs=TOL
+    )
     by_metric = {g["metric"]: g for g in nothing["gates"]}
     ratio_gate = by_metric["demographic_parity_ratio"]
     assert ratio_gate["passed"] is None and ratio_gate["status"] == "not evaluable"
@@ -307,19 +329,29 @@ def test_a_ratio_of_zero_over_zero_is_undefined_as_in_fairlearn_and_its_gate_can
     # ratio; the pair itself is what we compare.)
     score = np.where(y == 1, rng.choice([0.2, 0.9], n), 0.1)
     pred = (score >= 0.5).astype(int)
-    pair = MetricFrame(metrics={"tpr": true_positive_rate, "fpr": false_positive_rate}, y_true=y, y_pred=pred,
-                       sensitive_features=sensitive["sex"]).ratio()
+    pair = MetricFrame(
+        metrics={"tpr": true_positive_rate, "fpr": false_positive_rate},
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=sensitive["sex"],
+    ).ratio()
     assert np.isnan(pair["fpr"]) and np.isfinite(pair["tpr"])
     no_fp = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["sex"], gates), resamples=50)
     entry = no_fp["groupings"][0]["fairness"]["equalized_odds_ratio"]
     assert entry["value"] is None and "false positive" in entry["undefined"]
     assert no_fp["groupings"][0]["fairness"]["demographic_parity_ratio"]["value"] == pytest.approx(
-        demographic_parity_ratio(y, pred, sensitive_features=sensitive["sex"]), abs=TOL)
+        demographic_parity_ratio(y, pred, sensitive_features=sensitive["sex"]), abs=TOL
+    )
     eo_gate = {g["metric"]: g for g in no_fp["gates"]}["equalized_odds_ratio"]
     assert eo_gate["passed"] is None and "false positive" in eo_gate["reason"]
     # A failing gate still fails the verdict: an undefined one cannot rescue it.
-    failing = evaluate(y_true=y, y_score=np.full(n, 0.1), sensitive=sensitive, resamples=20,
-                       policy=Policy(["sex"], gates + [{"metric": "demographic_parity_difference", "threshold": -1}]))
+    failing = evaluate(
+        y_true=y,
+        y_score=np.full(n, 0.1),
+        sensitive=sensitive,
+        resamples=20,
+        policy=Policy(["sex"], gates + [{"metric": "demographic_parity_difference", "threshold": -1}]),
+    )
     assert failing["verdict"] == "fail"
 
 
@@ -331,8 +363,9 @@ def test_missing_group_values_form_one_group_like_a_single_filled_value_in_fairl
     sensitive = pd.DataFrame({"region": raw, "sex": rng.choice(["F", "M"], n)})
     y = rng.integers(0, 2, n)
     score = np.clip(0.3 * y + rng.random(n) * 0.7, 0, 1)
-    result = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["region", "sex"], [], 10),
-                      resamples=20)
+    result = evaluate(
+        y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["region", "sex"], [], 10), resamples=20
+    )
     region = result["groupings"][0]
     assert [row["group"] for row in region["groups"]] == ["a", "b", "(missing)"]
     filled = raw.where(raw.notna() & (raw != ""), "(missing)")  # fairlearn refuses missing values: fill them once
@@ -341,7 +374,9 @@ def test_missing_group_values_form_one_group_like_a_single_filled_value_in_fairl
     for row in region["groups"]:
         for metric in SK:
             assert row[metric] == pytest.approx(frame.by_group.loc[row["group"], metric], abs=TOL)
-    assert region["groups"][-1]["values"] == [None] and region["groups"][-1]["count"] == int((filled == "(missing)").sum())
+    assert region["groups"][-1]["values"] == [None] and region["groups"][-1]["count"] == int(
+        (filled == "(missing)").sum()
+    )
     crossed = result["groupings"][2]
     both = _frame_metrics(y, (score >= 0.5).astype(int), pd.DataFrame({"region": filled, "sex": sensitive["sex"]}))
     assert len(crossed["groups"]) == len(both.by_group.dropna()) == 6
@@ -383,8 +418,13 @@ def test_one_and_text_one_are_distinct_unless_the_column_is_normalised():
         assert len(expected) == 1
         assert row["recall"] == pytest.approx(expected["recall"].iloc[0], abs=TOL)
     assert kept["normalised_attributes"] == []
-    merged = evaluate(y_true=y, y_score=score, sensitive=sensitive, resamples=20,
-                      policy=Policy(["code"], [], 10, normalised_attributes=["code"]))
+    merged = evaluate(
+        y_true=y,
+        y_score=score,
+        sensitive=sensitive,
+        resamples=20,
+        policy=Policy(["code"], [], 10, normalised_attributes=["code"]),
+    )
     as_text = _frame_metrics(y, pred, code.astype(str)).by_group
     assert [row["group"] for row in merged["groupings"][0]["groups"]] == ["1", "2"]
     for row in merged["groupings"][0]["groups"]:
@@ -399,12 +439,20 @@ def test_bootstrap_leaves_out_resamples_where_a_metric_is_undefined_and_counts_t
     sensitive = pd.DataFrame({"g": ["solo"] + ["rest"] * (n - 1)})
     y = np.r_[1, np.arange(n - 1) % 2]
     score = np.r_[0.9, np.where(np.arange(n - 1) % 3 == 0, 0.9, 0.1)]
-    result = evaluate(y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["g"], [], 1), seed=2,
-                      resamples=resamples)
+    result = evaluate(
+        y_true=y, y_score=score, sensitive=sensitive, policy=Policy(["g"], [], 1), seed=2, resamples=resamples
+    )
     solo = next(row for row in result["groupings"][0]["groups"] if row["group"] == "solo")
     # fairlearn's bootstrap leaves a group missing from a resample out of its quantiles (NaN, nanquantile).
-    frame = MetricFrame(metrics={"selection_rate": selection_rate}, y_true=y, y_pred=(score >= 0.5).astype(int),
-                        sensitive_features=sensitive["g"], n_boot=100, ci_quantiles=[0.025, 0.975], random_state=1)
+    frame = MetricFrame(
+        metrics={"selection_rate": selection_rate},
+        y_true=y,
+        y_pred=(score >= 0.5).astype(int),
+        sensitive_features=sensitive["g"],
+        n_boot=100,
+        ci_quantiles=[0.025, 0.975],
+        random_state=1,
+    )
     low, high = (ci.loc["solo", "selection_rate"] for ci in frame.by_group_ci)
     assert solo["selection_rate_ci"] == pytest.approx([low, high]) == [1.0, 1.0]
     # The group is absent from a resample with probability (1 - 1/n)^n: the count left out is that binomial.
@@ -415,8 +463,9 @@ def test_bootstrap_leaves_out_resamples_where_a_metric_is_undefined_and_counts_t
     # A ratio that is 0/0 in every resample has no interval (not [0, 0]), and every resample is counted out.
     two = pd.DataFrame({"g": ["a", "b"] * 50})
     y2 = np.tile([0, 1], 50)
-    none = evaluate(y_true=y2, y_score=np.full(100, 0.1), sensitive=two, policy=Policy(["g"], [], 5),
-                    resamples=resamples)
+    none = evaluate(
+        y_true=y2, y_score=np.full(100, 0.1), sensitive=two, policy=Policy(["g"], [], 5), resamples=resamples
+    )
     entry = none["groupings"][0]["fairness"]["demographic_parity_ratio"]
     assert entry["ci"] == [None, None] and entry["ci_excluded"] == resamples
     # Partly undefined: one positive prediction in each of two groups of 12; both missing from a resample (the ratio
@@ -424,8 +473,14 @@ def test_bootstrap_leaves_out_resamples_where_a_metric_is_undefined_and_counts_t
     pair = pd.DataFrame({"g": ["a"] * 12 + ["b"] * 12})
     score3 = np.zeros(24)
     score3[[0, 12]] = 0.9
-    some = evaluate(y_true=np.tile([0, 1], 12), y_score=score3, sensitive=pair, policy=Policy(["g"], [], 5), seed=3,
-                    resamples=resamples)
+    some = evaluate(
+        y_true=np.tile([0, 1], 12),
+        y_score=score3,
+        sensitive=pair,
+        policy=Policy(["g"], [], 5),
+        seed=3,
+        resamples=resamples,
+    )
     p_both = (1 - 2 / 24) ** 24
     left_out = some["groupings"][0]["fairness"]["demographic_parity_ratio"]["ci_excluded"]
     assert binom.ppf(0.0005, resamples, p_both) <= left_out <= binom.ppf(0.9995, resamples, p_both)
