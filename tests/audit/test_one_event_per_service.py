@@ -130,6 +130,7 @@ BATCH = {
 
 NOT_AUDITED: dict[str, str] = {
     "accounts.email_digest": "pure function: the digest events keep of an address",
+    "accounts.keyed_digest": "pure function: the keyed digest events keep of an identifier",
     "audit.audit_head_publish": "records a head leaving the database (a PublishedHead row); an event would move it",
     "consent.consent_import_discard_file": "file housekeeping inside the import job's failure hook",
     "consent.import_file_path": "a path",

@@ -23,6 +23,7 @@ from apps.datasets.services import (
     read_version_table,
 )
 from apps.datasets.storage import open_version, storage_root
+from apps.jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -261,3 +262,35 @@ def test_a_retention_date_that_is_not_a_date_is_a_form_error_not_a_crash(steward
     )
     assert page.status_code == 200 and "YYYY-MM-DD" in page.content.decode()
     assert not DatasetVersion.objects.exists() and stored_files() == []
+
+
+def test_prepare_is_offered_only_when_some_row_has_consent_and_the_service_refuses_in_the_same_words(
+    steward_client, steward, org, dataset, adult_csv
+):
+    version = DatasetVersion.objects.get(id=upload(steward_client, dataset, adult_csv).json()["version"])
+    dataset_version_profile(version_id=version.id)
+    version.refresh_from_db()
+    roles = {c.name: c.suggested_role for c in version.columns.all()}
+    dataset_version_confirm_roles(actor=steward, version=version, roles=roles)
+    prepare_url = f"/datasets/versions/{version.id}/prepare/"
+    # No consent record for the purpose: preparing would yield an empty version, so it is not offered...
+    page = steward_client.get(f"/datasets/versions/{version.id}/").content.decode()
+    assert prepare_url not in page and "No row has valid consent" in page
+    # ...and the service says the same thing to anyone who posts anyway; no job is queued.
+    with pytest.raises(AttestError) as refused:
+        dataset_version_prepare_start(actor=steward, version=version)
+    assert "No row has valid consent" in refused.value.message
+    assert not Job.objects.filter(kind="prepare").exists()
+    consent_event_record(
+        actor=steward,
+        organisation=org,
+        data={
+            "subject_id": "A-00001",
+            "purpose": "Service improvement",
+            "status": "granted",
+            "timestamp": "2026-01-01T00:00:00Z",
+        },
+    )
+    page = steward_client.get(f"/datasets/versions/{version.id}/").content.decode()
+    assert prepare_url in page and "No row has valid consent" not in page
+    assert dataset_version_prepare_start(actor=steward, version=version).kind == "prepare"

@@ -33,15 +33,17 @@ def test_a_killed_training_worker_commits_completed_steps_once_and_publishes_not
     wait_for(lambda: TrainingRun.objects.get(pk=run.pk).steps_completed > 20)
     worker.kill()
     run.refresh_from_db()
-    assert run.status == "running" and budget_for(prepared_version).reserved == pytest.approx(2.0)
-    # After the lease expires, the reaper (beat, every minute) fails the job and settles the run.
-    wait_for(lambda: reap_expired_jobs()["training_runs_settled"] == 1, timeout=30)
+    # What a dead worker leaves: its job still "running" (until the lease expires), the reservation held.
+    assert run.state == "running" and budget_for(prepared_version).reserved == pytest.approx(2.0)
+    # After the lease expires, the reaper (beat, every minute) fails the job and its failure hook settles the run.
+    wait_for(lambda: reap_expired_jobs()["failed"] == 1, timeout=30)
     run.refresh_from_db()
-    assert run.status == "failed" and "discarded" in run.error
+    assert run.state == "failed" and run.status == "stopped" and "No model was published" in run.failure
     assert Job.objects.get(pk=run.job_id).status == "failed"
     commit = run.budget_entries.get(kind="commit")
     assert commit.steps >= 20 and 0 < commit.epsilon < 2.0
     budget = budget_for(prepared_version)
     assert budget.reserved == 0 and budget.composed_spent == pytest.approx(commit.epsilon)
     assert not ModelVersion.objects.exists()
-    assert reap_expired_jobs()["training_runs_settled"] == 0  # never counted twice
+    assert reap_expired_jobs()["failed"] == 0  # never counted twice
+    assert run.budget_entries.filter(kind="commit").count() == 1
