@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
-from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
+from apps.jobs.lifecycle import JobStateMixin
 
 
 class PseudonymKey(BaseModel):
@@ -69,8 +69,10 @@ class ConsentRecord(BaseModel):
         return f"{self.subject} {self.status} {self.purpose} at {self.occurred_at:%Y-%m-%d}"
 
 
-class ConsentImport(BaseModel):
+class ConsentImport(JobStateMixin, BaseModel):
     """One uploaded consent CSV: its hash, counts and per-line error report; all or nothing on fatal errors."""
+
+    OUTCOME_LABEL = "Imported"
 
     class Status(models.TextChoices):
         """The domain outcome only; whether it is queued, running, failed or cancelled is its job's (``state``)."""
@@ -97,20 +99,3 @@ class ConsentImport(BaseModel):
 
     def __str__(self) -> str:
         return f"consent import {self.file_name}"
-
-    @property
-    def state(self) -> str:
-        """succeeded, or its job's queued / running / failed / cancelled."""
-        return state_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
-
-    @property
-    def state_label(self) -> str:
-        return "Imported" if self.state == "succeeded" else LABELS.get(self.state, self.state)
-
-    @property
-    def is_live(self) -> bool:
-        return is_live(self.state)
-
-    @property
-    def failure(self) -> str:
-        return failure_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)

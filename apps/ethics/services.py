@@ -751,20 +751,7 @@ def waiver_vote(*, actor: User, waiver: Waiver, choice: str, reason: str) -> Wai
         if locked.votes.filter(voter=actor).exists():
             raise InvalidState("You have already voted on this waiver.")
         vote = WaiverVote.objects.create(waiver=locked, voter=actor, choice=choice, reason=reason[:5000])
-        state = review_state(review)
-        choices = list(locked.votes.values_list("choice", flat=True))
-        voted = set(locked.votes.values_list("voter_id", flat=True))
-        remaining = len([m for m in state.eligible if m.id not in voted])
-        result = rules.decided(
-            choices,
-            remaining,
-            state.rules,
-            past_due=state.past_due,
-            options=rules.WAIVER_CHOICES,
-            decide=rules.waiver_outcome,
-        )
-        if result is not None:
-            _waiver_decide(locked, review, result, choices, state)
+        _waiver_settle_if_decided(locked, review, review_state(review))
         audit_record(
             actor=actor,
             organisation=review.organisation,
@@ -773,6 +760,25 @@ def waiver_vote(*, actor: User, waiver: Waiver, choice: str, reason: str) -> Wai
             after={"choice": choice, "reason": vote.reason, "status": locked.status},
         )
     return vote
+
+
+def _waiver_settle_if_decided(waiver: Waiver, review: ReviewRequest, state: Any) -> bool:
+    """Decide a waiver whose outcome the board's rules now settle (a vote, or its due date); True when decided."""
+    choices = list(waiver.votes.values_list("choice", flat=True))
+    voted = set(waiver.votes.values_list("voter_id", flat=True))
+    remaining = len([m for m in state.eligible if m.id not in voted])
+    result = rules.decided(
+        choices,
+        remaining,
+        state.rules,
+        past_due=state.past_due,
+        options=rules.WAIVER_CHOICES,
+        decide=rules.waiver_outcome,
+    )
+    if result is None:
+        return False
+    _waiver_decide(waiver, review, result, choices, state)
+    return True
 
 
 def _waiver_decide(waiver: Waiver, review: ReviewRequest, result: str, choices: list[str], state: Any) -> None:
@@ -902,19 +908,7 @@ def reviews_decide_due(*, now: Any = None) -> list[Decision]:
                 continue
             state = review_state(locked, now=now)
             for waiver in Waiver.objects.select_for_update().filter(review=locked, status=Waiver.Status.OPEN):
-                choices = list(waiver.votes.values_list("choice", flat=True))
-                voted = set(waiver.votes.values_list("voter_id", flat=True))
-                remaining = len([m for m in state.eligible if m.id not in voted])
-                result = rules.decided(
-                    choices,
-                    remaining,
-                    state.rules,
-                    past_due=state.past_due,
-                    options=rules.WAIVER_CHOICES,
-                    decide=rules.waiver_outcome,
-                )
-                if result is not None:
-                    _waiver_decide(waiver, locked, result, choices, state)
+                if _waiver_settle_if_decided(waiver, locked, state):
                     audit_record(
                         actor=None,
                         organisation=locked.organisation,

@@ -6,10 +6,10 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
-from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
+from apps.jobs.lifecycle import JobStateMixin
 
 
-class Evaluation(BaseModel):
+class Evaluation(JobStateMixin, BaseModel):
     """One evaluation of a model version on held-out (or external) rows, with the policy it was judged by."""
 
     class Status(models.TextChoices):
@@ -42,20 +42,3 @@ class Evaluation(BaseModel):
 
     def __str__(self) -> str:
         return f"evaluation of {self.model_version}"
-
-    @property
-    def state(self) -> str:
-        """succeeded, or its job's queued / running / failed / cancelled."""
-        return state_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
-
-    @property
-    def state_label(self) -> str:
-        return "Finished" if self.state == "succeeded" else LABELS.get(self.state, self.state)
-
-    @property
-    def is_live(self) -> bool:
-        return is_live(self.state)
-
-    @property
-    def failure(self) -> str:
-        return failure_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)

@@ -37,3 +37,33 @@ def failure_of(job: Any, outcome: str | None) -> str:
     if job.status == "cancelled":
         return message or "Cancelled before it finished."
     return message or "The job failed."
+
+
+class JobStateMixin:
+    """``state``, ``state_label``, ``is_live`` and ``failure`` for a model with ``job`` and ``status`` fields whose one
+    domain outcome is ``OUTCOME`` (read everything else from the job)."""
+
+    OUTCOME = "succeeded"
+    OUTCOME_LABEL = "Finished"
+    RUNNING_LABEL = "Running"
+
+    def _outcome(self) -> str | None:
+        return self.OUTCOME if self.status == self.OUTCOME else None  # type: ignore[attr-defined]
+
+    @property
+    def state(self) -> str:
+        """The outcome, or its job's queued / running / failed / cancelled."""
+        return state_of(self.job, self._outcome())  # type: ignore[attr-defined]
+
+    @property
+    def state_label(self) -> str:
+        labels = {self.OUTCOME: self.OUTCOME_LABEL, "running": self.RUNNING_LABEL}
+        return labels.get(self.state) or LABELS.get(self.state, self.state)
+
+    @property
+    def is_live(self) -> bool:
+        return is_live(self.state)
+
+    @property
+    def failure(self) -> str:
+        return failure_of(self.job, self._outcome())  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
-from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
+from apps.jobs.lifecycle import JobStateMixin
 
 
 class SigningIdentity(BaseModel):
@@ -26,9 +26,11 @@ class SigningIdentity(BaseModel):
         ordering = ["-created_at"]
 
 
-class Report(BaseModel):
+class Report(JobStateMixin, BaseModel):
     """One version of one report about one subject (a model, a dataset version, a use case, a review or the
     organisation itself). Regenerating makes a new version; the previous one is marked superseded."""
+
+    OUTCOME, OUTCOME_LABEL, RUNNING_LABEL = "ready", "Ready", "Rendering"
 
     class Kind(models.TextChoices):
         MODEL_CARD = "model_card", "Model card"
@@ -77,23 +79,6 @@ class Report(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.get_kind_display()} v{self.version}"
-
-    @property
-    def state(self) -> str:
-        """ready, or its job's queued / running / failed / cancelled."""
-        return state_of(self.job, "ready" if self.status == self.Status.READY else None)
-
-    @property
-    def state_label(self) -> str:
-        return {"ready": "Ready", "running": "Rendering"}.get(self.state) or LABELS.get(self.state, self.state)
-
-    @property
-    def is_live(self) -> bool:
-        return is_live(self.state)
-
-    @property
-    def failure(self) -> str:
-        return failure_of(self.job, "ready" if self.status == self.Status.READY else None)
 
     @property
     def filename(self) -> str:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import BaseModel
-from apps.jobs.lifecycle import LABELS, failure_of, is_live, state_of
+from apps.jobs.lifecycle import JobStateMixin
 
 SEEDED_NOISE_WARNING = (
     "Trained with noise and sampling drawn from the published seed: anyone with the seed can replay them, so the "
@@ -69,8 +69,10 @@ class BudgetEntry(BaseModel):
         return f"{self.kind} {self.epsilon:.3f}"
 
 
-class TrainingRun(BaseModel):
+class TrainingRun(JobStateMixin, BaseModel):
     """A DP-SGD (or non-private baseline) training run on a prepared dataset version."""
+
+    OUTCOME_LABEL = "Succeeded"
 
     class Status(models.TextChoices):
         """The domain outcome only; whether it is queued, running, failed or cancelled is its job's (``state``)."""
@@ -115,24 +117,11 @@ class TrainingRun(BaseModel):
         return SEEDED_NOISE_WARNING if self.noise_is_seeded else ""
 
     @property
-    def state(self) -> str:
-        """succeeded, or its job's queued / running / failed / cancelled."""
-        return state_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
-
-    @property
-    def state_label(self) -> str:
-        return "Succeeded" if self.state == "succeeded" else LABELS.get(self.state, self.state)
-
-    @property
-    def is_live(self) -> bool:
-        return is_live(self.state)
-
-    @property
     def failure(self) -> str:
         """Why it ended without a model: the settled note (steps, job message) once the failure hook ran."""
         if self.status == self.Status.STOPPED and self.error:
             return self.error
-        return failure_of(self.job, "succeeded" if self.status == self.Status.SUCCEEDED else None)
+        return super().failure
 
 
 class ModelVersion(BaseModel):
