@@ -18,7 +18,7 @@ from apps.evaluation import services
 from apps.evaluation.permissions import can, visible_to
 from apps.usecases.permissions import can as can_on_usecase
 from apps.usecases.services import usecase_tighten_gate
-from apps.usecases.vocab import FAIRNESS_METRICS
+from apps.usecases.vocab import FAIRNESS_METRICS, metric_label
 
 GROUP_COLUMNS = [
     ("selection_rate", "Selection rate"),
@@ -42,7 +42,7 @@ def gate_chart(gate: dict[str, Any], groupings: list[dict[str, Any]]) -> str:
     label = "at most" if gate["direction"] == "max" else "at least"
     return charts.bar_chart(
         bars,
-        title=gate["metric"].replace("_", " "),
+        title=metric_label(gate["metric"]),
         threshold=gate["threshold"],
         threshold_label=f"threshold ({label})",
         max_value=1.0,

@@ -4,11 +4,13 @@ from typing import Any
 
 from django import forms
 
+from apps.training.services import MODEL_LABELS
+
 
 class TrainingForm(forms.Form):
     label = forms.ChoiceField(help_text="The column to predict.")
     features = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
-    model = forms.ChoiceField(choices=[("logistic_regression", "Logistic regression"), ("mlp", "MLP (64-32)")])
+    model = forms.ChoiceField(choices=list(MODEL_LABELS.items()))
     target_epsilon = forms.FloatField(min_value=0.01, max_value=100, initial=1.0, label="Target epsilon")
     epochs = forms.IntegerField(min_value=1, max_value=200, initial=3)
     batch_size = forms.IntegerField(min_value=1, max_value=100000, initial=256, label="Expected batch size")

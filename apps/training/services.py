@@ -23,7 +23,9 @@ from apps.training.permissions import can
 from apps.usecases.models import UseCase
 from workers.engine.training.delta import default_delta
 
-MODELS = ("logistic_regression", "mlp")
+# The model kinds a run may train, with the words people read for them.
+MODEL_LABELS = {"logistic_regression": "Logistic regression", "mlp": "Multilayer perceptron (64-32)"}
+MODELS = tuple(MODEL_LABELS)
 DEPLOYABLE_STATES = (UseCase.Status.APPROVED, UseCase.Status.IN_PRODUCTION)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from apps.usecases.dpia import LIKELIHOOD, MEASURE_EFFECTS, RATINGS, SEVERITY, SIGN_OFF_FIELDS, STEPS
-from apps.usecases.vocab import FAIRNESS_METRICS, AnnexIIIArea, Article9Condition, LawfulBasis, RiskTier
+from apps.usecases.vocab import FAIRNESS_METRICS, AnnexIIIArea, Article9Condition, LawfulBasis, RiskTier, metric_label
 
 LIST_HELP = "One per line."
 
@@ -137,7 +137,7 @@ class PolicyForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for metric, direction in FAIRNESS_METRICS.items():
-            label = metric.replace("_", " ").capitalize()
+            label = metric_label(metric)
             self.fields[f"gate_{metric}"] = forms.BooleanField(required=False, label=f"Gate: {label}")
             self.fields[f"threshold_{metric}"] = forms.FloatField(
                 required=False,

@@ -58,3 +58,11 @@ def model_label(label: Any) -> str:
         return str(apps.get_model(str(label))._meta.verbose_name).capitalize()
     except (LookupError, ValueError):
         return words(str(label).rpartition(".")[2])
+
+
+@register.filter
+def model_kind(key: Any) -> str:
+    """``{{ run.spec.model|model_kind }}``: "Logistic regression", never ``logistic_regression``."""
+    from apps.training.services import MODEL_LABELS
+
+    return MODEL_LABELS.get(str(key), words(key))
