@@ -59,7 +59,8 @@ def test_an_undefined_ratio_is_shown_as_undefined_and_its_gate_cannot_be_evaluat
     assert "Some gates cannot be evaluated" in page
     assert "Cannot be evaluated" in page and "no judged group has a positive prediction" in page
     assert "undefined" in page and "All gates pass" not in page
-    assert "Demographic parity ratio</text>" in page  # the gate's chart rendered under its label, its undefined bar included
+    # The gate's chart rendered under its label, its undefined bar included.
+    assert "Demographic parity ratio</text>" in page
 
     review = ReviewRequest(
         kind=ReviewRequest.Kind.DEPLOYMENT,
