@@ -235,7 +235,8 @@ class BoundedUploadHandler(FileUploadHandler):
         self.pending: Any = None
 
     def open_file(self) -> Any:
-        raise NotImplementedError
+        """Where the file goes: each concrete handler (in memory, encrypted, private spool file) answers this."""
+        raise NotImplementedError(f"{type(self).__name__} must say where an uploaded file goes")
 
     def refuse(self, error: AttestError) -> None:
         if self.request is not None:
