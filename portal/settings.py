@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "apps.modelcards",
     "apps.ethics",
     "apps.reports",
+    "apps.deployments",
 ]
 
 MIDDLEWARE = [

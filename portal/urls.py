@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("apps.evaluation.api.urls")),
     path("", include("apps.ethics.api.urls")),
     path("", include("apps.reports.api.urls")),
+    path("", include("apps.deployments.api.urls")),
 ]
 
 urlpatterns = [
@@ -32,6 +33,8 @@ urlpatterns = [
     path("reviews/", include("apps.ethics.urls")),
     path("modelcards/", include("apps.modelcards.urls")),
     path("reports/", include("apps.reports.urls")),
+    path("deployments/", include("apps.deployments.urls")),
+    path("public/", include("apps.deployments.public_urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

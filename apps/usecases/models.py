@@ -45,6 +45,9 @@ class UseCase(BaseModel):
     dpia = models.JSONField(default=dict, blank=True)
     fairness_policy = models.JSONField(default=dict, blank=True)
     privacy_policy = models.JSONField(default=dict, blank=True)
+    monitoring_plan = models.JSONField(
+        default=dict, blank=True, help_text="Post-market monitoring: monitors, thresholds, window, minimum rows."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     revision = models.PositiveIntegerField(default=1)
 
