@@ -80,6 +80,16 @@ def _configure(app: Celery) -> None:
                 "schedule": 3600.0,
                 "options": {"queue": "default", "expires": 3000},
             },
+            "erase-expired-feedback": {
+                "task": "attest.default.feedback_retention",
+                "schedule": 24 * 3600.0,
+                "options": {"queue": "default", "expires": 3600},
+            },
+            "monitoring-round": {
+                "task": "attest.default.monitoring_tick",
+                "schedule": 3600.0,
+                "options": {"queue": "default", "expires": 3000},
+            },
             "erase-expired-dataset-versions": {
                 "task": "attest.default.dataset_retention",
                 "schedule": 24 * 3600.0,

@@ -130,6 +130,12 @@ LOGIN_ADDRESS_FAILURE_LIMIT = env_int("ATTEST_LOGIN_ADDRESS_FAILURE_LIMIT", 0)
 LOGIN_FAILURE_WINDOW_SECONDS = env_int("ATTEST_LOGIN_FAILURE_WINDOW_SECONDS", 900)
 # Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; none by default, so REMOTE_ADDR is used.
 TRUSTED_PROXIES = env_list("ATTEST_TRUSTED_PROXIES", [])
+# The public contestation page (apps/deployments/public_views.py): submissions per client address and per deployment
+# within LOGIN_FAILURE_WINDOW_SECONDS, counted with the same keyed counters as sign-in (no address is stored).
+PUBLIC_FEEDBACK_ADDRESS_LIMIT = env_int("ATTEST_PUBLIC_FEEDBACK_ADDRESS_LIMIT", 5)
+PUBLIC_FEEDBACK_DEPLOYMENT_LIMIT = env_int("ATTEST_PUBLIC_FEEDBACK_DEPLOYMENT_LIMIT", 200)
+# Days what a person typed (message, decision reference, contact) is kept after its feedback is closed.
+FEEDBACK_RETENTION_DAYS = env_int("ATTEST_FEEDBACK_RETENTION_DAYS", 365)
 INVITATION_DAYS = env_int("ATTEST_INVITATION_DAYS", 7)
 PASSWORD_RESET_TIMEOUT = env_int("ATTEST_PASSWORD_RESET_SECONDS", 3600)
 
@@ -158,6 +164,10 @@ UPLOAD_MAX_BYTES = env_int("ATTEST_UPLOAD_MAX_BYTES", 2 * 1024**3)
 # rows and decoded size: a small file can hold hundreds of millions of repeated values). Workers read in batches.
 MAX_ROWS = env_int("ATTEST_MAX_ROWS", 20_000_000)
 MAX_DECOMPRESSED_BYTES = env_int("ATTEST_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
+# Production batches posted or uploaded for monitoring (apps/deployments): largest file, encrypted as it streams.
+BATCH_MAX_BYTES = env_int("ATTEST_BATCH_MAX_BYTES", 256 * 1024**2)
+# How long the rows and predictions of a finished scoring job stay on its job row before the sweep removes them.
+SCORING_RESULT_RETENTION_HOURS = env_int("ATTEST_SCORING_RESULT_HOURS", 72)
 # The longest an upload request may last (at least 1 MB/s for the largest file, plus ten minutes to check it); the
 # incoming sweeper deletes files untouched for longer (apps/core/uploads.incoming_sweep).
 UPLOAD_MAX_SECONDS = env_int("ATTEST_UPLOAD_MAX_SECONDS", 600 + UPLOAD_MAX_BYTES // 2**20)
@@ -219,7 +229,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env_str("ATTEST_API_RATE", "6000/hour")},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_str("ATTEST_API_RATE", "6000/hour"),
+        # Per deployment, whichever of its scoring tokens calls (apps/deployments/authentication.py).
+        "scoring": env_str("ATTEST_SCORING_RATE", "120/minute"),
+    },
     # ?format= is ours (exports choose csv or json); DRF's own use of it would pick a renderer instead.
     "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -278,6 +292,10 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "attest@localhost")
 # Where links in e-mails point (the portal's public address).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+# Alert webhooks (apps/deployments/webhooks.py): https to public addresses only. Loopback http exists for the tests'
+# receiver alone and has no environment variable on purpose.
+ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP = False
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ATTEST_ALERT_WEBHOOK_TIMEOUT_SECONDS", 5)
 
 LOGGING = {
     "version": 1,

@@ -16,8 +16,16 @@ DATASET_ANONYMISE_APPLY = "attest.default.dataset_anonymise_apply"
 REVIEW_REMINDERS = "attest.default.review_reminders"
 REPORT_RENDER = "attest.default.report_render"
 TRAINING = "attest.gpu.training"
-SCORE = "attest.gpu.score"
+DEPLOYMENT_SCORING = "attest.gpu.deployment_scoring"
 EVALUATION = "attest.gpu.evaluation"
+MONITORING_REFERENCE = "attest.default.monitoring_reference"
+PRODUCTION_BATCH = "attest.default.production_batch"
+MONITORING_WINDOW = "attest.default.monitoring_window"
+MONITORING_TICK = "attest.default.monitoring_tick"
+MITIGATION = "attest.gpu.mitigation"
+ROW_EXPLANATION = "attest.gpu.row_explanation"
+ALERT_WEBHOOK = "attest.default.alert_webhook"
+FEEDBACK_RETENTION = "attest.default.feedback_retention"
 
 JOB_TASKS = (
     DIAGNOSTICS,
@@ -28,6 +36,12 @@ JOB_TASKS = (
     DATASET_ANONYMISE_APPLY,
     REPORT_RENDER,
     TRAINING,
-    SCORE,
+    DEPLOYMENT_SCORING,
     EVALUATION,
+    MONITORING_REFERENCE,
+    PRODUCTION_BATCH,
+    MONITORING_WINDOW,
+    MITIGATION,
+    ROW_EXPLANATION,
+    ALERT_WEBHOOK,
 )

@@ -46,6 +46,14 @@ def dataset_retention() -> list[str]:
     return dataset_version_erase_expired()
 
 
+@shared_task(name=task_names.FEEDBACK_RETENTION, expires=3600)
+def feedback_retention() -> int:
+    """Beat, daily: erase what people typed in feedback closed longer ago than its retention period."""
+    from apps.deployments.feedback import feedback_erase_expired
+
+    return feedback_erase_expired()
+
+
 @shared_task(name=task_names.REVIEW_REMINDERS, expires=3000)
 def review_reminders() -> int:
     """Beat, hourly: remind board members whose vote on an open review is due within two days (once a day each)."""
@@ -61,3 +69,12 @@ def incoming_sweep() -> int:
     from apps.core.uploads import incoming_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name=task_names.MONITORING_TICK, expires=3000)
+def monitoring_tick() -> dict[str, object]:
+    """Beat, hourly: queue the evaluation of monitoring windows that have ended, sweep expired production data, and
+    check the approvals and waivers running deployments rest on."""
+    from apps.deployments.services import monitoring_tick as tick
+
+    return tick()

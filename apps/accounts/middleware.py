@@ -19,8 +19,9 @@ from apps.accounts.selectors import organisation_ids_for, roles_in
 
 SESSION_KEY = "attest_organisation_id"
 # Pages that work without an organisation: signing in and out, the chooser itself, passwords, invitations, tokens,
-# the API (each call names its organisation) and static files.
-NO_ORGANISATION_NEEDED = ("/accounts/", "/api/", "/static/", "/healthz")
+# the API (each call names its organisation), static files, and the public pages of deployments (people affected by a
+# decision, who may happen to be signed in).
+NO_ORGANISATION_NEEDED = ("/accounts/", "/api/", "/static/", "/healthz", "/public/")
 
 
 class CurrentOrganisationMiddleware:

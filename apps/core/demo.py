@@ -37,11 +37,11 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not TrainingRun.objects.filter(organisation=organisation).exists():
         _seed_training(organisation)
         out.write("Seeded a finished DP training run and a non-private baseline.")
-    from apps.jobs.models import Job
+    from apps.training.models import ModelVersion
 
-    if not Job.objects.filter(organisation=organisation, kind="score").exists():
-        _seed_scoring(organisation)
-        out.write("Scored a batch of 25 applicants with the private model (predictions stay on the job row).")
+    if not ModelVersion.objects.filter(organisation=organisation, parent__isnull=False).exists():
+        _seed_mitigation(organisation)
+        out.write("Mitigated the private model with group thresholds (demographic parity by sex), evaluated.")
     from apps.datasets.models import Anonymisation
 
     if not Anonymisation.objects.filter(version__dataset__organisation=organisation).exists():
@@ -52,6 +52,15 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not ReviewRequest.objects.filter(organisation=organisation, kind="deployment").exists():
         _request_deployment_review(organisation)
         out.write("Opened the board's deployment review of the private model.")
+    from apps.deployments.models import Deployment
+
+    if not Deployment.objects.filter(organisation=organisation).exists():
+        _seed_deployments(organisation)
+        out.write(
+            "Approved and deployed the private model; replayed eight weeks of production traffic (hours per week "
+            "drifting and women's false-positive rate rising from week 6): alerts, a contestation, a retraining "
+            "request; scored this week's first 25 applicants through the deployment's endpoint."
+        )
     from apps.reports.models import Report
 
     if not Report.objects.filter(organisation=organisation).exists():
@@ -163,10 +172,20 @@ def _seed_usecases(organisation: Organisation) -> None:
                 {"metric": "demographic_parity_difference", "threshold": 0.2},
                 {"metric": "equalized_odds_difference", "threshold": 0.15},
             ],
+            # Marital status and relationship stand in for sex in this data: the counterfactual probe flips them too.
+            "proxies": ["marital-status", "relationship"],
+            "robustness_gates": [
+                {"kind": "gaussian_noise", "level": 0.25, "metric": "accuracy_drop", "max": 0.05},
+                {"kind": "missing", "level": 0.1, "metric": "accuracy_drop", "max": 0.05},
+                {"kind": "fgsm", "level": 0.1, "metric": "demographic_parity_difference", "max": 0.15},
+            ],
         },
         "privacy_policy": {"epsilon_cap": 3.0, "delta": None, "accountant": "pld", "max_consent_age_days": 30},
     }
     usecase = usecase_create(actor=owner, organisation=organisation, data=data)
+    from apps.deployments.services import usecase_set_monitoring_plan
+
+    usecase = usecase_set_monitoring_plan(actor=owner, usecase=usecase, plan=DEMO_MONITORING_PLAN)
     _seed_board(organisation)
     usecase = usecase_transition(actor=owner, usecase=usecase, action="submit")
     _approve_for_development(usecase)
@@ -253,7 +272,7 @@ def _request_deployment_review(organisation: Organisation) -> None:
     from apps.modelcards.services import card_prefill, modelcard_save
     from apps.training.models import ModelVersion
 
-    model = ModelVersion.objects.get(organisation=organisation, non_private=False)
+    model = ModelVersion.objects.get(organisation=organisation, non_private=False, parent__isnull=True)
     narrative = card_prefill(model)
     narrative["intended_use"] = (
         "Prioritise benefit applications for caseworker review. Caseworkers make every "
@@ -266,6 +285,9 @@ def _request_deployment_review(organisation: Organisation) -> None:
     gates = (evaluation.results or {}).get("gates", [])
     failing = [g["metric"].replace("_", " ") for g in gates if g.get("passed") is False]
     unknown = [g["metric"].replace("_", " ") for g in gates if g.get("passed") is None]
+    for gate in (evaluation.results or {}).get("robustness_gates", []):
+        where = f"{gate['metric'].replace('_', ' ')} under {gate['kind'].replace('_', ' ')} at {gate['level']:g}"
+        {"fail": failing, "unknown": unknown}.get(gate["status"], []).append(where)
     notes = ([f"Fails on {', '.join(failing)}"] if failing else []) + (
         [f"cannot be evaluated on {', '.join(unknown)}"] if unknown else []
     )
@@ -322,12 +344,12 @@ def _seed_reports(organisation: Organisation) -> None:
     from apps.usecases.models import UseCase
 
     owner, steward, admin = _user("owner"), _user("steward"), _user("admin")
-    model = ModelVersion.objects.get(organisation=organisation, non_private=False)
+    model = ModelVersion.objects.get(organisation=organisation, non_private=False, parent__isnull=True)
     requests = [
         (owner, "model_card", model),
         (owner, "annex_iv", model),
         (steward, "datasheet", model.training_run.dataset_version),
-        (owner, "dpia", UseCase.objects.get(organisation=organisation, status="approved")),
+        (owner, "dpia", UseCase.objects.get(organisation=organisation, status__in=("approved", "in_production"))),
         (admin, "art30", organisation),
         (admin, "decision", ReviewRequest.objects.filter(organisation=organisation, status="decided").first()),
         (admin, "audit_extract", organisation),
@@ -336,6 +358,20 @@ def _seed_reports(organisation: Organisation) -> None:
         if subject is None or (isinstance(subject, DatasetVersion) and subject.status == "erased"):
             continue
         report = report_request(actor=actor, kind=kind, subject=subject)
+        _run(job_run_inline, report.job)
+    from apps.deployments.models import Deployment
+
+    deployment = Deployment.objects.filter(organisation=organisation, environment="production").first()
+    if deployment is not None:
+        # The post-market monitoring report of the replayed weeks (EU AI Act Art. 72).
+        first = deployment.windows.order_by("starts_at").first()
+        start = first.starts_at.date() if first else deployment.deployed_on
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        end = timezone.localdate() - timedelta(days=timezone.localdate().weekday() + 1)  # last Sunday
+        report = report_request(actor=owner, kind="monitoring", subject=deployment, period=(start, max(start, end)))
         _run(job_run_inline, report.job)
 
 
@@ -479,19 +515,181 @@ def _seed_anonymisation(organisation: Organisation) -> None:
     _run(job_run_inline, child.profile_job)
 
 
-def _seed_scoring(organisation: Organisation) -> None:
-    """The owner scores a small batch through the scoring service, as a CI pipeline would through the API."""
-    import pandas as pd
+DEMO_WEEKS = 8
+DRIFT_FROM_WEEK = 6
+QUIET_WEEK = 3  # a holiday week with too few applications to judge drift: the charts show it as a gap
+WEEK_ROWS, QUIET_WEEK_ROWS = 4000, 300
+HOURS_DRIFT = 8
+# The triage use case's post-market monitoring plan: weekly windows; a group's rate may move by 0.08 from the
+# evaluation before it alerts (weekly samples of a few hundred people per group move by about half that by chance).
+DEMO_MONITORING_PLAN = {
+    "window": "week",
+    "min_rows": 500,
+    "min_labelled": 200,
+    "keep_raw_rows": False,
+    "raw_retention_days": 90,
+    "monitors": {
+        "data_drift": {"enabled": True, "psi_warn": 0.1, "psi_alert": 0.25, "ks_pvalue": 0.001},
+        "prediction_drift": {"enabled": True, "psi_alert": 0.25},
+        "data_quality": {"enabled": True, "missing_increase": 0.05, "out_of_range": 0.05, "new_categories": 0.02},
+        "performance": {"enabled": True, "metric": "accuracy", "max_drop": 0.05},
+        "fairness": {"enabled": True, "max_increase": 0.08},
+        "privacy": {"enabled": True, "withdrawn_share": 0.01, "budget_remaining_below": 0.1},
+    },
+}
 
+
+def _approve_for_deployment(model: Any) -> Any:
+    """The board grants the owner's waiver (if the review asked for one) and approves the private model: every
+    member votes, as the demo board waits for all of them."""
+    from apps.ethics.models import ReviewRequest, Waiver
+    from apps.ethics.services import vote_cast, waiver_vote
+
+    review = ReviewRequest.objects.get(model_version=model, kind="deployment", status=ReviewRequest.Status.OPEN)
+    members = [_user(name) for name in ("board1", "board2", "board3")]
+    for waiver in review.waivers.filter(status=Waiver.Status.OPEN):
+        for member in members:
+            waiver_vote(
+                actor=member,
+                waiver=waiver,
+                choice="approve",
+                reason="Acceptable for 90 days: the gaps sit in small groups and post-market monitoring watches them.",
+            )
+    for member, reason in zip(
+        members,
+        (
+            "Approved under the waiver; the contestation route is published with the deployment.",
+            "Approved: caseworkers decide, and drift and fairness are monitored weekly.",
+            "Approved; I expect the post-market monitoring report before the waiver expires.",
+        ),
+        strict=True,
+    ):
+        vote_cast(actor=member, review=review, choice="approve", reason=reason)
+    review.refresh_from_db()
+    return review
+
+
+def _week_rows(frame: Any, week: int) -> Any:
+    """The applications of replayed week ``week`` (1 to ``DEMO_WEEKS``): most of the held-out rows (the run's test
+    split, never trained on: about 4,500 rows), a different sample each week, so the weeks differ by a little
+    sampling noise and small groups are not judged on a handful of people. From
+    ``DRIFT_FROM_WEEK`` the case system's new intake form counts overtime in hours per week (a numeric drift for
+    everyone) and pre-fills "married" for women (so more women are flagged who should not be: their false-positive
+    rate rises)."""
+    import numpy as np
+
+    size = QUIET_WEEK_ROWS if week == QUIET_WEEK else WEEK_ROWS
+    rows = frame.sample(n=min(size, len(frame)), random_state=week).reset_index(drop=True)
+    if week >= DRIFT_FROM_WEEK:
+        rng = np.random.default_rng(week)
+        rows["hours-per-week"] = (rows["hours-per-week"] + HOURS_DRIFT).clip(upper=99)
+        women = (rows["sex"] == "Female") & (rng.random(len(rows)) < 0.45)
+        rows.loc[women, "marital-status"] = "Married-civ-spouse"
+    return rows
+
+
+def _seed_deployments(organisation: Organisation) -> None:
+    """Journey 7 on the demo: the board approves the private model, the owner deploys it to production, and eight
+    past weeks of applications are replayed through the real path (each week scored by the deployment's endpoint
+    and dated in its week, then its outcomes sent as late labels; every window evaluated by its job), so drift and
+    fairness alerts, charts, a contestation and a retraining request are there at first login."""
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    from apps.datasets.services import read_version_table
+    from apps.deployments.alerts import alert_acknowledge
+    from apps.deployments.feedback import feedback_submit_public
+    from apps.deployments.models import Alert, ProductionBatch
+    from apps.deployments.retraining import retraining_request_open
+    from apps.deployments.services import (
+        deployment_register,
+        deployment_score_request,
+        labels_record,
+        monitoring_windows_close_due,
+        scoring_token_create,
+    )
+    from apps.jobs.models import Job
     from apps.jobs.runner import job_run_inline
     from apps.training.models import ModelVersion
-    from apps.training.services import model_score_request
 
-    model = ModelVersion.objects.get(organisation=organisation, non_private=False)
-    features = model.training_run.spec["features"]
+    owner = _user("owner")
+    model = ModelVersion.objects.get(organisation=organisation, non_private=False, parent__isnull=True)
+    _approve_for_deployment(model)
+    this_monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
+    first_monday = this_monday - timedelta(weeks=DEMO_WEEKS)
+    deployment = deployment_register(
+        actor=owner,
+        model_version=model,
+        environment="production",
+        system="Benefits case management",
+        owner=owner,
+        deployed_on=first_monday - timedelta(days=3),
+    )
+    _run(job_run_inline, Job.objects.get(kind="monitoring_reference", target_id=str(model.id), status="queued"))
+    token, _secret = scoring_token_create(actor=owner, deployment=deployment, name="Case management system")
+
+    run = model.training_run
+    features = run.spec["features"]
+    held_out = read_version_table(run.dataset_version).to_pandas().iloc[run.split["test"]]
+    for week in range(1, DEMO_WEEKS + 1):
+        rows = _week_rows(held_out, week)
+        batch = rows[features].copy()
+        batch["prediction_id"] = [f"APP-W{week}-{index:04d}" for index in range(len(rows))]
+        scored = deployment_score_request(token=token, deployment=deployment, csv_text=batch.to_csv(index=False))
+        # The replay: the batch arrives now and is dated on the Wednesday of its week before its job folds it in, so
+        # it lands in that week's window.
+        received = datetime.combine(first_monday + timedelta(weeks=week - 1, days=2), time(10, 0))
+        ProductionBatch.objects.filter(pk=scored.pk).update(received_at=timezone.make_aware(received))
+        _run(job_run_inline, scored.job)
+        # The outcomes come back later, keyed by prediction id, as the case system sends them.
+        outcomes = rows["class"].astype(str).str.strip().str.rstrip(".")
+        labels = [
+            {"prediction_id": prediction_id, "label": label}
+            for prediction_id, label in zip(batch["prediction_id"], outcomes, strict=True)
+        ]
+        labels_record(actor=owner, deployment=deployment, labels=labels)
+    # The hourly round would do this on Monday morning: each past window is evaluated by its job, oldest first.
+    for window in sorted(monitoring_windows_close_due(), key=lambda w: w.starts_at):
+        _run(job_run_inline, window.job)
+
+    drift = Alert.objects.filter(deployment=deployment, monitor="data_drift:psi:hours-per-week").first()
+    if drift is not None:
+        alert_acknowledge(actor=owner, alert=drift)
+        retraining_request_open(
+            actor=owner,
+            deployment=deployment,
+            alert=drift,
+            reason="Hours per week drifted from week 6 after the intake form started counting overtime; retrain on "
+            "the newest prepared version once the form is fixed, and re-check women's false-positive rate.",
+        )
+    feedback_submit_public(
+        deployment=deployment,
+        kind="contestation",
+        body="My application was flagged for review although my household income has not changed. The form "
+        "recorded me as married, which I am not.",
+        decision_reference="BEN-2026-00417",
+    )
+    _seed_scoring(organisation)
+
+
+def _seed_scoring(organisation: Organisation) -> None:
+    """The case system scores a small batch through the active deployment's scoring service, with a scoring token,
+    as it would through ``POST /api/v1/deployments/{id}/score/``."""
+    import pandas as pd
+
+    from apps.deployments.models import Deployment
+    from apps.deployments.services import deployment_score_request, scoring_token_create
+    from apps.jobs.runner import job_run_inline
+
+    deployment = Deployment.objects.filter(organisation=organisation, status=Deployment.Status.ACTIVE).latest(
+        "created_at"
+    )
+    features = deployment.model_version.training_run.spec["features"]
     batch = pd.read_csv(ADULT_PATH, nrows=25, na_values="?")[features]
-    job = model_score_request(actor=_user("owner"), model=model, csv_text=batch.to_csv(index=False))
-    _run(job_run_inline, job)
+    token, _secret = scoring_token_create(actor=_user("owner"), deployment=deployment, name="Case system (demo)")
+    scored = deployment_score_request(token=token, deployment=deployment, csv_text=batch.to_csv(index=False))
+    _run(job_run_inline, scored.job)
 
 
 def _seed_training(organisation: Organisation) -> None:
@@ -534,6 +732,28 @@ def _seed_training(organisation: Organisation) -> None:
         Evaluation.objects.filter(organisation=organisation), key=lambda e: not e.model_version.non_private
     ):
         _run(job_run_inline, item.job)
+
+
+def _seed_mitigation(organisation: Organisation) -> None:
+    """The steward fits group thresholds on the private model's validation rows (demographic parity by sex, the
+    policy's main metric; no privacy budget spent), run inline as the worker would, and the candidate is evaluated
+    on the same held-out rows, so the model page and the evaluation show it against the original."""
+    from apps.evaluation.mitigation import mitigation_request
+    from apps.evaluation.models import Evaluation
+    from apps.jobs.runner import job_run_inline
+    from apps.training.models import ModelVersion
+
+    model = ModelVersion.objects.get(organisation=organisation, non_private=False, parent__isnull=True)
+    run = mitigation_request(
+        actor=_user("steward"),
+        model_version=model,
+        method="thresholds",
+        constraint="demographic_parity",
+        attribute="sex",
+    )
+    _run(job_run_inline, run.job)
+    candidate = ModelVersion.objects.get(training_run=run)
+    _run(job_run_inline, Evaluation.objects.get(model_version=candidate).job)
 
 
 def _run(run_inline: Any, job: Any) -> Any:

@@ -550,5 +550,12 @@ def master_key_rotate() -> int:
             for row in model.objects.exclude(wrapped_key="").only("id", "wrapped_key"):
                 model.objects.filter(pk=row.pk).update(wrapped_key=rewrap_secret(row.wrapped_key))
                 count += 1
+        from apps.deployments.models import AlertWebhook
+
+        # Alert webhooks' signing secrets are wrapped the same way (kept as bytes).
+        for webhook in AlertWebhook.objects.only("id", "wrapped_secret"):
+            rewrapped = rewrap_secret(bytes(webhook.wrapped_secret).decode("ascii")).encode("ascii")
+            AlertWebhook.objects.filter(pk=webhook.pk).update(wrapped_secret=rewrapped)
+            count += 1
         audit_record(actor=None, action="keys.rotate_master", after={"rewrapped": count})
     return count

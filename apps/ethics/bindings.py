@@ -41,6 +41,11 @@ def bound_evaluation(model_version: ModelVersion) -> Evaluation | None:
 
 def usecase_bindings(usecase: UseCase) -> dict[str, Any]:
     revision = usecase.revisions.order_by("-number").first()
+    policies = {"fairness": usecase.fairness_policy, "privacy": usecase.privacy_policy}
+    if usecase.monitoring_plan:
+        # Only a plan that was set joins the digest: every review bound before plans existed (or of a use case
+        # without one) keeps the digest it was bound to, instead of all turning stale at once.
+        policies["monitoring"] = usecase.monitoring_plan
     return {
         "usecase": {
             "id": str(usecase.id),
@@ -49,7 +54,7 @@ def usecase_bindings(usecase: UseCase) -> dict[str, Any]:
             "sha256": revision.sha256 if revision else "",
         },
         "dpia": {"revision": usecase.revision, "sha256": _digest(usecase.dpia or {})},
-        "policies": {"sha256": _digest({"fairness": usecase.fairness_policy, "privacy": usecase.privacy_policy})},
+        "policies": {"sha256": _digest(policies)},
     }
 
 
@@ -76,6 +81,21 @@ def model_bindings(model_version: ModelVersion) -> dict[str, Any]:
             else None
         ),
         "model_card": {"revision": card.number, "sha256": card.sha256} if card else None,
+        # Only a mitigated candidate has the key, so the bindings (and open reviews) of other models are unchanged.
+        **({"mitigation": mitigation_binding(model_version)} if model_version.parent_id else {}),
+    }
+
+
+def mitigation_binding(model_version: ModelVersion) -> dict[str, Any]:
+    """A candidate's parent and what was done to it (method, constraint, and a digest of the fitted record)."""
+    parent = model_version.parent
+    mitigation = model_version.mitigation or {}
+    return {
+        "parent": {"id": str(parent.id), "number": parent.number, "sha256": parent.sha256},
+        "method": mitigation.get("method"),
+        "constraint": mitigation.get("constraint"),
+        "attribute": mitigation.get("attribute"),
+        "sha256": _digest(mitigation),
     }
 
 

@@ -146,6 +146,20 @@ class Decision(BaseModel):
         return self.outcome in (rules.APPROVED, rules.APPROVED_WITH_CONDITIONS)
 
 
+class ApprovalRevocation(BaseModel):
+    """The board's withdrawal of an approval it gave: its own row beside the immutable Decision (a PostgreSQL
+    trigger refuses UPDATE and DELETE here too), so the decision stays as it was taken and the revocation is on the
+    record with who, when and why. A revoked approval no longer allows deploying the model."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="revocation")
+    organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="+")
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+
+    def __str__(self) -> str:
+        return f"revocation of the approval of {self.decision.review}"
+
+
 class Condition(BaseModel):
     """A condition attached to an approval: who must do what by when; tracked until met."""
 

@@ -72,6 +72,7 @@ def _privacy(review: ReviewRequest) -> dict[str, Any] | None:
 def _evaluation(review: ReviewRequest) -> dict[str, Any] | None:
     if not review.model_version_id:
         return None
+    from apps.evaluation.insights import insights
     from apps.evaluation.views import gate_chart, selection_chart
 
     evaluation = bound_evaluation(review.model_version)
@@ -84,6 +85,7 @@ def _evaluation(review: ReviewRequest) -> dict[str, Any] | None:
         "results": results,
         "gates": [(gate, chart_html(gate_chart(gate, groupings))) for gate in results.get("gates", [])],
         "groupings": [(g, chart_html(selection_chart(g))) for g in groupings],
+        "insights": insights(evaluation),
     }
 
 

@@ -163,6 +163,20 @@ def failing_items(review: ReviewRequest) -> list[dict[str, Any]]:
                 else f"{gate['metric'].replace('_', ' ')} = {shown} ({gate.get('grouping') or 'no grouping'})"
             )
             items.append({"key": f"gate:{gate['metric']}", "label": f"{label}; policy: {bound} {gate['threshold']}"})
+    for gate in (evaluation.results or {}).get("robustness_gates", []):
+        if gate.get("status") != "pass":  # "fail" or "unknown": neither is a pass
+            where = f"{gate['metric'].replace('_', ' ')} under {gate['kind'].replace('_', ' ')} at {gate['level']:g}"
+            found = (
+                f"{gate.get('reason') or 'cannot be evaluated'}"
+                if gate.get("value") is None
+                else f"worsens by {gate['value']:.3f}"
+            )
+            items.append(
+                {
+                    "key": f"robustness:{gate['kind']}:{gate['level']:g}:{gate['metric']}",
+                    "label": f"Robustness: {where} {found}; policy: at most {gate['max']:g}",
+                }
+            )
     if (evaluation.audit or {}).get("accounting_fault"):
         items.append({"key": "privacy_audit", "label": "Privacy audit: empirical epsilon exceeds the proven epsilon"})
     return items

@@ -24,6 +24,7 @@ from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDeni
 from apps.ethics import rules
 from apps.ethics.bindings import bindings_for, bound_evaluation, changed_artifacts
 from apps.ethics.models import (
+    ApprovalRevocation,
     Board,
     ChecklistStance,
     Comment,
@@ -679,6 +680,50 @@ def reviews_supersede_stale(*, usecase: UseCase, actor: User | None) -> list[Rev
             )
             successors.append(successor)
     return successors
+
+
+def approval_revoke(*, actor: User, review: ReviewRequest, reason: str) -> ApprovalRevocation:
+    """The chair or an org admin withdraws the board's approval of a model for deployment. The Decision stays as it
+    was taken (it is immutable); the revocation is its own row, and from now on the model may not be deployed
+    (``apps.deployments.selectors.approval_blockers``). Deployments already running are not stopped here: their
+    owners are told, and the governance check raises an alert on each."""
+    roles = roles_in(actor, review.organisation)
+    if not roles:
+        raise NotFound()
+    if Role.ADMIN not in roles and board_of(review.organisation).chair_id != actor.id:
+        raise PermissionDenied("Only the board's chair or an org admin revokes an approval.")
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise ValidationFailed("Say why the approval is revoked.", {"reason": ["A reason of a sentence or more."]})
+    with transaction.atomic():
+        locked = (
+            ReviewRequest.objects.select_for_update(of=("self",))
+            .select_related("usecase", "model_version")
+            .get(pk=review.pk)
+        )
+        decision = Decision.objects.filter(review=locked).first()
+        if locked.kind != ReviewRequest.Kind.DEPLOYMENT or decision is None or not decision.approved:
+            raise InvalidState("Only a deployment review the board approved can have its approval revoked.")
+        if ApprovalRevocation.objects.filter(decision=decision).exists():
+            raise InvalidState("This approval is already revoked.")
+        revocation = ApprovalRevocation.objects.create(
+            decision=decision, organisation=locked.organisation, revoked_by=actor, reason=reason[:5000]
+        )
+        _notify(
+            board_members(locked.organisation) + [locked.requested_by, locked.usecase.owner],
+            organisation=locked.organisation,
+            review=locked,
+            kind="approval_revoked",
+            message=f"{locked.reference}: the approval of {locked.model_version} for deployment was revoked.",
+        )
+        audit_record(
+            actor=actor,
+            organisation=locked.organisation,
+            action="review.approval_revoke",
+            target=locked,
+            after={"decision": str(decision.id), "revocation": str(revocation.id), "reason": revocation.reason},
+        )
+    return revocation
 
 
 # ---------------------------------------------------------------------------------------------------------- waivers

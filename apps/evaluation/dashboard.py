@@ -21,9 +21,9 @@ def _latest(request: HttpRequest) -> dict[str, Any] | None:
     if latest is None:
         return None
     verdict = {
-        "pass": "all fairness gates pass",
-        "fail": "some fairness gates fail",
-        "unknown": "some fairness gates cannot be evaluated (no pass without a waiver)",
+        "pass": "all fairness and robustness gates pass",
+        "fail": "some fairness or robustness gates fail",
+        "unknown": "some fairness or robustness gates cannot be evaluated (no pass without a waiver)",
     }.get(latest.verdict, "no gate verdict")
     bound = latest.audit.get("empirical_epsilon_lower_bound")
     body = f"{latest.model_version}: {verdict}."

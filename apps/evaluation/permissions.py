@@ -9,6 +9,8 @@ from apps.accounts.selectors import organisation_ids_for, roles_in
 from apps.evaluation.models import Evaluation
 
 REQUEST_ROLES = {Role.OWNER, Role.ADMIN}
+# Mitigating a model and explaining one of its held-out rows: the people who answer for the model and its data.
+MITIGATE_ROLES = {Role.OWNER, Role.STEWARD, Role.ADMIN}
 
 
 def visible_to(user: User, action: str = "view") -> QuerySet[Evaluation]:
@@ -16,10 +18,13 @@ def visible_to(user: User, action: str = "view") -> QuerySet[Evaluation]:
 
 
 def can(user: User, action: str, organisation: Organisation) -> bool:
-    """``view``: every role; ``request`` (a new evaluation, or the same one again): use-case owners and org admins."""
+    """``view``: every role; ``request`` (a new evaluation, or the same one again): use-case owners and org admins;
+    ``mitigate`` and ``explain`` (a held-out row): stewards, use-case owners and org admins."""
     roles = roles_in(user, organisation)
     if action == "view":
         return bool(roles)
     if action == "request":
         return bool(roles & REQUEST_ROLES)
+    if action in ("mitigate", "explain"):
+        return bool(roles & MITIGATE_ROLES)
     return False

@@ -111,6 +111,11 @@ def evaluation_record(
             after={
                 "verdict": evaluation.verdict,
                 "gates": results.get("gates"),
+                # Aggregates only, as the fairness gates: never an attribution or a prediction of one person.
+                "robustness_gates": [
+                    {key: gate.get(key) for key in ("kind", "level", "metric", "max", "value", "status")}
+                    for gate in results.get("robustness_gates") or []
+                ],
                 "audit": {
                     k: audit.get(k)
                     for k in ("auc", "empirical_epsilon_lower_bound", "proven_epsilon", "accounting_fault")

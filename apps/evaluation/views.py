@@ -15,6 +15,7 @@ from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import chart_html
 from apps.evaluation import services
+from apps.evaluation.insights import insights
 from apps.evaluation.permissions import can, visible_to
 from apps.usecases.permissions import can as can_on_usecase
 from apps.usecases.services import usecase_tighten_gate
@@ -96,6 +97,7 @@ def evaluation_detail(request: HttpRequest, evaluation_id: Any) -> HttpResponse:
             "columns": GROUP_COLUMNS,
             "audit": audit,
             "audit_chart": audit_chart,
+            "insights": insights(item),
             "usecase": usecase,
             "metrics": list(FAIRNESS_METRICS),
             "live": item.is_live,

@@ -477,6 +477,11 @@ def model_card(model_version: Any) -> Content:
         _evaluation_blocks(evaluation) if evaluation else [text("No finished evaluation.")]
     )
     content.section("Privacy audit").extend(_audit_blocks(evaluation.audit if evaluation else {}))
+    from apps.reports.evaluation_insights import explanation_blocks, mitigation_blocks, robustness_blocks
+
+    content.section("Explanations").extend(explanation_blocks(evaluation))
+    content.section("Robustness").extend(robustness_blocks(evaluation))
+    content.section("Bias mitigation").extend(mitigation_blocks(model_version))
     content.section("Ethical considerations").extend([text(narrative.get("ethical_considerations"))])
     status = deployment_status(model_version)
     content.section("Caveats and recommendations").extend(
@@ -512,6 +517,10 @@ def model_card(model_version: Any) -> Content:
             "noise_is_seeded": model_version.noise_is_seeded,
         },
         "model_card": {"revision": card.number, "sha256": card.sha256, "narrative": narrative} if card else None,
+        "mitigation": {
+            "parent": str(model_version.parent_id) if model_version.parent_id else None,
+            "record": model_version.mitigation or {},
+        },
         "evaluation": {
             "id": str(evaluation.id),
             "verdict": evaluation.verdict,
@@ -877,6 +886,11 @@ def annex_iv(model_version: Any) -> Content:
         ]
     )
     details.extend([sub("Validation and testing")] + (_evaluation_blocks(evaluation) if evaluation else []))
+    from apps.reports.evaluation_insights import explanation_blocks, mitigation_blocks, robustness_blocks
+
+    details.extend([sub("Explanations of the model's decisions"), *explanation_blocks(evaluation)])
+    details.extend([sub("Robustness testing"), *robustness_blocks(evaluation)])
+    details.extend([sub("Bias mitigation"), *mitigation_blocks(model_version)])
     details.extend(
         [
             sub("Test report sign-off"),
@@ -985,10 +999,7 @@ def annex_iv(model_version: Any) -> Content:
     entries = BudgetEntry.objects.filter(run__usecase=usecase).select_related("run").order_by("created_at")
     content.section("Post-market monitoring plan").extend(
         [
-            text(
-                "Consent withdrawals are checked against training data at each retraining; fairness gates are re-evaluated "
-                "on fresh held-out data at least monthly; waivers expire and must be renewed by the board."
-            ),
+            *_annex_iv_monitoring_blocks(usecase),
             sub("Privacy-budget ledger"),
             table(
                 ["Date", "Run", "Entry", ("Epsilon", True), ("Composed after", True)],
@@ -1068,5 +1079,402 @@ def annex_iv(model_version: Any) -> Content:
         **card.evidence,
         "usecase": {"id": str(usecase.id), "reference": usecase.reference, "revision": usecase.revision},
         "audit_events": [{"sequence": e.sequence, "hash": e.hash} for e in events],
+    }
+    return content
+
+
+# ------------------------------------------------------------------------------------- post-market monitoring
+
+
+def _annex_iv_monitoring_blocks(usecase: Any) -> list[dict[str, Any]]:
+    """Annex IV section 9: the use case's monitoring plan and what its deployments' monitoring found so far."""
+    from django.db.models import Count, Q
+
+    from apps.deployments.figures import STATUS_WORDS
+    from apps.deployments.models import Deployment
+    from apps.deployments.pages import last_windows, plan_rows, with_monitoring_state
+
+    plan = usecase.monitoring_plan or {}
+    blocks: list[dict[str, Any]] = [
+        text(
+            "Each deployment is monitored against the reference fixed at training time, window by window, under the "
+            "use case's monitoring plan (bound into the board's deployment reviews like the other policies): data "
+            "drift per feature, prediction drift, data quality, performance and fairness per group with bootstrap "
+            "intervals once labels arrive, and privacy compliance (consent withdrawn since training, retention dates "
+            "passed, budget state). A window with too few rows is reported as insufficient data, never as a pass. "
+            "Failing monitors open alerts that are acknowledged, assigned and resolved on the record; affected persons "
+            "contest decisions on a public page; retraining goes back through training, evaluation and the board."
+        ),
+        sub("The monitoring plan"),
+    ]
+    if plan:
+        blocks.append(
+            facts(
+                [
+                    ("Window", plan.get("window")),
+                    ("Minimum rows per window", plan.get("min_rows")),
+                    ("Minimum labelled rows", plan.get("min_labelled")),
+                    ("Raw production rows kept", "yes" if plan.get("keep_raw_rows") else "no: aggregates only"),
+                ]
+            )
+        )
+        blocks.append(
+            table(
+                ["Monitor", "Enabled", "Settings"],
+                [[row["family"], "yes" if row["enabled"] else "no", row["details"]] for row in plan_rows(plan)],
+            )
+        )
+    else:
+        blocks.append(note("No monitoring plan is recorded in the use case's policies yet: the default plan applies."))
+    deployments = list(
+        with_monitoring_state(Deployment.objects.filter(usecase=usecase)).annotate(
+            windows_evaluated=Count("windows", filter=Q(windows__status="evaluated"))
+        )
+    )
+    last = last_windows(deployments)
+    blocks.append(sub("Deployments and their monitoring results"))
+    blocks.append(
+        table(
+            [
+                "Environment",
+                "Model",
+                "Deployed on",
+                "Status",
+                "Plan sha256",
+                ("Windows evaluated", True),
+                "Last window",
+                ("Open alerts", True),
+            ],
+            [
+                [
+                    d.environment,
+                    str(d.model_version),
+                    f"{d.deployed_on:%d %b %Y}",
+                    d.get_status_display(),
+                    d.plan_sha256,
+                    d.windows_evaluated,
+                    (
+                        f"{last[d.pk]['window'].starts_at:%d %b %Y}: "
+                        f"{STATUS_WORDS.get(last[d.pk]['worst'], last[d.pk]['worst'] or '-')}"
+                        if d.pk in last
+                        else "none yet"
+                    ),
+                    d.open_alerts,
+                ]
+                for d in deployments
+            ],
+        )
+    )
+    return blocks
+
+
+def _figure_blocks(figure: Any) -> list[dict[str, Any]]:
+    """A monitoring figure as the page shows it: the chart, then every value in a table."""
+    return [sub(figure.title), chart(figure.svg), table(figure.columns, figure.rows)]
+
+
+def monitoring(deployment: Any, period_start: Any, period_end: Any) -> Content:
+    """The post-market monitoring report (EU AI Act Art. 72) of one deployment over one period (both days included):
+    what runs where under which approval and plan, every window's results with the charts the deployment page shows,
+    the alerts and how they were handled, feedback and contestations counted by category (never their text), and the
+    retraining requests."""
+    from datetime import datetime, time, timedelta
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from apps.deployments.figures import STATUS_WORDS, window_period, worst_status
+    from apps.deployments.models import Alert, Feedback, MonitoringWindow, RetrainingRequest
+    from apps.deployments.pages import figures_for, plan_rows, waivers_relied_on
+
+    start = timezone.make_aware(datetime.combine(period_start, time.min))
+    end = timezone.make_aware(datetime.combine(period_end + timedelta(days=1), time.min))
+    model = deployment.model_version
+    usecase = deployment.usecase
+    review = deployment.review
+    decision = getattr(review, "decision", None)
+    content = Content(
+        f"Post-market monitoring report: {usecase.title}, {deployment.environment}",
+        f"{deployment} ({period_start:%d %b %Y} to {period_end:%d %b %Y})",
+    )
+    content.section("The deployment").extend(
+        [
+            facts(
+                [
+                    ("Use case", f"{usecase.reference} {usecase.title}"),
+                    ("Environment", deployment.environment),
+                    ("System it runs in", deployment.system),
+                    ("Model version", f"{model} (sha256 {model.sha256})"),
+                    ("Owner", deployment.owner.display_name),
+                    ("Deployed on", f"{deployment.deployed_on:%d %b %Y}"),
+                    ("Status", deployment.get_status_display()),
+                    (
+                        "Ended",
+                        f"{deployment.ended_at:%d %b %Y}: {deployment.end_reason}" if deployment.ended_at else "",
+                    ),
+                    ("Replaced", str(deployment.previous) if deployment.previous_id else "none"),
+                    ("Period of this report", f"{period_start:%d %b %Y} to {period_end:%d %b %Y}, both included"),
+                    ("Legal basis of this report", "EU AI Act Art. 72 (post-market monitoring by providers)"),
+                ]
+            )
+        ]
+    )
+    waivers = waivers_relied_on([deployment]).get(deployment.pk, [])
+    content.section("Approval and waivers relied on").extend(
+        [
+            facts(
+                [
+                    ("Deployment review", f"{review.reference} ({review.get_status_display()})"),
+                    (
+                        "Decision",
+                        f"{decision.get_outcome_display()} on {decision.created_at:%d %b %Y}" if decision else "none",
+                    ),
+                    ("Artifacts bound (sha256)", review.bindings_sha256),
+                ]
+            ),
+            table(
+                ["Waiver", "Expires", "Waives", "In force at the period's end"],
+                [
+                    [
+                        str(w.id)[:8],
+                        f"{w.expires_on:%d %b %Y}",
+                        "; ".join(str(item.get("label") or item.get("key")) for item in w.waived) or "-",
+                        "yes" if w.expires_on >= period_end else "no: expired",
+                    ]
+                    for w in waivers
+                ],
+            ),
+        ]
+    )
+    plan = deployment.plan or {}
+    content.section("Monitoring plan").extend(
+        [
+            facts(
+                [
+                    ("Plan sha256", deployment.plan_sha256),
+                    ("Window", plan.get("window")),
+                    ("Minimum rows per window", plan.get("min_rows")),
+                    ("Minimum labelled rows", plan.get("min_labelled")),
+                    ("Raw production rows kept", "yes" if plan.get("keep_raw_rows") else "no: aggregates only"),
+                ]
+            ),
+            table(
+                ["Monitor", "Enabled", "Settings"],
+                [[row["family"], "yes" if row["enabled"] else "no", row["details"]] for row in plan_rows(plan)],
+            ),
+        ]
+    )
+    windows = list(
+        MonitoringWindow.objects.filter(deployment=deployment, starts_at__gte=start, starts_at__lt=end).order_by(
+            "starts_at"
+        )
+    )
+    evaluated = [w for w in windows if w.status == MonitoringWindow.Status.EVALUATED]
+    results_section = content.section("Results per window")
+    results_section.append(
+        table(
+            [
+                "Window",
+                ("Rows", True),
+                ("Labelled", True),
+                "Status",
+                "Worst result",
+                ("Alerts", True),
+                ("Warnings", True),
+                ("Insufficient", True),
+            ],
+            [
+                [
+                    window_period(w),
+                    w.rows,
+                    w.labelled_rows,
+                    w.get_status_display(),
+                    STATUS_WORDS.get(worst_status(w.results or []), worst_status(w.results or []) or "-"),
+                    sum(1 for r in w.results or [] if r.get("status") == "fail"),
+                    sum(1 for r in w.results or [] if r.get("status") == "warn"),
+                    sum(1 for r in w.results or [] if r.get("status") == "insufficient"),
+                ]
+                for w in windows
+            ],
+        )
+    )
+    results_section.append(
+        note(
+            "A monitor with too few rows in a window is reported as insufficient data: it neither passes nor fails, "
+            "and the charts leave a gap there."
+        )
+    )
+    results_section.append(sub("Results that did not pass"))
+    results_section.append(
+        table(
+            ["Window", "Monitor", "Result", ("Value", True), ("Threshold", True), "Interval", ("Rows", True)],
+            [
+                [
+                    f"{w.starts_at:%d %b %Y}",
+                    r.get("monitor"),
+                    STATUS_WORDS.get(r.get("status", ""), r.get("status")),
+                    r.get("value"),
+                    r.get("threshold"),
+                    (
+                        f"[{fmt(r['interval'][0])}, {fmt(r['interval'][1])}]"
+                        if r.get("interval") and r["interval"][0] is not None
+                        else "–"
+                    ),
+                    r.get("rows"),
+                ]
+                for w in evaluated
+                for r in (w.results or [])
+                if r.get("status") in ("warn", "fail")
+            ],
+        )
+    )
+    figures = figures_for(deployment, evaluated)
+    if figures:
+        charts_section = content.section("Charts")
+        charts_section.append(
+            note(
+                "Dashed lines are the plan's thresholds; shaded bands are 95% intervals; grey columns are windows with "
+                "insufficient data (no value drawn); triangles mark the windows where alerts opened."
+            )
+        )
+        for figure in figures:
+            charts_section.extend(_figure_blocks(figure))
+    in_period = Q(created_at__gte=start, created_at__lt=end) | Q(resolved_at__gte=start, resolved_at__lt=end)
+    alerts = list(
+        Alert.objects.filter(deployment=deployment)
+        .filter(in_period)
+        .select_related("acknowledged_by", "resolved_by", "assignee", "window")
+        .annotate(comment_count=Count("comments"))
+        .order_by("created_at")
+    )
+    content.section("Alerts opened or resolved in the period").extend(
+        [
+            table(
+                [
+                    "Alert",
+                    "Severity",
+                    "Opened",
+                    ("Windows failed", True),
+                    "Acknowledged",
+                    "Assigned to",
+                    "Resolved",
+                    "Resolution",
+                    ("Comments", True),
+                ],
+                [
+                    [
+                        a.title,
+                        a.get_severity_display(),
+                        f"{a.created_at:%d %b %Y}",
+                        a.occurrences,
+                        f"{a.acknowledged_at:%d %b %Y} by {a.acknowledged_by.display_name}"
+                        if a.acknowledged_at
+                        else "no",
+                        a.assignee.display_name if a.assignee else "-",
+                        f"{a.resolved_at:%d %b %Y} by {a.resolved_by.display_name}" if a.resolved_at else "no",
+                        a.resolution or "-",
+                        a.comment_count,
+                    ]
+                    for a in alerts
+                ],
+            )
+        ]
+    )
+    feedback = (
+        Feedback.objects.filter(deployment=deployment, created_at__gte=start, created_at__lt=end)
+        .values("kind", "category", "status")
+        .annotate(n=Count("id"))
+        .order_by("kind", "category", "status")
+    )
+    kinds, categories, statuses = (
+        dict(Feedback.Kind.choices),
+        dict(Feedback.Category.choices),
+        dict(Feedback.Status.choices),
+    )
+    feedback_rows = [[kinds[f["kind"]], categories[f["category"]], statuses[f["status"]], f["n"]] for f in feedback]
+    content.section("Feedback and contestations").extend(
+        [
+            note("Counted by category; what people wrote stays in the portal and is not reproduced here."),
+            table(["Kind", "Category", "Status", ("Count", True)], feedback_rows),
+        ]
+    )
+    retraining = list(
+        RetrainingRequest.objects.filter(deployment=deployment)
+        .filter(Q(created_at__lt=end) & ~Q(status__in=["closed", "promoted"], updated_at__lt=start))
+        .select_related("opened_by", "alert", "review", "training_run")
+        .order_by("created_at")
+    )
+    content.section("Retraining requests").append(
+        table(
+            ["Opened", "By", "From alert", "Status", "Training run", "Board review"],
+            [
+                [
+                    f"{r.created_at:%d %b %Y}",
+                    r.opened_by.display_name,
+                    r.alert.title if r.alert_id else "-",
+                    r.get_status_display(),
+                    str(r.training_run_id)[:8] if r.training_run_id else "-",
+                    r.review.reference if r.review_id else "-",
+                ]
+                for r in retraining
+            ],
+        )
+    )
+    content.evidence = {
+        "deployment": {
+            "id": str(deployment.id),
+            "usecase": usecase.reference,
+            "environment": deployment.environment,
+            "system": deployment.system,
+            "model_version": str(model.id),
+            "model_sha256": model.sha256,
+            "deployed_on": deployment.deployed_on.isoformat(),
+            "status": deployment.status,
+            "review": review.reference,
+            "review_bindings_sha256": review.bindings_sha256,
+            "decision": decision.outcome if decision else None,
+            "waivers": [{"id": str(w.id), "expires_on": w.expires_on.isoformat()} for w in waivers],
+        },
+        "period": {"from": period_start.isoformat(), "to": period_end.isoformat()},
+        "plan": {"sha256": deployment.plan_sha256, "spec": plan},
+        "windows": [
+            {
+                "id": str(w.id),
+                "starts_at": w.starts_at.isoformat(),
+                "ends_at": w.ends_at.isoformat(),
+                "status": w.status,
+                "rows": w.rows,
+                "labelled_rows": w.labelled_rows,
+                "results": w.results or [],
+            }
+            for w in windows
+        ],
+        "alerts": [
+            {
+                "id": str(a.id),
+                "monitor": a.monitor,
+                "severity": a.severity,
+                "status": a.status,
+                "window": str(a.window_id) if a.window_id else None,
+                "opened_at": a.created_at.isoformat(),
+                "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None,
+                "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+                "occurrences": a.occurrences,
+            }
+            for a in alerts
+        ],
+        "feedback": [
+            {"kind": f["kind"], "category": f["category"], "status": f["status"], "count": f["n"]} for f in feedback
+        ],
+        "retraining_requests": [
+            {
+                "id": str(r.id),
+                "status": r.status,
+                "alert": str(r.alert_id) if r.alert_id else None,
+                "training_run": str(r.training_run_id) if r.training_run_id else None,
+                "review": r.review.reference if r.review_id else None,
+            }
+            for r in retraining
+        ],
     }
     return content

@@ -40,6 +40,7 @@ class Report(JobStateMixin, BaseModel):
         ANNEX_IV = "annex_iv", "EU AI Act Annex IV technical documentation"
         DECISION = "decision", "Ethics decision record"
         AUDIT_EXTRACT = "audit_extract", "Audit-trail extract"
+        MONITORING = "monitoring", "Post-market monitoring report"
 
     class Status(models.TextChoices):
         """The domain outcome only; whether it is queued, rendering, failed or cancelled is its job's (``state``)."""
@@ -68,12 +69,23 @@ class Report(JobStateMixin, BaseModel):
     evidence = models.JSONField(default=dict, blank=True)
     signer = models.ForeignKey(SigningIdentity, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # A report about a period (the post-market monitoring report of a deployment): its versions and supersession are
+    # per subject and period, so March's report never supersedes February's.
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "subject_type", "subject_id", "version"], name="report_version_unique"
+                fields=["kind", "subject_type", "subject_id", "version"],
+                condition=models.Q(period_start__isnull=True),
+                name="report_version_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "subject_type", "subject_id", "period_start", "period_end", "version"],
+                condition=models.Q(period_start__isnull=False),
+                name="report_period_version_unique",
             ),
         ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ SUBJECTS: dict[str, tuple[str, Any]] = {
     Report.Kind.ART30: ("accounts.organisation", builders.art30),
     Report.Kind.AUDIT_EXTRACT: ("accounts.organisation", builders.audit_extract),
     Report.Kind.DECISION: ("ethics.reviewrequest", builders.decision),
+    Report.Kind.MONITORING: ("deployments.deployment", builders.monitoring),
 }
+# Kinds about a period of their subject (from, to): versions and supersession are per subject and period.
+PERIOD_KINDS = {Report.Kind.MONITORING}
 ISSUER_ROLES = {Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD}
 
 
@@ -183,8 +187,26 @@ def signing_identity_import(
 # --------------------------------------------------------------------------------------------------------- issue
 
 
-def report_request(*, actor: User, kind: str, subject: Any) -> Report:
-    """Queue a new version of a report about ``subject``."""
+def _checked_period(kind: str, period: tuple[date, date] | None) -> tuple[date | None, date | None]:
+    if kind not in PERIOD_KINDS:
+        if period is not None:
+            raise ValidationFailed(f"A {Report.Kind(kind).label} is not about a period.", {"period": ["not allowed"]})
+        return None, None
+    if period is None or period[0] is None or period[1] is None:
+        raise ValidationFailed(
+            f"A {Report.Kind(kind).label} covers a period: give its first and last day.", {"period": ["required"]}
+        )
+    start, end = period
+    if start > end:
+        raise ValidationFailed("The period ends before it starts.", {"period": ["from must not be after to"]})
+    if end > timezone.localdate():
+        raise ValidationFailed("The period cannot end in the future.", {"period": ["to is after today"]})
+    return start, end
+
+
+def report_request(*, actor: User, kind: str, subject: Any, period: tuple[date, date] | None = None) -> Report:
+    """Queue a new version of a report about ``subject`` (and, for kinds about a period, ``period``: first and last
+    day, inclusive)."""
     from apps.jobs.services import job_create
 
     if kind not in SUBJECTS:
@@ -195,6 +217,7 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
 
         about = apps.get_model(label)._meta.verbose_name
         raise ValidationFailed(f"A {Report.Kind(kind).label} is about a {about}.", {"subject": [str(about)]})
+    period_start, period_end = _checked_period(kind, period)
     organisation = subject_organisation(subject)
     roles = roles_in(actor, organisation)
     if not roles:
@@ -204,9 +227,13 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
     with transaction.atomic():
         Organisation.objects.select_for_update().get(pk=organisation.pk)  # serialise numbering per organisation
         version = (
-            Report.objects.filter(kind=kind, subject_type=label, subject_id=str(subject.pk)).aggregate(
-                v=Max("version")
-            )["v"]
+            Report.objects.filter(
+                kind=kind,
+                subject_type=label,
+                subject_id=str(subject.pk),
+                period_start=period_start,
+                period_end=period_end,
+            ).aggregate(v=Max("version"))["v"]
             or 0
         ) + 1
         sequence = Report.objects.filter(organisation=organisation).count() + 1
@@ -215,7 +242,11 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
             kind=kind,
             subject_type=label,
             subject_id=str(subject.pk),
-            subject_label=str(subject)[:300],
+            subject_label=(
+                f"{subject}, {period_start:%d %b %Y} to {period_end:%d %b %Y}" if period_start else str(subject)
+            )[:300],
+            period_start=period_start,
+            period_end=period_end,
             version=version,
             reference=f"{organisation.slug.upper()}-R{sequence:05d}",
             usecase=_subject_usecase(subject, label),
@@ -231,7 +262,17 @@ def report_request(*, actor: User, kind: str, subject: Any) -> Report:
             organisation=organisation,
             action="report.request",
             target=report,
-            after={"kind": kind, "subject": str(subject.pk), "version": version, "job": str(report.job.id)},
+            after={
+                "kind": kind,
+                "subject": str(subject.pk),
+                "version": version,
+                "job": str(report.job.id),
+                **(
+                    {"period": [period_start.isoformat(), period_end.isoformat()]}
+                    if period_start and period_end
+                    else {}
+                ),
+            },
         )
     return report
 
@@ -262,7 +303,7 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
     subject = subject_object(report.kind, report.subject_id)
     if progress:
         progress(0.1, "Gathering the figures")
-    content = builder(subject)
+    content = builder(subject, report.period_start, report.period_end) if report.period_start else builder(subject)
     identity = signing_identity(report.organisation)
     evidence = {
         "report": {
@@ -272,6 +313,11 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
             "organisation": str(report.organisation_id),
             "subject_type": report.subject_type,
             "subject_id": report.subject_id,
+            **(
+                {"period": {"from": report.period_start.isoformat(), "to": report.period_end.isoformat()}}
+                if report.period_start and report.period_end
+                else {}
+            ),
             "issued_at": timezone.now().isoformat(),
             "signer_fingerprint": identity.fingerprint,
         },
@@ -309,6 +355,8 @@ def report_render(*, report_id: Any, progress: Any = None) -> dict[str, Any]:
                 kind=report.kind,
                 subject_type=report.subject_type,
                 subject_id=report.subject_id,
+                period_start=report.period_start,
+                period_end=report.period_end,
                 version__lt=report.version,
                 superseded_by__isnull=True,
             ).exclude(pk=report.pk)
@@ -374,6 +422,8 @@ def report_verify(data: bytes) -> dict[str, Any]:
                 kind=known.kind,
                 subject_type=known.subject_type,
                 subject_id=known.subject_id,
+                period_start=known.period_start,
+                period_end=known.period_end,
                 status=Report.Status.READY,
             )
             .order_by("-version")

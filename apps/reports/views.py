@@ -79,6 +79,8 @@ def library(request: HttpRequest) -> HttpResponse:
         {
             "reports": reports.order_by("-created_at")[:300],
             "kinds": Report.Kind.choices,
+            # A report about a period is issued from its subject's page, where the period is chosen.
+            "issue_kinds": [(v, label) for v, label in Report.Kind.choices if v not in services.PERIOD_KINDS],
             "organisations": visible_orgs,
             "usecases": UseCase.objects.filter(organisation__in=visible_orgs).order_by("reference"),
             "models": ModelVersion.objects.filter(organisation__in=visible_orgs, non_private=False),
@@ -116,7 +118,13 @@ def detail(request: HttpRequest, report_id: Any) -> HttpResponse:
     report = get_object_or_404(visible_to(request.user), id=report_id)
     older = (
         visible_to(request.user)
-        .filter(kind=report.kind, subject_type=report.subject_type, subject_id=report.subject_id)
+        .filter(
+            kind=report.kind,
+            subject_type=report.subject_type,
+            subject_id=report.subject_id,
+            period_start=report.period_start,
+            period_end=report.period_end,
+        )
         .order_by("-version")
     )
     live = report.is_live

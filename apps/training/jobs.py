@@ -1,4 +1,5 @@
-"""Training's job kinds: DP-SGD (or a non-private baseline) on a prepared version, and batch scoring.
+"""Training's job kind: DP-SGD (or a non-private baseline) on a prepared version. Scoring is per deployment
+(``apps.deployments.jobs``).
 
 The engine (torch, opacus, the accountant) is imported inside the run functions only: the web process imports this
 module to learn the kinds, never the engine.
@@ -17,10 +18,8 @@ from apps.core.errors import ValidationFailed
 from apps.jobs.registry import JobKind, register
 from apps.jobs.runner import JobCancelled, JobContext
 from apps.training import services
-from apps.training.models import ModelVersion, TrainingRun
+from apps.training.models import TrainingRun
 from workers import task_names
-
-SCORE_MAX_ROWS = 10_000
 
 
 def _accountant() -> Any:
@@ -183,35 +182,6 @@ def training_failed(*, job: Any) -> None:
     services.training_run_stop(run=run, job=job, spent=spent, composed=composed)
 
 
-def run_scoring(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
-    """Predictions for a small CSV batch with a model version (weights loaded from safetensors, no pickle)."""
-    import io
-
-    import pandas as pd
-
-    from workers.engine.training.artifacts import score
-    from workers.engine.training.data import DataError
-
-    model = ModelVersion.objects.get(id=spec["model_version_id"])
-    try:
-        frame = pd.read_csv(io.StringIO(spec["csv"]), nrows=SCORE_MAX_ROWS + 1)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValidationFailed(f"The batch is not a readable CSV: {exc}") from None
-    if len(frame) > SCORE_MAX_ROWS:
-        raise ValidationFailed(f"Score at most {SCORE_MAX_ROWS:,} rows at a time.")
-    try:
-        scored = score(frame, Path(settings.STORAGE_ROOT) / model.storage_path)
-    except DataError as exc:
-        raise ValidationFailed(str(exc)) from None
-    return {
-        "model_version": str(model.id),
-        "model_sha256": model.sha256,
-        "rows": len(scored),
-        "non_private_model": model.non_private,
-        "predictions": scored.to_dict(orient="records"),
-    }
-
-
 register(
     JobKind(
         kind="training",
@@ -222,5 +192,4 @@ register(
         on_failure=training_failed,
         max_attempts=1,  # a rerun would spend budget twice: a lost run is settled, never retried
     ),
-    JobKind(kind="score", label="Batch scoring", task_name=task_names.SCORE, queue="gpu", run=run_scoring),
 )

@@ -135,6 +135,20 @@ class ModelVersion(BaseModel):
     storage_path = models.CharField(max_length=500)
     manifest = models.JSONField()
     non_private = models.BooleanField(default=False)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="candidates",
+        help_text="For a mitigated candidate: the model version it mitigates.",
+    )
+    mitigation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="For a mitigated candidate: method, constraint, fitted thresholds or member weights, and the rows "
+        "they were fitted on. Empty for a trained model.",
+    )
 
     class Meta:
         ordering = ["-number"]

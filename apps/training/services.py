@@ -244,6 +244,12 @@ def _settle_budget(run: TrainingRun, *, spent: dict[str, Any] | None, composed: 
     budget.save(update_fields=["reserved", "composed_spent", "naive_spent", "updated_at"])
 
 
+def run_budget_settle(*, run: TrainingRun, spent: dict[str, Any] | None, composed: float | None, note: str) -> None:
+    """A step of the service that ends a run made by another kind of job (a mitigation's), whose one event records
+    the spend: the run's reservation becomes a commit of what it spent, or a release. Call it under the run's lock."""
+    _settle_budget(run, spent=spent, composed=composed, note=note)
+
+
 def training_run_succeed(
     *,
     run: TrainingRun,
@@ -330,36 +336,3 @@ def training_run_stop(*, run: TrainingRun, job: Any, spent: dict[str, Any] | Non
                 "composed_budget_spent": composed,
             },
         )
-
-
-def model_score_request(*, actor: User, model: ModelVersion, csv_text: str) -> Any:
-    """Queue a scoring batch. The rows stay on the job row (which retention can remove); the audit event keeps
-    their digest and count only, and the predictions never enter the audit log."""
-    import hashlib
-
-    from apps.jobs.services import job_create
-
-    if not roles_in(actor, model.organisation):
-        raise NotFound()
-    if not can(actor, "launch", model.organisation):
-        raise PermissionDenied("Only use-case owners and org admins score batches.")
-    with transaction.atomic():
-        job = job_create(
-            actor=actor,
-            organisation=model.organisation,
-            kind="score",
-            spec={"model_version_id": str(model.id), "csv": csv_text},
-            target=model,
-        )
-        audit_record(
-            actor=actor,
-            organisation=model.organisation,
-            action="model.score_request",
-            target=model,
-            after={
-                "job": str(job.id),
-                "batch_sha256": hashlib.sha256(csv_text.encode()).hexdigest(),
-                "batch_lines": csv_text.count("\n"),
-            },
-        )
-    return job

@@ -112,7 +112,14 @@ def _run_context(request: HttpRequest, run: TrainingRun) -> dict[str, Any]:
         may_request_review = review is None or (
             review.status != "open" and not (hasattr(review, "decision") and review.decision.approved)
         )
+    if model is not None:
+        from apps.deployments.views import model_deployments
+
+        where = model_deployments(request, model)
+    else:
+        where = {}
     return {
+        **where,
         "deployment": deployment,
         "may_request_review": may_request_review,
         "run": run,

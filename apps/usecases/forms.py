@@ -8,6 +8,7 @@ from django import forms
 
 from apps.usecases.dpia import LIKELIHOOD, MEASURE_EFFECTS, RATINGS, SEVERITY, SIGN_OFF_FIELDS, STEPS
 from apps.usecases.vocab import FAIRNESS_METRICS, AnnexIIIArea, Article9Condition, LawfulBasis, RiskTier, metric_label
+from workers.engine.robustness.gates import ACCURACY_DROP, KIND_LABELS, KINDS, validate_robustness_gates
 
 LIST_HELP = "One per line."
 
@@ -117,6 +118,10 @@ DPIA_CHOICES = {
 }
 
 
+# Empty rows under a policy's robustness gates, so a new gate can be added without scripts.
+EMPTY_ROBUSTNESS_ROWS = 2
+
+
 class PolicyForm(forms.Form):
     sensitive_attributes = forms.CharField(
         help_text="Column names to audit for fairness, comma separated (e.g. sex, race).", required=False
@@ -134,8 +139,39 @@ class PolicyForm(forms.Form):
         min_value=0, initial=30, label="Largest age of the consent snapshot at training (days)"
     )
 
+    proxies = forms.CharField(
+        required=False,
+        label="Known proxies of a sensitive attribute",
+        help_text="Column names, comma separated (e.g. marital-status, relationship). The counterfactual probe flips "
+        "them as it flips the sensitive attributes.",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Rows for robustness gates: those submitted, or the policy's gates and two empty rows to add more.
+        if self.is_bound:
+            rows = sum(1 for key in self.data if key.startswith("robustness_") and key.endswith("_kind"))
+        else:
+            rows = len((self.initial or {}).get("robustness_gates") or []) + EMPTY_ROBUSTNESS_ROWS
+        self.robustness_row_count = rows
+        for index in range(1, rows + 1):
+            where = f"Robustness gate {index}"
+            self.fields[f"robustness_{index}_kind"] = forms.ChoiceField(
+                choices=[("", "No gate")]
+                + [(kind, KIND_LABELS[kind][:1].upper() + KIND_LABELS[kind][1:]) for kind in KINDS],
+                required=False,
+                label=f"{where}: perturbation",
+            )
+            self.fields[f"robustness_{index}_level"] = forms.FloatField(required=False, label=f"{where}: level")
+            self.fields[f"robustness_{index}_metric"] = forms.ChoiceField(
+                choices=[(ACCURACY_DROP, metric_label(ACCURACY_DROP))]
+                + [(metric, metric_label(metric)) for metric in FAIRNESS_METRICS],
+                required=False,
+                label=f"{where}: metric",
+            )
+            self.fields[f"robustness_{index}_max"] = forms.FloatField(
+                required=False, label=f"{where}: largest worsening allowed"
+            )
         for metric, direction in FAIRNESS_METRICS.items():
             label = metric_label(metric)
             self.fields[f"gate_{metric}"] = forms.BooleanField(required=False, label=f"Gate: {label}")
@@ -157,10 +193,46 @@ class PolicyForm(forms.Form):
         for gate in fairness.get("gates", []):
             initial[f"gate_{gate['metric']}"] = True
             initial[f"threshold_{gate['metric']}"] = gate["threshold"]
+        initial["proxies"] = ", ".join(fairness.get("proxies", []))
+        initial["robustness_gates"] = fairness.get("robustness_gates", [])
+        for index, gate in enumerate(initial["robustness_gates"], start=1):
+            for key in ("kind", "level", "metric", "max"):
+                initial[f"robustness_{index}_{key}"] = gate.get(key)
         return initial
 
     def gate_rows(self) -> list[tuple[Any, Any]]:
         return [(self[f"gate_{metric}"], self[f"threshold_{metric}"]) for metric in FAIRNESS_METRICS]
+
+    def robustness_rows(self) -> list[list[Any]]:
+        return [
+            [self[f"robustness_{index}_{key}"] for key in ("kind", "level", "metric", "max")]
+            for index in range(1, self.robustness_row_count + 1)
+        ]
+
+    def _robustness_gates(self) -> tuple[list[dict[str, Any]], list[int]]:
+        """The gates of the rows with a perturbation chosen, and the row each came from."""
+        data = self.cleaned_data
+        gates, rows = [], []
+        for index in range(1, self.robustness_row_count + 1):
+            if data.get(f"robustness_{index}_kind"):
+                gates.append({key: data.get(f"robustness_{index}_{key}") for key in ("kind", "level", "metric", "max")})
+                rows.append(index)
+        return gates, rows
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # The engine's own rules, shown beside the row they concern (the service checks them again).
+        gates, rows = self._robustness_gates()
+        for problem in validate_robustness_gates(gates):
+            where, _, text = problem.partition(": ")
+            position = int(where[where.index("[") + 1 : -1]) if "[" in where else 1
+            field = next((key for key in ("level", "max") if text.startswith(key)), "kind")
+            if text.startswith("unknown metric"):
+                field = "metric"
+            name = f"robustness_{rows[position - 1]}_{field}"
+            if not self.has_error(name):  # a level typed as text is already reported as "Enter a number."
+                self.add_error(name, text)
+        return cleaned
 
     def to_data(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -175,6 +247,8 @@ class PolicyForm(forms.Form):
                 "intersections": data["intersections"],
                 "min_group_size": data["min_group_size"],
                 "gates": gates,
+                "proxies": data["proxies"],
+                "robustness_gates": self._robustness_gates()[0],
             },
             "privacy_policy": {
                 "epsilon_cap": data["epsilon_cap"],

@@ -42,6 +42,17 @@ class UseCase(BaseModel):
     annex_iii_area = models.CharField(max_length=2, choices=AnnexIIIArea.choices, blank=True)
     risk_justification = models.TextField(blank=True)
     affected_groups = models.JSONField(default=list, blank=True)
+    automated_decisions = models.BooleanField(
+        default=False,
+        help_text="Decisions based solely on automated processing with legal or similarly significant effects "
+        "(GDPR Art. 22).",
+    )
+    ai_act_role = models.CharField(
+        max_length=16,
+        choices=[("provider", "Provider"), ("deployer", "Deployer"), ("both", "Provider and deployer")],
+        default="both",
+        help_text="The organisation's role under the EU AI Act for this system.",
+    )
     dpia = models.JSONField(default=dict, blank=True)
     fairness_policy = models.JSONField(default=dict, blank=True)
     privacy_policy = models.JSONField(default=dict, blank=True)

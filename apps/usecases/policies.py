@@ -69,14 +69,50 @@ def normalise_fairness_policy(raw: dict[str, Any] | None) -> dict[str, Any]:
             continue
         seen.add(metric)
         gates.append({"metric": metric, "threshold": threshold, "direction": FAIRNESS_METRICS[metric]})
+    proxies = raw.get("proxies") or []
+    if isinstance(proxies, str):
+        proxies = [part.strip() for part in proxies.split(",")]
+    if not isinstance(proxies, list) or not all(isinstance(item, str) for item in proxies):
+        errors["proxies"] = ["must be a list of column names"]
+        proxies = []
+    # A sensitive attribute is probed anyway: listing it again as its own proxy adds nothing.
+    proxies = [p for p in dict.fromkeys(item.strip() for item in proxies if item.strip()) if p not in attributes]
+    robustness_gates = _robustness_gates(raw.get("robustness_gates") or [], errors)
     if errors:
         raise ValidationFailed("The fairness policy is not valid.", {"fairness_policy": errors})
-    return {
+    policy = {
         "sensitive_attributes": attributes,
         "intersections": bool(raw.get("intersections")),
         "min_group_size": min_group,
         "gates": gates,
     }
+    # Written only when set, so a policy without them keeps the content (and the revision hash) it had before.
+    if proxies:
+        policy["proxies"] = proxies
+    if robustness_gates:
+        policy["robustness_gates"] = robustness_gates
+    return policy
+
+
+def _robustness_gates(raw: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The robustness gates checked by the engine's own validator (the rules the evaluation judges them by), numbers
+    typed as text accepted as the fairness gates' are."""
+    from workers.engine.robustness.gates import validate_robustness_gates
+
+    if not isinstance(raw, list):
+        errors["robustness_gates"] = ["must be a list of {kind, level, metric, max}"]
+        return []
+    gates = []
+    for gate in raw:
+        if isinstance(gate, dict):
+            gate = {**gate, **{key: _number(gate.get(key)) for key in ("level", "max") if key in gate}}
+            gate = {key: gate.get(key) for key in ("kind", "level", "metric", "max")}
+        gates.append(gate)
+    problems = validate_robustness_gates(gates)
+    if problems:
+        errors["robustness_gates"] = problems
+        return []
+    return gates
 
 
 def normalise_privacy_policy(raw: dict[str, Any] | None) -> dict[str, Any]:

@@ -142,7 +142,12 @@ def _validate(organisation: Organisation, data: dict[str, Any], current: dict[st
 
 
 def _content(usecase: UseCase) -> dict[str, Any]:
-    return {field: getattr(usecase, field) for field in CONTENT_FIELDS}
+    content = {field: getattr(usecase, field) for field in CONTENT_FIELDS}
+    if usecase.monitoring_plan:
+        # Set by its own service (apps.deployments.services.usecase_set_monitoring_plan) in any state; snapshotted
+        # once set, so the revisions of use cases without a plan hash as they always did.
+        content["monitoring_plan"] = usecase.monitoring_plan
+    return content
 
 
 def _snapshot_hash(snapshot: dict[str, Any]) -> str:

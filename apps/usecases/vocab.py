@@ -75,6 +75,7 @@ FAIRNESS_METRIC_LABELS: dict[str, str] = {
     "f1": "F1 score",
     "false_positive_rate": "False positive rate",
     "false_negative_rate": "False negative rate",
+    "accuracy_drop": "Accuracy drop",
 }
 
 

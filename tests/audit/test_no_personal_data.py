@@ -47,10 +47,11 @@ def test_after_the_demo_seed_no_audit_event_holds_identifiers_rows_or_prediction
     assert len(identifier_values) > 30_000
     # Rows as they were uploaded, as the raw extract has them, and as the scoring batch sent them.
     rows = set(uploaded[1:]) | set(ADULT_PATH.read_text().splitlines()[1:])
-    score_jobs = Job.objects.filter(kind="score")
+    score_jobs = Job.objects.filter(kind="deployment_scoring")
     assert score_jobs.exists() and all(job.result["predictions"] for job in score_jobs)
     rows |= {line for job in score_jobs for line in job.spec["csv"].splitlines()[1:]}
     predictions = {json.dumps(p, sort_keys=True) for job in score_jobs for p in job.result["predictions"]}
+    prediction_ids = {p["prediction_id"] for job in score_jobs for p in job.result["predictions"]}
 
     events = list(AuditEvent.objects.values("action", "before", "after"))
     assert len(events) > 50
@@ -63,3 +64,4 @@ def test_after_the_demo_seed_no_audit_event_holds_identifiers_rows_or_prediction
         payload = json.dumps([event["before"], event["after"]], sort_keys=True, default=str)
         assert "predictions" not in payload, event["action"]
         assert not any(p in payload for p in predictions), event["action"]
+        assert not any(i in payload for i in prediction_ids), event["action"]

@@ -37,7 +37,11 @@ pytestmark = pytest.mark.django_db
 
 REPO = Path(__file__).resolve().parents[2]
 MODULES = sorted(f"apps.{path.parent.name}.services" for path in (REPO / "apps").glob("*/services.py")) + [
-    "apps.datasets.anonymisation"
+    "apps.datasets.anonymisation",
+    "apps.evaluation.mitigation",
+    "apps.deployments.alerts",
+    "apps.deployments.feedback",
+    "apps.deployments.retraining",
 ]
 
 # ------------------------------------------------------------------------------------------------ classification
@@ -94,6 +98,10 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "ethics.reviews_remind_due": ("review.remind",),
     "evaluation.evaluation_request": ("evaluation.request",),
     "evaluation.evaluation_record": ("evaluation.record",),
+    "mitigation.mitigation_request": ("mitigation.request",),
+    "mitigation.mitigation_succeed": ("mitigation.succeed",),
+    "mitigation.mitigation_stop": ("mitigation.stop",),
+    "mitigation.row_explanation_request": ("model.explain_row",),
     "jobs.job_succeed": ("job.succeed",),
     "jobs.job_fail": ("job.fail",),
     "jobs.job_mark_cancelled": ("job.cancelled",),
@@ -107,7 +115,40 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "training.training_run_request": ("training.request",),
     "training.training_run_succeed": ("training.succeed",),
     "training.training_run_stop": ("training.stop",),
-    "training.model_score_request": ("model.score_request",),
+    "deployments.deployment_register": ("deployment.register", "deployment.promote"),
+    "deployments.deployment_rollback": ("deployment.rollback",),
+    "deployments.deployment_withdraw": ("deployment.withdraw",),
+    "deployments.scoring_token_create": ("scoring_token.create",),
+    "deployments.scoring_token_revoke": ("scoring_token.revoke",),
+    "deployments.usecase_set_monitoring_plan": ("usecase.monitoring_plan",),
+    "deployments.monitoring_reference_record": ("monitoring.reference",),
+    "deployments.production_batch_post": ("production_batch.receive",),
+    "deployments.production_batch_upload": ("production_batch.receive",),
+    "deployments.production_batch_process": ("production_batch.accept",),
+    "deployments.labels_record": ("production_batch.labels",),
+    "deployments.deployment_score_request": ("deployment.score_request",),
+    "deployments.scored_batch_record": ("production_batch.accept",),
+    "deployments.monitoring_window_record": ("monitoring.window_evaluate",),
+    "deployments.monitoring_windows_close_due": ("monitoring.window_close",),
+    "deployments.production_data_sweep": ("monitoring.retention_sweep",),
+    "ethics.approval_revoke": ("review.approval_revoke",),
+    "alerts.alerts_sync": ("alert.sync",),
+    "alerts.alerts_check_governance": ("alert.governance",),
+    "alerts.alert_acknowledge": ("alert.acknowledge",),
+    "alerts.alert_assign": ("alert.assign",),
+    "alerts.alert_comment": ("alert.comment",),
+    "alerts.alert_resolve": ("alert.resolve",),
+    "alerts.alert_webhook_set": ("alert_webhook.set",),
+    "alerts.alert_webhook_remove": ("alert_webhook.remove",),
+    "feedback.feedback_submit": ("feedback.submit",),
+    "feedback.feedback_submit_public": ("feedback.submit_public",),
+    "feedback.feedback_triage": ("feedback.triage",),
+    "feedback.feedback_close": ("feedback.close",),
+    "feedback.feedback_erase_expired": ("feedback.erase",),
+    "retraining.retraining_request_open": ("retraining.open",),
+    "retraining.retraining_request_launch": ("retraining.launch", "training.request"),
+    "retraining.retraining_request_close": ("retraining.close",),
+    "retraining.retraining_requests_follow": ("retraining.follow",),
     "usecases.usecase_create": ("usecase.create",),
     "usecases.usecase_update": ("usecase.update",),
     "usecases.usecase_transition": ("usecase.",),
@@ -126,6 +167,13 @@ BATCH = {
     "ethics.reviews_decide_due": "one per waiver and per review the due date decides",
     "ethics.reviews_remind_due": "one per review whose members are reminded",
     "jobs.job_reap_expired": "one per job failed or cancelled (a requeued job is telemetry)",
+    "deployments.monitoring_windows_close_due": "one per window whose evaluation it queues",
+    "deployments.production_data_sweep": "one per organisation whose expired production data it removed",
+    "alerts.alerts_check_governance": "one per deployment whose governance alerts opened, escalated or cleared",
+    "feedback.feedback_erase_expired": "one per organisation whose expired feedback it erased",
+    "retraining.retraining_requests_follow": "one per request whose status or review moved",
+    "retraining.retraining_request_launch": "two aggregates: the training run it requests (training.request, with "
+    "its budget reservation, by the training service) and the request it links (retraining.launch)",
 }
 
 NOT_AUDITED: dict[str, str] = {
@@ -136,8 +184,29 @@ NOT_AUDITED: dict[str, str] = {
     "consent.import_file_path": "a path",
     "consent.pseudonym_secret": "a read that creates the key lazily, an internal step like a chain head",
     "datasets.read_version_table": "a read of the decrypted table",
+    "deployments.open_batch_rows": "a read of a batch's kept rows (decrypted as a stream)",
+    "deployments.production_batch_discard": "file housekeeping inside the production-batch job's failure hook",
+    "deployments.monitoring_tick": "the hourly round: windows_close_due, production_data_sweep, "
+    "alerts_check_governance and retraining_requests_follow each record their own events",
     "ethics.review_open_development": "a step of usecase_transition('submit'), whose event names the review",
+    "alerts.alert_url": "a path",
+    "alerts.deployment_url": "a path",
+    "alerts.approvers_of": "a read: the board members who approved a model",
+    "alerts.alerts_visible_to": "a read",
+    "alerts.alerts_on_models_approved_by": "a read (the board member's dashboard card)",
+    "alerts.alert_may": "a permission check",
+    "alerts.recipients_of": "a read: who is told about an alert",
+    "feedback.feedback_reference": "pure function: the reference a person is given",
+    "feedback.feedback_visible_to": "a read",
+    "feedback.feedback_may": "a permission check",
+    "retraining.retraining_visible_to": "a read",
+    "retraining.retraining_may": "a permission check",
+    "retraining.newest_prepared_version": "a read",
+    "retraining.retraining_prefill": "a read: what the launch starts from",
+    "retraining.retraining_progress": "a read: where the request stands, live",
+    "retraining.retraining_comparison": "a read: the review page's evidence and side-by-side comparison",
     "evaluation.evaluation_queue": "a step of its caller, whose event names the evaluation (and so its job)",
+    "mitigation.mitigation_plan": "a read: what a mitigation would use and spend (its epsilon), before launch",
     "jobs.job_create": "a step of its caller, whose one event names the job",
     "jobs.job_claim": "telemetry: a worker takes a job (the job row records it)",
     "jobs.job_renew_lease": "telemetry: lease renewal",
@@ -161,6 +230,7 @@ NOT_AUDITED: dict[str, str] = {
     "training.people_count": "a read",
     "training.training_run_started": "telemetry: the noise the worker calibrated",
     "training.training_run_progress": "telemetry: steps and curve",
+    "training.run_budget_settle": "a step of the service ending a mitigation run, whose event records the spend",
     "usecases.submission_blockers": "a read",
     "usecases.usecase_apply_decision": "a step of the board's decision, whose event (review.vote/close/...) records it",
     "anonymisation.default_config": "a read: the form's starting settings",
@@ -185,11 +255,26 @@ CASCADES: dict[str, str] = {
     # failure hook: a training run's budget (training.stop). job_cancel does it after commit.
     "jobs.job_reap_expired": "training.training_run_stop",
     "jobs.job_cancel": "training.training_run_stop",
+    # A new plan changes the policies open deployment reviews are bound to.
+    "deployments.usecase_set_monitoring_plan": "ethics.reviews_supersede_stale",
+    # Launching a retraining requests the run through the training service, which books the budget in its own event.
+    "retraining.retraining_request_launch": "training.training_run_request",
 }
 
 
+SIDE_MODULES = {"anonymisation": "apps.datasets.anonymisation", "mitigation": "apps.evaluation.mitigation"}
+SIDE_MODULES.update(
+    {
+        "alerts": "apps.deployments.alerts",
+        "feedback": "apps.deployments.feedback",
+        "retraining": "apps.deployments.retraining",
+    }
+)
+
+
 def _label(module: str) -> str:
-    return "anonymisation" if module.endswith(".anonymisation") else module.split(".")[1]
+    side = module.rpartition(".")[2]
+    return side if side in SIDE_MODULES else module.split(".")[1]
 
 
 def public_services() -> set[str]:
@@ -204,7 +289,7 @@ def public_services() -> set[str]:
 
 def service(name: str) -> Callable[..., Any]:
     label, function = name.split(".")
-    module = "apps.datasets.anonymisation" if label == "anonymisation" else f"apps.{label}.services"
+    module = SIDE_MODULES.get(label, f"apps.{label}.services")
     return getattr(importlib.import_module(module), function)
 
 
@@ -968,6 +1053,81 @@ def _(w):
     return Call(lambda: w.record(evaluation, PASSING))
 
 
+# ------------------------------------------------------------------------------------------------------ mitigation
+
+
+def mitigable(w):
+    """The world's private model with the rows a split records (the figures given, as the worker reports them)."""
+    from apps.training.models import ModelVersion, TrainingRun
+
+    model = w.model
+    split = {"train": [0, 1, 2], "validation": [3, 4, 5], "test": [6, 7], "sha256": "0" * 64}
+    TrainingRun.objects.filter(pk=model.training_run_id).update(split=split)
+    return ModelVersion.objects.get(pk=model.pk)
+
+
+def thresholds_run(w, model):
+    from apps.evaluation.mitigation import mitigation_request
+
+    return mitigation_request(actor=w.steward, model_version=model, method="thresholds", attribute="sex")
+
+
+@case("mitigation.mitigation_request")
+def _(w):
+    model = mitigable(w)
+    return Call(lambda: thresholds_run(w, model))
+
+
+@case("mitigation.mitigation_succeed")
+def _(w):
+    from apps.evaluation.mitigation import mitigation_succeed
+
+    run = thresholds_run(w, mitigable(w))
+
+    def check(candidate, events):
+        # The held-out evaluation it queues (and its job) is named by this event, beside the parent.
+        assert events[0].after["evaluation"] == str(candidate.evaluations.get().id)
+        assert events[0].after["parent"] == str(candidate.parent_id)
+
+    return Call(
+        lambda: mitigation_succeed(
+            run=run,
+            mitigation={"method": "thresholds", "constraint": "demographic_parity", "attribute": "sex"},
+            privacy=dict(PRIVACY),
+            metrics={},
+            manifest={"model_sha256": "cd" * 32, "privacy": dict(PRIVACY)},
+            storage_path="models/candidate",
+            spent=None,
+            composed=None,
+        ),
+        check=check,
+    )
+
+
+@case("mitigation.mitigation_stop")
+def _(w):
+    from apps.evaluation.mitigation import mitigation_stop
+    from apps.jobs.services import job_claim, job_fail
+
+    run = thresholds_run(w, mitigable(w))
+    job = job_claim(job_id=run.job_id, worker="test-worker")
+    job_fail(job=job, code="invalid", message="A group has one label only.")
+    job.refresh_from_db()
+    return Call(lambda: mitigation_stop(run=run, job=job, spent=None, composed=None))
+
+
+@case("mitigation.row_explanation_request")
+def _(w):
+    from apps.evaluation.mitigation import row_explanation_request
+
+    model = mitigable(w)
+
+    def check(_job, events):
+        assert set(events[0].after) == {"job", "model_sha256", "position", "held_out_rows", "at_random"}
+
+    return Call(lambda: row_explanation_request(actor=w.owner, model_version=model, position=2), check=check)
+
+
 # ------------------------------------------------------------------------------------------------------------ jobs
 
 
@@ -1102,14 +1262,6 @@ def _(w):
     return Call(lambda: training_run_stop(run=run, job=job, spent=None, composed=None))
 
 
-@case("training.model_score_request")
-def _(w):
-    from apps.training.services import model_score_request
-
-    model = w.model
-    return Call(lambda: model_score_request(actor=w.owner, model=model, csv_text="age,sex\n39,Male\n50,Female\n"))
-
-
 # -------------------------------------------------------------------------------------------------------- usecases
 
 
@@ -1162,6 +1314,492 @@ def _(w):
             actor=w.owner, usecase=usecase, metric="demographic_parity_difference", threshold=0.5
         )
     )
+
+
+# ----------------------------------------------------------------------------------------------------- deployments
+
+
+def approved(w):
+    """The world's model (figures given, no torch), approved for deployment, with its preprocessing spec and a
+    monitoring reference from Adult rows (tests/deployments/kit.py)."""
+    from tests.deployments.kit import adult, approve, install_reported_model
+
+    model = w.model
+    approve(model, owner=w.owner, member=w.board_member)
+    install_reported_model(model, adult(0, 300))
+    return model
+
+
+def deployed(w):
+    from tests.deployments.kit import register
+
+    return register(approved(w), w.owner)
+
+
+def posted_batch(w, deployment, *, labelled=False, start=2000):
+    from apps.datasets.storage import EncryptedIncomingFile
+    from apps.deployments.services import production_batch_post
+    from tests.deployments.kit import csv_bytes, production
+
+    incoming = EncryptedIncomingFile()
+    incoming.write(csv_bytes(production(start, 40, labelled=labelled)))
+    return production_batch_post(actor=w.owner, deployment=deployment, incoming=incoming, sha256=incoming.close())
+
+
+@case("deployments.deployment_register")
+def _(w):
+    from apps.deployments.models import MonitoringReference
+    from tests.deployments.kit import approve, register
+
+    model = w.model
+    approve(model, owner=w.owner, member=w.board_member)
+    assert not MonitoringReference.objects.filter(model_version=model).exists()  # so the event names its job
+
+    def check(deployment, events):
+        assert events[0].after["plan_sha256"] == deployment.plan_sha256 and events[0].after["reference_job"]
+
+    return Call(lambda: register(model, w.owner), check=check)
+
+
+@case("deployments.deployment_register[promotion]")
+def _(w):
+    from tests.deployments.kit import register
+
+    first = deployed(w)
+    second = second_model(w)
+
+    def check(deployment, events):
+        assert events[0].action == "deployment.promote" and events[0].after["replaced"] == str(first.id)
+
+    return Call(lambda: register(second, w.owner), check=check)
+
+
+def second_model(w):
+    """Another private model of the use case, evaluated as passing and approved (a promotion's candidate)."""
+    from apps.training.services import training_run_request, training_run_succeed
+    from tests.deployments.kit import approve
+
+    run = training_run_request(actor=w.owner, version=w.prepared_version, spec=run_spec())
+    model = training_run_succeed(
+        run=run,
+        privacy=dict(PRIVACY),
+        metrics={"validation_accuracy": 0.8},
+        split={"train": [], "validation": [], "test": [], "sha256": "0" * 64},
+        curve=[],
+        manifest={"model_sha256": "cd" * 32, "privacy": dict(PRIVACY)},
+        storage_path="models/none",
+        composed=PRIVACY["epsilon"],
+    )
+    w.record(model.evaluations.get(), PASSING)
+    approve(model, owner=w.owner, member=w.board_member)
+    return model
+
+
+@case("deployments.deployment_rollback")
+def _(w):
+    from apps.deployments.services import deployment_rollback
+    from tests.deployments.kit import register
+
+    deployed(w)
+    current = register(second_model(w), w.owner)
+    return Call(
+        lambda: deployment_rollback(actor=w.owner, deployment=current, reason="Scores drifted after the promotion.")
+    )
+
+
+@case("deployments.deployment_withdraw")
+def _(w):
+    from apps.deployments.services import deployment_withdraw
+
+    deployment = deployed(w)
+    return Call(lambda: deployment_withdraw(actor=w.admin_user, deployment=deployment, reason="The system is retired."))
+
+
+@case("deployments.scoring_token_create")
+def _(w):
+    from apps.deployments.services import scoring_token_create
+
+    deployment = deployed(w)
+
+    def check(result, events):
+        _token, secret = result
+        assert secret not in json.dumps(events[0].after)
+
+    return Call(lambda: scoring_token_create(actor=w.owner, deployment=deployment, name="case system"), check=check)
+
+
+@case("deployments.scoring_token_revoke")
+def _(w):
+    from apps.deployments.services import scoring_token_create, scoring_token_revoke
+
+    token, _secret = scoring_token_create(actor=w.owner, deployment=deployed(w), name="case system")
+    return Call(lambda: scoring_token_revoke(actor=w.owner, token=token))
+
+
+@case("deployments.usecase_set_monitoring_plan")
+def _(w):
+    from apps.deployments.services import usecase_set_monitoring_plan
+    from workers.engine.monitoring.monitors import default_plan
+
+    usecase = w.approved_usecase
+    plan = {**default_plan(), "window": "day"}
+    return Call(lambda: usecase_set_monitoring_plan(actor=w.owner, usecase=usecase, plan=plan))
+
+
+@case("deployments.monitoring_reference_record")
+def _(w):
+    from tests.deployments.kit import adult, install_reported_model
+
+    model = w.model
+    return Call(lambda: install_reported_model(model, adult(0, 300)))
+
+
+@case("deployments.production_batch_post")
+def _(w):
+    deployment = deployed(w)
+    return Call(lambda: posted_batch(w, deployment))
+
+
+@case("deployments.production_batch_upload")
+def _(w):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.deployments.services import production_batch_upload
+    from tests.deployments.kit import csv_bytes, production
+
+    deployment = deployed(w)
+    upload = SimpleUploadedFile("batch.csv", csv_bytes(production(2000, 40)), "text/csv")
+    return Call(lambda: production_batch_upload(actor=w.owner, deployment=deployment, uploaded_file=upload))
+
+
+@case("deployments.production_batch_process")
+def _(w):
+    from apps.deployments.services import production_batch_process
+
+    batch = posted_batch(w, deployed(w))
+    return Call(lambda: production_batch_process(batch=batch))
+
+
+@case("deployments.labels_record")
+def _(w):
+    from apps.deployments.services import labels_record, production_batch_process
+
+    deployment = deployed(w)
+    production_batch_process(batch=posted_batch(w, deployment))
+    labels = [{"prediction_id": "P-002000", "label": ">50K"}, {"prediction_id": "unknown", "label": "<=50K"}]
+
+    def check(_batch, events):
+        assert events[0].after["matched"] == 1 and events[0].after["unknown"] == 1
+        assert "P-002000" not in json.dumps(events[0].after)  # prediction ids never enter the log
+
+    return Call(lambda: labels_record(actor=w.owner, deployment=deployment, labels=labels), check=check)
+
+
+def scoring_request(w, deployment):
+    from apps.deployments.services import deployment_score_request, scoring_token_create
+    from tests.deployments.kit import FEATURES, adult
+
+    token, _secret = scoring_token_create(actor=w.owner, deployment=deployment, name="case system")
+    text = adult(2000, 5)[FEATURES].to_csv(index=False)
+    return lambda: deployment_score_request(token=token, deployment=deployment, csv_text=text)
+
+
+@case("deployments.deployment_score_request")
+def _(w):
+    return Call(scoring_request(w, deployed(w)))
+
+
+@case("deployments.scored_batch_record")
+def _(w):
+    import numpy as np
+
+    from apps.deployments.services import scored_batch_record
+    from tests.deployments.kit import FEATURES, adult
+
+    batch = scoring_request(w, deployed(w))()
+    frame = adult(2000, 5)[FEATURES]
+    frame["prediction"] = ["<=50K", ">50K", "<=50K", "<=50K", ">50K"]
+    frame["prediction_id"] = [f"S-{i}" for i in range(5)]
+    scores = np.array([0.1, 0.8, 0.3, 0.2, 0.9])
+    return Call(lambda: scored_batch_record(batch=batch, frame=frame, scores=scores))
+
+
+def ended_window(deployment, days_ago=3):
+    from apps.deployments.models import MonitoringWindow
+
+    starts = timezone.now().replace(microsecond=0) - timedelta(days=days_ago)
+    return MonitoringWindow.objects.create(
+        organisation=deployment.organisation,
+        deployment=deployment,
+        starts_at=starts,
+        ends_at=starts + timedelta(days=1),
+    )
+
+
+@case("deployments.monitoring_window_record")
+def _(w):
+    from apps.deployments.services import monitoring_window_record
+
+    window = ended_window(deployed(w))
+    results = [
+        {
+            "monitor": "data_drift:psi:age",
+            "family": "data_drift",
+            "subject": "age",
+            "status": "insufficient",
+            "severity": "info",
+            "value": None,
+            "threshold": 0.25,
+            "interval": None,
+            "rows": 0,
+            "message": "Too few rows.",
+        }
+    ]
+    return Call(lambda: monitoring_window_record(window=window, results=results))
+
+
+@case("deployments.monitoring_windows_close_due")
+def _(w):
+    from apps.deployments.services import monitoring_windows_close_due
+
+    deployment = deployed(w)
+    ended_window(deployment, days_ago=3), ended_window(deployment, days_ago=5)
+    return Call(monitoring_windows_close_due, expect=lambda queued: len(queued))
+
+
+@case("deployments.production_data_sweep")
+def _(w):
+    from apps.deployments.models import PendingOutcome, ProductionBatch
+    from apps.deployments.services import production_batch_process, production_data_sweep
+
+    deployment = deployed(w)
+    production_batch_process(batch=posted_batch(w, deployment))
+    PendingOutcome.objects.update(expires_on=timezone.localdate() - timedelta(days=1))
+
+    def check(counts, events):
+        assert counts["pending_outcomes_expired"] == 40 and not PendingOutcome.objects.exists()
+        assert events[0].after["pending_outcomes_expired"] == 40
+        assert ProductionBatch.objects.count() == 1
+
+    return Call(production_data_sweep, expect=1, check=check)
+
+
+@case("ethics.approval_revoke")
+def _(w):
+    from apps.ethics.services import approval_revoke
+    from tests.deployments.kit import approve
+
+    model = w.model
+    approve(model, owner=w.owner, member=w.board_member)
+    review = model.reviews.get(status="decided")
+    return Call(
+        lambda: approval_revoke(actor=w.admin_user, review=review, reason="The vendor's licence was withdrawn.")
+    )
+
+
+# ------------------------------------------------------------------------------- alerts, feedback, retraining (B)
+
+
+def alerting(w):
+    """The world's deployment with one evaluated window whose drift monitor failed, and its alert."""
+    from apps.deployments.alerts import alerts_sync
+    from apps.deployments.models import Alert
+    from tests.deployments.loop import result, window
+
+    deployment = deployed(w)
+    alerts_sync(deployment=deployment, window=window(deployment, 1), results=[result("data_drift:psi:age", "fail")])
+    return deployment, Alert.objects.get(deployment=deployment)
+
+
+@case("alerts.alerts_sync")
+def _(w):
+    from apps.deployments.alerts import alerts_sync
+    from tests.deployments.loop import result, window
+
+    deployment = deployed(w)
+    target = window(deployment, 1)
+    results = [result("data_drift:psi:age", "fail"), result("fairness:fpr:sex=Female", "warn", 0.07)]
+    return Call(lambda: alerts_sync(deployment=deployment, window=target, results=results))
+
+
+@case("alerts.alerts_sync[webhook]")
+def _(w):
+    from apps.deployments.alerts import alert_webhook_set, alerts_sync
+    from tests.deployments.loop import result, window
+
+    deployment = deployed(w)
+    target = window(deployment, 1)
+    w.settings.ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP = True
+    alert_webhook_set(actor=w.admin_user, organisation=w.org, url="http://127.0.0.1:9/hook")
+    # The delivery job it queues is named by its one event.
+    return Call(lambda: alerts_sync(deployment=deployment, window=target, results=[result("data_drift:psi:a", "fail")]))
+
+
+@case("alerts.alerts_check_governance")
+def _(w):
+    from apps.deployments.alerts import alerts_check_governance
+    from apps.ethics.services import approval_revoke
+
+    deployment = deployed(w)
+    approval_revoke(actor=w.admin_user, review=deployment.review, reason="New evidence of unfair refusals.")
+    return Call(alerts_check_governance, expect=len)
+
+
+@case("alerts.alert_acknowledge")
+def _(w):
+    from apps.deployments.alerts import alert_acknowledge
+
+    _, alert = alerting(w)
+    return Call(lambda: alert_acknowledge(actor=w.steward, alert=alert))
+
+
+@case("alerts.alert_assign")
+def _(w):
+    from apps.deployments.alerts import alert_assign
+
+    _, alert = alerting(w)
+    return Call(lambda: alert_assign(actor=w.owner, alert=alert, assignee=w.steward))
+
+
+@case("alerts.alert_comment")
+def _(w):
+    from apps.deployments.alerts import alert_comment
+
+    _, alert = alerting(w)
+    return Call(lambda: alert_comment(actor=w.board_member, alert=alert, body="Is the upstream form new?"))
+
+
+@case("alerts.alert_resolve")
+def _(w):
+    from apps.deployments.alerts import alert_resolve
+
+    _, alert = alerting(w)
+    return Call(lambda: alert_resolve(actor=w.owner, alert=alert, resolution="Upstream extract fixed."))
+
+
+@case("alerts.alert_webhook_set")
+def _(w):
+    from apps.deployments.alerts import alert_webhook_set
+
+    w.settings.ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP = True
+    return Call(lambda: alert_webhook_set(actor=w.admin_user, organisation=w.org, url="http://127.0.0.1:9/hook"))
+
+
+@case("alerts.alert_webhook_remove")
+def _(w):
+    from apps.deployments.alerts import alert_webhook_remove, alert_webhook_set
+
+    w.settings.ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP = True
+    alert_webhook_set(actor=w.admin_user, organisation=w.org, url="http://127.0.0.1:9/hook")
+    return Call(lambda: alert_webhook_remove(actor=w.admin_user, organisation=w.org))
+
+
+@case("feedback.feedback_submit")
+def _(w):
+    from apps.deployments.feedback import feedback_submit
+
+    deployment = deployed(w)
+    return Call(lambda: feedback_submit(actor=w.board_member, deployment=deployment, kind="feedback", body="Unclear."))
+
+
+@case("feedback.feedback_submit_public")
+def _(w):
+    from apps.deployments.feedback import feedback_submit_public
+
+    deployment = deployed(w)
+    typed = "My claim was refused although my income fell."
+
+    def check(_item, events):
+        assert "income" not in json.dumps(events[0].after)  # digests and counts, never the words
+
+    return Call(
+        lambda: feedback_submit_public(deployment=deployment, kind="contestation", body=typed, contact="me@x.org"),
+        check=check,
+    )
+
+
+@case("feedback.feedback_triage")
+def _(w):
+    from apps.deployments.feedback import feedback_submit_public, feedback_triage
+
+    deployment, alert = alerting(w)
+    item = feedback_submit_public(deployment=deployment, kind="contestation", body="Refused wrongly.")
+    return Call(
+        lambda: feedback_triage(actor=w.steward, feedback=item, category="unfair", severity="warning", alert=alert)
+    )
+
+
+@case("feedback.feedback_close")
+def _(w):
+    from apps.deployments.feedback import feedback_close, feedback_submit_public
+
+    item = feedback_submit_public(deployment=deployed(w), kind="feedback", body="Thanks.")
+    return Call(lambda: feedback_close(actor=w.steward, feedback=item, response="Noted."))
+
+
+@case("feedback.feedback_erase_expired")
+def _(w):
+    from apps.deployments.feedback import feedback_close, feedback_erase_expired, feedback_submit_public
+    from apps.deployments.models import Feedback
+
+    deployment = deployed(w)
+    for body in ("One.", "Two."):  # two items of one organisation: one event
+        feedback_close(
+            actor=w.steward, feedback=feedback_submit_public(deployment=deployment, kind="feedback", body=body)
+        )
+    Feedback.objects.update(updated_at=timezone.now() - timedelta(days=3650))
+    return Call(feedback_erase_expired, expect=lambda erased: 1 if erased == 2 else 0)
+
+
+@case("retraining.retraining_request_open")
+def _(w):
+    from apps.deployments.retraining import retraining_request_open
+
+    deployment, alert = alerting(w)
+    return Call(
+        lambda: retraining_request_open(actor=w.owner, deployment=deployment, reason="Drift on age.", alert=alert)
+    )
+
+
+@case("retraining.retraining_request_launch")
+def _(w):
+    from apps.deployments.retraining import retraining_request_launch, retraining_request_open
+
+    deployment, alert = alerting(w)
+    request = retraining_request_open(actor=w.owner, deployment=deployment, reason="Drift on age.", alert=alert)
+
+    def check(launched, events):
+        assert [e.action for e in events] == ["training.request", "retraining.launch"]
+        assert events[1].after["training_run"] == str(launched.training_run_id)
+
+    return Call(lambda: retraining_request_launch(actor=w.owner, request=request), expect=2, check=check)
+
+
+@case("retraining.retraining_request_close")
+def _(w):
+    from apps.deployments.retraining import retraining_request_close, retraining_request_open
+
+    deployment, alert = alerting(w)
+    request = retraining_request_open(actor=w.owner, deployment=deployment, reason="Drift on age.", alert=alert)
+    return Call(lambda: retraining_request_close(actor=w.owner, request=request, reason="A data-entry fault."))
+
+
+@case("retraining.retraining_requests_follow")
+def _(w):
+    from apps.deployments.retraining import (
+        retraining_request_launch,
+        retraining_request_open,
+        retraining_requests_follow,
+    )
+    from apps.ethics.services import review_request_deployment
+    from tests.deployments.loop import report_trained
+
+    deployment, alert = alerting(w)
+    request = retraining_request_open(actor=w.owner, deployment=deployment, reason="Drift on age.", alert=alert)
+    request = retraining_request_launch(actor=w.owner, request=request)
+    candidate = report_trained(request.training_run, seed=2)  # the worker's report, then its evaluation's
+    review_request_deployment(actor=w.owner, model_version=candidate)
+    return Call(retraining_requests_follow, expect=len)
 
 
 # ------------------------------------------------------------------------------------------------------- the rule

@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from apps.accounts.models import User
 from apps.ethics.models import Decision, ReviewRequest
+from apps.ethics.services import review_request_deployment
 from apps.training.models import ModelVersion
 from apps.usecases.services import usecase_tighten_gate
 from tests.ethics.conftest import reevaluate
@@ -28,8 +29,10 @@ def signed_in(browser, live_server, username):
 def test_the_board_reviews_the_demo_model(browser, live_server, settings, tmp_path):
     settings.STORAGE_ROOT = tmp_path
     call_command("seed_demo", stdout=io.StringIO())
-    model = ModelVersion.objects.get(organisation__slug="mods", non_private=False)
+    model = ModelVersion.objects.get(organisation__slug="mods", non_private=False, parent__isnull=True)
     owner = User.objects.get(username="owner")
+    # The demo's board approved this model and it runs in production (journey 7); the owner asks for a new review.
+    review_request_deployment(actor=owner, model_version=model)
     # The owner tightens a gate beyond what the model meets; its next evaluation fails the gate, and the open
     # review (bound to the old evaluation) is superseded by a new one.
     usecase_tighten_gate(actor=owner, usecase=model.usecase, metric="demographic_parity_difference", threshold=0.0001)

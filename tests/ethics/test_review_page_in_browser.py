@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.ethics.models import ReviewRequest
-from apps.ethics.services import review_recuse, vote_cast, waiver_request, waiver_vote
+from apps.ethics.services import review_recuse, review_request_deployment, vote_cast, waiver_request, waiver_vote
 from apps.training.models import ModelVersion
 from apps.usecases.services import usecase_tighten_gate
 from tests.ethics.conftest import reevaluate
@@ -42,7 +42,9 @@ def test_the_review_page_fits_every_screen_and_shows_people_what_concerns_them(
 ):
     settings.STORAGE_ROOT = tmp_path
     call_command("seed_demo", stdout=io.StringIO())
-    model = ModelVersion.objects.get(organisation__slug="mods", non_private=False)
+    model = ModelVersion.objects.get(organisation__slug="mods", non_private=False, parent__isnull=True)
+    # The demo's board approved this model and it runs in production (journey 7); the owner asks for a new review.
+    review_request_deployment(actor=user("owner"), model_version=model)
     usecase_tighten_gate(
         actor=user("owner"), usecase=model.usecase, metric="demographic_parity_difference", threshold=0.0001
     )

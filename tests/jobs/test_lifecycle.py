@@ -30,7 +30,7 @@ from apps.jobs.runner import JobCancelled, job_execute
 from apps.jobs.services import job_claim, job_diagnostics_start, job_reap_expired
 from apps.reports.services import report_request
 from apps.training.models import PrivacyBudget
-from apps.training.services import model_score_request, training_run_request
+from apps.training.services import training_run_request
 from tests.conftest import run_inline
 from tests.training.conftest import approved_usecase, prepared_version, private_storage, run_spec  # noqa: F401
 
@@ -81,7 +81,7 @@ def end_job(job: Job, path: str) -> Job:
 
 
 @pytest.fixture
-def world(prepared_version, org, owner, steward, admin_user, approved_usecase):  # noqa: F811 - shared fixtures
+def world(prepared_version, org, owner, steward, admin_user, approved_usecase, board_member):  # noqa: F811
     """What the makers need: a prepared version, and a model trained on it (through the real lifecycle)."""
     run = training_run_request(actor=owner, version=prepared_version, spec=run_spec(target_epsilon=1.0))
     run_inline(run.job_id)
@@ -91,6 +91,7 @@ def world(prepared_version, org, owner, steward, admin_user, approved_usecase): 
         "owner": owner,
         "steward": steward,
         "admin": admin_user,
+        "board": board_member,
         "usecase": approved_usecase,
         "prepared": prepared_version,
         "raw": prepared_version.parent,
@@ -102,11 +103,6 @@ def world(prepared_version, org, owner, steward, admin_user, approved_usecase): 
 def make_diagnostics(w):
     job = job_diagnostics_start(actor=w["admin"], organisation=w["org"])
     return job, w["admin"], reverse("jobs:detail", args=[job.id]), reverse("api:job-detail", args=[job.id])
-
-
-def make_score(w):
-    job = model_score_request(actor=w["owner"], model=w["model"], csv_text="age,sex\n30,Male\n")
-    return job, w["owner"], reverse("jobs:detail", args=[job.id]), reverse("api:job-detail", args=[job.id])
 
 
 def make_consent_import(w):
@@ -198,9 +194,136 @@ def make_evaluation(w):
     )
 
 
+def make_mitigation(w):
+    from apps.evaluation.mitigation import mitigation_request
+
+    run = mitigation_request(actor=w["steward"], model_version=w["model"], method="thresholds", attribute="sex")
+    return (
+        run.job,
+        w["steward"],
+        reverse("training:run", args=[run.id]),
+        reverse("api:training-run-detail", args=[run.id]),
+    )
+
+
+def make_row_explanation(w):
+    from apps.evaluation.mitigation import row_explanation_request
+
+    job = row_explanation_request(actor=w["owner"], model_version=w["model"], position=1)
+    return job, w["owner"], reverse("jobs:detail", args=[job.id]), reverse("api:row-explanation-detail", args=[job.id])
+
+
+def _deployed(w, environment="production"):
+    """A deployment of the world's model (evaluated, then approved by the board), in ``environment``."""
+    from apps.evaluation.models import Evaluation
+    from tests.deployments.kit import approve, register
+
+    if "approved" not in w:
+        run_inline(Evaluation.objects.get(model_version=w["model"]).job_id)
+        approve(w["model"], owner=w["owner"], member=w["board"])
+        w["approved"] = True
+    return register(w["model"], w["owner"], environment=environment)
+
+
+def make_monitoring_reference(w):
+    w["n"][0] += 1
+    deployment = _deployed(w, environment=f"env-{w['n'][0]}")  # each registration queues the missing reference
+    job = Job.objects.filter(kind="monitoring_reference", target_id=str(deployment.model_version_id)).latest(
+        "created_at"
+    )
+    return job, w["owner"], reverse("jobs:detail", args=[job.id]), reverse("api:job-detail", args=[job.id])
+
+
+def make_deployment_scoring(w):
+    from apps.deployments.services import deployment_score_request, scoring_token_create
+
+    if "deployment" not in w:
+        w["deployment"] = _deployed(w)
+    token, _secret = scoring_token_create(actor=w["owner"], deployment=w["deployment"], name="case system")
+    batch = deployment_score_request(
+        token=token,
+        deployment=w["deployment"],
+        csv_text="age,education-num,sex,hours-per-week,marital-status\n30,9,Male,40,Never-married\n",
+    )
+    return (
+        batch.job,
+        w["owner"],
+        reverse("jobs:detail", args=[batch.job_id]),
+        reverse("api:job-detail", args=[batch.job_id]),
+    )
+
+
+def make_production_batch(w):
+    from apps.deployments.services import production_batch_post
+    from tests.deployments.kit import build_reference_now, csv_bytes, production
+
+    if "deployment" not in w:
+        w["deployment"] = _deployed(w)
+        build_reference_now(w["model"])
+    w["n"][0] += 1
+    incoming = EncryptedIncomingFile()
+    incoming.write(csv_bytes(production(2000 + 10 * w["n"][0], 10)))
+    batch = production_batch_post(
+        actor=w["owner"], deployment=w["deployment"], incoming=incoming, sha256=incoming.close()
+    )
+    return (
+        batch.job,
+        w["owner"],
+        reverse("jobs:detail", args=[batch.job_id]),
+        reverse("api:job-detail", args=[batch.job_id]),
+    )
+
+
+def make_monitoring_window(w):
+    from apps.deployments.models import MonitoringWindow
+    from apps.deployments.services import monitoring_windows_close_due
+
+    if "deployment" not in w:
+        w["deployment"] = _deployed(w)
+    w["n"][0] += 1
+    starts = timezone.now().replace(microsecond=0) - timedelta(days=30 + w["n"][0])
+    window = MonitoringWindow.objects.create(
+        organisation=w["org"], deployment=w["deployment"], starts_at=starts, ends_at=starts + timedelta(days=1)
+    )
+    monitoring_windows_close_due()
+    window.refresh_from_db()
+    return (
+        window.job,
+        w["owner"],
+        reverse("jobs:detail", args=[window.job_id]),
+        reverse("api:job-detail", args=[window.job_id]),
+    )
+
+
+def make_alert_webhook(w):
+    from django.test import override_settings
+
+    from apps.deployments.alerts import alert_webhook_set, alerts_sync
+    from apps.deployments.models import Alert
+    from tests.deployments.loop import result, window
+
+    if "deployment" not in w:
+        w["deployment"] = _deployed(w)
+    if "webhook" not in w:
+        with override_settings(ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP=True):
+            alert_webhook_set(actor=w["admin"], organisation=w["org"], url="http://127.0.0.1:9/hook")
+        w["webhook"] = True
+    w["n"][0] += 1
+    monitor = f"data_drift:psi:feature{w['n'][0]}"  # a new monitor each time: a new alert, a new delivery
+    alerts_sync(
+        deployment=w["deployment"], window=window(w["deployment"], -w["n"][0]), results=[result(monitor, "fail")]
+    )
+    job = Job.objects.get(kind="alert_webhook", target_id=str(Alert.objects.get(monitor=monitor).id))
+    return job, w["admin"], reverse("jobs:detail", args=[job.id]), reverse("api:job-detail", args=[job.id])
+
+
 MAKERS = {
     "diagnostics": make_diagnostics,
-    "score": make_score,
+    "alert_webhook": make_alert_webhook,
+    "deployment_scoring": make_deployment_scoring,
+    "monitoring_reference": make_monitoring_reference,
+    "production_batch": make_production_batch,
+    "monitoring_window": make_monitoring_window,
     "consent_import": make_consent_import,
     "profile": make_profile,
     "prepare": make_prepare,
@@ -209,6 +332,8 @@ MAKERS = {
     "report": make_report,
     "training": make_training,
     "evaluation": make_evaluation,
+    "mitigation": make_mitigation,
+    "row_explanation": make_row_explanation,
 }
 
 

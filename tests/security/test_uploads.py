@@ -355,7 +355,8 @@ def test_the_production_proxy_limits_each_route_as_the_application_does():
         "/reports/verify/",
         "/api/v1/reports/verify/",
         f"/datasets/versions/{some}/anonymise/",
-        f"/api/v1/model-versions/{some}/score/",
+        f"/api/v1/deployments/{some}/score/",
+        f"/api/v1/deployments/{some}/batches/",
     ]:
         policy, _match = _route(RequestFactory().post(path))
         proxy_limit = next((size for pattern, size in locations if pattern.match(path)), server)

@@ -39,6 +39,8 @@ def object_pages() -> list[str]:
         pages.append(f"/training/runs/{run.id}/")
     if model := ModelVersion.objects.filter(**organisation, non_private=False).first():
         pages.append(f"/modelcards/{model.id}/")
+    if original := ModelVersion.objects.filter(**organisation, non_private=False, parent__isnull=True).first():
+        pages.append(f"/evaluation/models/{original.id}/")  # explanations, mitigation, the candidates compared
     if evaluation := Evaluation.objects.filter(model_version__organisation__slug="mods").first():
         pages.append(f"/evaluation/{evaluation.id}/")
     for review in ReviewRequest.objects.filter(**organisation)[:2]:

@@ -44,6 +44,22 @@ def metric_label(key: Any) -> str:
 
 
 @register.filter
+def verdict_words(verdict: Any) -> str:
+    """``{{ results.robustness_verdict|verdict_words }}``: a gate verdict in words ("unknown" is never a pass)."""
+    return {"pass": "all pass", "fail": "some fail", "unknown": "some cannot be evaluated"}.get(
+        str(verdict), "no verdict"
+    )
+
+
+@register.filter
+def perturbation_label(kind: Any) -> str:
+    """``{{ gate.kind|perturbation_label }}``: "Gaussian noise", "FGSM": the robustness engine's own names."""
+    from workers.engine.robustness.gates import KIND_LABELS
+
+    return KIND_LABELS.get(str(kind), str(kind).replace("_", " "))
+
+
+@register.filter
 def words(key: Any) -> str:
     """``{{ key|words }}``: an internal key (``queue_to_finish_seconds``) as words ("Queue to finish seconds")."""
     return str(key).replace("_", " ").replace(".", " ").strip().capitalize()

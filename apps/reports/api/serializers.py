@@ -33,6 +33,8 @@ class ReportSerializer(JobStateSerializerMixin, serializers.ModelSerializer):
             "pages",
             "signer_fingerprint",
             "superseded_by",
+            "period_start",
+            "period_end",
             "job",
             "error",
             "created_at",
@@ -43,8 +45,13 @@ class ReportRequestSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Report.Kind.choices)
     subject = serializers.CharField(
         max_length=64,
-        help_text="id of the model version, dataset version, use case, review or organisation the report is about",
+        help_text="id of the model version, dataset version, use case, review, organisation or deployment the report "
+        "is about",
     )
+    period_from = serializers.DateField(
+        required=False, help_text="first day of the period (post-market monitoring reports only)"
+    )
+    period_to = serializers.DateField(required=False, help_text="last day of the period, inclusive")
 
 
 class VerifyUploadSerializer(serializers.Serializer):

@@ -64,7 +64,16 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             raise NotFound() from None
         if not roles_in(request.user, services.subject_organisation(subject)):
             raise NotFound()
-        report = services.report_request(actor=request.user, kind=payload.validated_data["kind"], subject=subject)
+        data = payload.validated_data
+        period = (data.get("period_from"), data.get("period_to")) if {"period_from", "period_to"} & set(data) else None
+        if period is None and data["kind"] in services.PERIOD_KINDS:
+            raise ValidationFailed(
+                "A post-market monitoring report covers a period: give period_from and period_to.",
+                {"period_from": ["required"], "period_to": ["required"]},
+            )
+        if period is not None and (period[0] is None or period[1] is None):
+            raise ValidationFailed("Give both period_from and period_to.", {"period": ["both ends"]})
+        report = services.report_request(actor=request.user, kind=data["kind"], subject=subject, period=period)
         return Response(ReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})

@@ -56,6 +56,9 @@ class TrainingRunCreateSerializer(serializers.Serializer):
 class ModelVersionSerializer(PrivacyWarningMixin, serializers.ModelSerializer):
     usecase = serializers.UUIDField(source="usecase_id", read_only=True)
     training_run = serializers.UUIDField(source="training_run_id", read_only=True)
+    parent = serializers.UUIDField(
+        source="parent_id", read_only=True, allow_null=True, help_text="The model a mitigated candidate mitigates."
+    )
 
     class Meta:
         model = ModelVersion
@@ -69,12 +72,10 @@ class ModelVersionSerializer(PrivacyWarningMixin, serializers.ModelSerializer):
             "noise_is_seeded",
             "privacy_warning",
             "manifest",
+            "parent",
+            "mitigation",
             "created_at",
         ]
-
-
-class ScoreRequestSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="CSV with the model's feature columns (at most 2 MB, 10,000 rows).")
 
 
 class BudgetEntrySerializer(serializers.ModelSerializer):

@@ -1,4 +1,5 @@
-"""REST endpoints for private training (used from CI pipelines), model versions, scoring and budgets."""
+"""REST endpoints for private training (used from CI pipelines), model versions and budgets. Scoring is per deployment
+(``/api/v1/deployments/{id}/score/``)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.errors import AttestError, NotFound
-from apps.core.uploads import accepts_upload
 from apps.datasets.models import DatasetVersion
 from apps.datasets.permissions import visible_to as datasets_visible_to
-from apps.jobs.api.serializers import JobSerializer
 from apps.jobs.services import job_cancel
 from apps.training import services
 from apps.training.api.serializers import (
     ModelVersionSerializer,
     PrivacyBudgetSerializer,
-    ScoreRequestSerializer,
     TrainingRunCreateSerializer,
     TrainingRunSerializer,
 )
 from apps.training.models import PrivacyBudget
 from apps.training.permissions import models_visible_to, visible_to
-from apps.training.services import model_score_request
-
-SCORE_MAX_BYTES = 2 * 1024 * 1024
 
 
 @extend_schema(tags=["training"])
@@ -69,28 +64,6 @@ class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return models_visible_to(self.request.user).order_by("-created_at")
-
-    @extend_schema(request={"multipart/form-data": ScoreRequestSerializer}, responses={202: JobSerializer})
-    @action(detail=True, methods=["post"])
-    @accepts_upload(
-        max_file_bytes=SCORE_MAX_BYTES,
-        fields=("file",),
-        too_large_message="Score at most 2 MB at a time through the API.",
-    )
-    def score(self, request: Request, pk: str) -> Response:
-        """Score a CSV batch on a worker; the job's result holds the predictions."""
-        model = self.get_object()
-        payload = ScoreRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        upload = payload.validated_data["file"]
-        if upload.size > SCORE_MAX_BYTES:
-            raise AttestError("too_large", "Score at most 2 MB at a time through the API.")
-        try:
-            text = upload.read().decode("utf-8")
-        except UnicodeDecodeError:
-            raise AttestError("invalid", "The batch must be UTF-8 CSV text.") from None
-        job = model_score_request(actor=request.user, model=model, csv_text=text)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["training"])

@@ -84,10 +84,14 @@ def evaluate(
     seed: int = 0,
     resamples: int = 200,
     threshold: float = 0.5,
+    y_pred: np.ndarray | None = None,
 ) -> dict[str, Any]:
+    """``y_pred``: the 0/1 decisions when they are not ``y_score >= threshold`` (a mitigated candidate's group
+    thresholds or mixture); the scores still give ROC AUC and calibration."""
     y_true = np.asarray(y_true).astype(np.int64)
     y_score = np.asarray(y_score, dtype=float)
-    y_pred = (y_score >= threshold).astype(np.int64)
+    decided_by = "threshold" if y_pred is None else "mitigation"
+    y_pred = (y_score >= threshold).astype(np.int64) if y_pred is None else np.asarray(y_pred).astype(np.int64)
     rng = np.random.default_rng(seed)
     n = len(y_true)
     overall_counts = confusion_counts(y_true, y_pred, np.zeros(n, np.int64), 1)
@@ -163,6 +167,7 @@ def evaluate(
         "seed": seed,
         "resamples": resamples,
         "threshold": threshold,
+        "decided_by": decided_by,
         "rows": n,
         "overall": overall,
         "groupings": groupings,

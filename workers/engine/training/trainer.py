@@ -89,11 +89,26 @@ def train(
     should_cancel: Callable[[], bool] | None = None,
     progress_every_s: float = 0.5,
     on_plan: Callable[[float, float, int], None] | None = None,
+    sample_weight: np.ndarray | None = None,
+    target_labels: np.ndarray | None = None,
 ) -> TrainingResult:
-    """Train; ``on_plan(noise_multiplier, sample_rate, total_steps)`` is called once before the first step."""
+    """Train; ``on_plan(noise_multiplier, sample_rate, total_steps)`` is called once before the first step.
+
+    ``sample_weight``: optional, one weight in [0, 1] per row of ``frame`` (only the training rows' are used), each
+    row's loss multiplied by it (e.g. the exponentiated-gradient reduction's learner calls).
+    ``target_labels``: optional, one class index per row of ``frame`` (only the training rows' are used) that the
+    model learns instead of the label column's (a reduction's cost-sensitive labels); the split, the preprocessing
+    and the validation accuracy still come from the label column, so the rows are those of a run without it.
+    """
     frame = frame.reset_index(drop=True)
     if config.label not in frame.columns:
         raise DataError(f"The label column {config.label!r} is not in the data.")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (len(frame),):
+            raise DataError(f"sample_weight needs one weight per row ({len(frame)}), not {sample_weight.shape}.")
+        if not (np.isfinite(sample_weight).all() and (sample_weight >= 0).all() and (sample_weight <= 1).all()):
+            raise DataError("Sample weights must be numbers between 0 and 1 (rescale larger ones by their maximum).")
     labels_raw = frame[config.label].astype(str).to_numpy()
     split = stratified_split(labels_raw, seed=config.seed)
     train_frame = frame.iloc[split["train"]]
@@ -114,6 +129,16 @@ def train(
 
     x_train, y_train = tensors("train")
     x_val, y_val = tensors("validation")
+    if target_labels is not None:
+        targets = np.asarray(target_labels)
+        if targets.shape != (len(frame),) or not np.isin(targets, np.arange(len(spec.classes))).all():
+            raise DataError(f"target_labels needs one class index (0..{len(spec.classes) - 1}) per row.")
+        y_train = torch.from_numpy(targets[split["train"]].astype(np.int64)).to(run_device)
+    w_train = (
+        None
+        if sample_weight is None
+        else torch.from_numpy(sample_weight[split["train"]].astype(np.float32)).to(run_device)
+    )
     n = len(y_train)
     if n < 10:
         raise DataError("Fewer than 10 training rows.")
@@ -162,6 +187,13 @@ def train(
                 if config.private:
                     if len(index):
                         per_sample = loss_per_sample(model(x_train[index]), y_train[index])
+                        if w_train is not None:
+                            # Weighting the loss BEFORE per-sample clipping scales each row's gradient by w <= 1, and
+                            # clipping still bounds every row's contribution by max_grad_norm: the sensitivity, hence
+                            # the accounting, is unchanged. (For weights given in advance: weights computed from
+                            # the other rows, as a reduction's are, are a release the accounting does not cover.)
+                            # A row whose weighted gradient still exceeds the clipping norm counts in full.
+                            per_sample = per_sample * w_train[index]
                         clipper.clipped_sum(per_sample, config.max_grad_norm)
                         batch_loss = float(per_sample.detach().mean())
                     else:  # an empty Poisson batch still takes a (noise-only) step, as the accounting assumes
@@ -178,6 +210,8 @@ def train(
                         step += 1
                         continue
                     per_sample = loss_per_sample(model(x_train[index]), y_train[index])
+                    if w_train is not None:
+                        per_sample = per_sample * w_train[index]
                     per_sample.mean().backward()
                     batch_loss = float(per_sample.detach().mean())
                 optimizer.step()

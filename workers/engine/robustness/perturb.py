@@ -1,0 +1,112 @@
+"""Perturbations of raw rows (before preprocessing) and the layout of the transformed input.
+
+Every random perturbation draws from the numpy Generator it is given: this is a test of the model, not privacy
+noise, so it is seeded and reproducible. Only the model's feature columns change; the caller keeps the original rows
+for grouping (a person's group is what it is, whatever the model is shown).
+
+What the preprocessing (``workers.engine.training.data.transform``) does with the results:
+- numeric values are clipped to the training 1st..99th percentiles, then standardised; a missing numeric value
+  becomes the training mean (0 after scaling);
+- a category is compared by its text; one outside the training categories (or a missing value whose text, "nan" or
+  "None", was not a training category) goes to the extra "unknown" column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workers.engine.training.data import PreprocessSpec
+
+
+def _widths(spec: PreprocessSpec) -> list[tuple[str, int, bool]]:
+    """(feature, number of transformed columns, continuous?) in the transformed column order."""
+    return [
+        (name, 1, True) if name in spec.numeric else (name, len(spec.categorical[name]) + 1, False)
+        for name in spec.feature_order
+    ]
+
+
+def continuous_mask(spec: PreprocessSpec) -> np.ndarray:
+    """float32 vector over the transformed columns: 1 for a standardised numeric feature, 0 for a one-hot column."""
+    return np.concatenate(
+        [np.full(width, 1.0 if continuous else 0.0, np.float32) for _name, width, continuous in _widths(spec)]
+        or [np.zeros(0, np.float32)]
+    )
+
+
+def input_bounds(spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per transformed column, the range ``transform`` can produce: the scaled clipping range of a numeric feature
+    (values beyond it cannot come from any raw input), [0, 1] for a one-hot column."""
+    low, high = [], []
+    for name, width, continuous in _widths(spec):
+        if continuous:
+            stats = spec.numeric[name]
+            low.append((stats["low"] - stats["mean"]) / stats["std"])
+            high.append((stats["high"] - stats["mean"]) / stats["std"])
+        else:
+            low += [0.0] * width
+            high += [1.0] * width
+    return np.asarray(low, np.float32), np.asarray(high, np.float32)
+
+
+def gaussian_noise(rows: pd.DataFrame, spec: PreprocessSpec, *, scale: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Adds N(0, (scale * std)^2) to every numeric feature, std being that feature's training standard deviation.
+    Missing values stay missing."""
+    out = rows.copy()
+    for name, stats in spec.numeric.items():
+        values = out[name].astype(float).to_numpy()
+        out[name] = values + rng.normal(0.0, scale * stats["std"], len(values))
+    return out
+
+
+def category_flip(rows: pd.DataFrame, spec: PreprocessSpec, *, rate: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Each categorical cell, independently with probability ``rate``, becomes another training category chosen
+    uniformly (a value outside the training categories may become any of them). A feature with one category cannot
+    flip."""
+    out = rows.copy()
+    for name, categories in spec.categorical.items():
+        values = out[name].astype(str).to_numpy(dtype=object)
+        count = len(categories)
+        index = {value: i for i, value in enumerate(categories)}
+        current = np.fromiter((index.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+        known = current >= 0
+        choices = count - known.astype(np.int64)  # the other categories; all of them for an unknown value
+        chosen = (rng.random(len(values)) < rate) & (choices > 0)
+        draw = np.floor(rng.random(len(values)) * np.maximum(choices, 1)).astype(np.int64)
+        draw = np.where(known & (draw >= current), draw + 1, draw)  # skip the current category
+        if chosen.any():
+            picked = np.asarray(categories, dtype=object)[draw[chosen]]
+            values[chosen] = picked
+        out[name] = values
+    return out
+
+
+def _missing_marker(series: pd.Series, categories: list[str]) -> Any:
+    """The missing value this column already uses (so it maps where the training rows' missing values mapped);
+    otherwise one whose text was a training category; otherwise NaN (then: the unknown column)."""
+    present = series[series.isna()]
+    if len(present):
+        return present.iloc[0]
+    for marker in (np.nan, None, pd.NA):
+        if str(marker) in categories:
+            return marker
+    return np.nan
+
+
+def inject_missing(rows: pd.DataFrame, spec: PreprocessSpec, *, rate: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Each feature cell, independently with probability ``rate``, becomes missing."""
+    out = rows.copy()
+    for name in spec.feature_order:
+        chosen = rng.random(len(out)) < rate
+        if name in spec.numeric:
+            values = out[name].astype(float).to_numpy(copy=True)
+            values[chosen] = np.nan
+        else:
+            marker = _missing_marker(out[name], spec.categorical[name])
+            values = out[name].to_numpy(dtype=object, copy=True)
+            values[chosen] = marker
+        out[name] = values
+    return out
