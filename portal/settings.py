@@ -250,6 +250,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "apps.jobs.models.Job.Status",
+        "AlertSeverityEnum": "apps.deployments.models.Alert.Severity",
+        "MonitoringWindowStatusEnum": "apps.deployments.models.MonitoringWindow.Status",
         "UseCaseStatusEnum": "apps.usecases.models.UseCase.Status",
         "ConsentStatusEnum": "apps.consent.models.ConsentRecord.Status",
         "ConsentImportStatusEnum": "apps.consent.models.ConsentImport.Status",

@@ -22,7 +22,7 @@ from apps.deployments.permissions import visible_to as deployments_visible_to
 PREFILL_SCHEMA = {
     "type": "object",
     "properties": {
-        "dataset_version": {"type": ["string", "null"], "format": "uuid"},
+        "dataset_version": {"type": "string", "format": "uuid", "nullable": True},
         "spec": {"type": "object", "additionalProperties": True},
     },
     "required": ["dataset_version", "spec"],
