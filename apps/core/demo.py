@@ -670,24 +670,11 @@ def _seed_deployments(organisation: Organisation) -> None:
         "recorded me as married, which I am not.",
         decision_reference="BEN-2026-00417",
     )
-    _seed_scoring(organisation)
-
-
-def _seed_scoring(organisation: Organisation) -> None:
-    """The case system scores a small batch through the active deployment's scoring service, with a scoring token,
-    as it would through ``POST /api/v1/deployments/{id}/score/``."""
+    # This week's first applications, scored with the same token as the case system sends them (through
+    # ``POST /api/v1/deployments/{id}/score/``); their predictions stay on the job row.
     import pandas as pd
 
-    from apps.deployments.models import Deployment
-    from apps.deployments.services import deployment_score_request, scoring_token_create
-    from apps.jobs.runner import job_run_inline
-
-    deployment = Deployment.objects.filter(organisation=organisation, status=Deployment.Status.ACTIVE).latest(
-        "created_at"
-    )
-    features = deployment.model_version.training_run.spec["features"]
     batch = pd.read_csv(ADULT_PATH, nrows=25, na_values="?")[features]
-    token, _secret = scoring_token_create(actor=_user("owner"), deployment=deployment, name="Case system (demo)")
     scored = deployment_score_request(token=token, deployment=deployment, csv_text=batch.to_csv(index=False))
     _run(job_run_inline, scored.job)
 

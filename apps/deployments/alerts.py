@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role, User
@@ -34,8 +33,13 @@ from apps.audit.services import audit_record
 from apps.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from apps.core.keys import wrap_secret
 from apps.deployments.models import Alert, AlertComment, AlertWebhook, Deployment, MonitoringWindow
+from apps.deployments.selectors import approval_blockers
+from apps.deployments.webhooks import check_url
 from apps.ethics import rules
-from apps.ethics.models import Notice, ReviewRequest, Vote, Waiver
+from apps.ethics.models import ReviewRequest, Vote, Waiver
+from apps.ethics.notices import notify
+from apps.jobs.models import Job
+from apps.jobs.services import job_create
 
 # A monitor's result status -> the alert's severity ("pass" and "insufficient" never open one).
 SEVERITY_BY_STATUS = {"fail": Alert.Severity.CRITICAL, "warn": Alert.Severity.WARNING}
@@ -66,18 +70,11 @@ FAMILY_LABELS = {
 
 
 def alert_url(alert: Alert) -> str:
-    """The alert's page (engineer C's ``deployments:alert``), or its conventional path while the page is missing."""
-    try:
-        return reverse("deployments:alert", kwargs={"alert_id": alert.id})
-    except NoReverseMatch:
-        return f"/deployments/alerts/{alert.id}/"
+    return reverse("deployments:alert", kwargs={"alert_id": alert.id})
 
 
 def deployment_url(deployment: Deployment) -> str:
-    try:
-        return reverse("deployments:detail", kwargs={"deployment_id": deployment.id})
-    except NoReverseMatch:
-        return f"/deployments/{deployment.id}/"
+    return reverse("deployments:detail", kwargs={"deployment_id": deployment.id})
 
 
 def approvers_of(model_version: Any) -> list[User]:
@@ -143,34 +140,23 @@ def _require(user: User, action: str, alert: Alert, message: str) -> None:
 # --------------------------------------------------------------------------------------------------- notifications
 
 
-def recipients_of(alert: Alert) -> list[User]:
-    """Everyone told about an alert: still members of its organisation, each once."""
-    deployment = alert.deployment
-    people: list[User | None] = [deployment.owner, deployment.usecase.owner, alert.assignee]
-    people += list(organisation_members(alert.organisation, Role.ADMIN))
+def _people_told(deployment: Deployment, assignee_ids: Iterable[Any]) -> list[User]:
+    """Everyone told about alerts of ``deployment`` assigned to ``assignee_ids``: still members of its organisation,
+    each once (one set of queries however many alerts a sync changed)."""
+    people: list[User | None] = [deployment.owner, deployment.usecase.owner]
+    people += list(User.objects.filter(id__in=[i for i in assignee_ids if i is not None]))
+    people += list(organisation_members(deployment.organisation, Role.ADMIN))
     people += approvers_of(deployment.model_version)
-    members = set(Membership.objects.filter(organisation=alert.organisation).values_list("user_id", flat=True))
+    members = set(
+        Membership.objects.filter(organisation_id=deployment.organisation_id).values_list("user_id", flat=True)
+    )
     unique = {p.id: p for p in people if p is not None and p.is_active and p.id in members}
     return list(unique.values())
 
 
-def _notify(users: list[User], *, organisation: Organisation, kind: str, message: str, url: str) -> None:
-    """In-app notices now, e-mails once the transaction commits (a rolled-back sync tells nobody)."""
-    unique = {user.id: user for user in users if user is not None and user.is_active}
-    Notice.objects.bulk_create(
-        [Notice(user=u, organisation=organisation, kind=kind, message=message[:500], url=url) for u in unique.values()]
-    )
-    recipients = [u.email for u in unique.values() if u.email]
-    if not recipients:
-        return
-    link = f"{settings.SITE_URL.rstrip('/')}{url}"
-    body = f"{message}\n\n{link}\n\n{organisation.name} · Attest"
-
-    def send() -> None:
-        for address in recipients:
-            send_mail(f"[Attest] {message[:120]}", body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
-
-    transaction.on_commit(send)
+def recipients_of(alert: Alert) -> list[User]:
+    """Everyone told about an alert: still members of its organisation, each once."""
+    return _people_told(alert.deployment, [alert.assignee_id])
 
 
 def _announce(deployment: Deployment, opened: list[Alert], escalated: list[Alert]) -> None:
@@ -178,10 +164,6 @@ def _announce(deployment: Deployment, opened: list[Alert], escalated: list[Alert
     changed = opened + escalated
     if not changed:
         return
-    people: dict[Any, User] = {}
-    for alert in changed:
-        for person in recipients_of(alert):
-            people[person.id] = person
     parts = []
     if opened:
         parts.append(f"{len(opened)} new alert{'s' if len(opened) != 1 else ''}")
@@ -191,8 +173,8 @@ def _announce(deployment: Deployment, opened: list[Alert], escalated: list[Alert
     more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
     message = f"{deployment}: {' and '.join(parts)}: {titles}{more}."
     url = alert_url(changed[0]) if len(changed) == 1 else deployment_url(deployment)
-    _notify(
-        list(people.values()),
+    notify(
+        _people_told(deployment, {alert.assignee_id for alert in changed}),
         organisation=deployment.organisation,
         kind="alert_escalated" if escalated and not opened else "alert_opened",
         message=message,
@@ -200,19 +182,20 @@ def _announce(deployment: Deployment, opened: list[Alert], escalated: list[Alert
     )
 
 
-def _queue_webhook(alert: Alert) -> Any:
-    """Queue the signed delivery of the alert's current state to its organisation's webhook, if one is set."""
-    if not AlertWebhook.objects.filter(organisation_id=alert.organisation_id, active=True).exists():
-        return None
-    from apps.jobs.services import job_create
-
-    return job_create(
-        actor=None,
-        organisation=alert.organisation,
-        kind="alert_webhook",
-        spec={"alert_id": str(alert.id)},
-        target=alert,
-    )
+def _queue_webhooks(organisation: Organisation, alerts: list[Alert]) -> list[Job]:
+    """Queue the signed delivery of each alert's current state to the organisation's webhook, if one is set."""
+    if not alerts or not AlertWebhook.objects.filter(organisation=organisation, active=True).exists():
+        return []
+    return [
+        job_create(
+            actor=None,
+            organisation=organisation,
+            kind="alert_webhook",
+            spec={"alert_id": str(alert.id)},
+            target=alert,
+        )
+        for alert in alerts
+    ]
 
 
 # ------------------------------------------------------------------------------------------------------ upserting
@@ -327,7 +310,6 @@ def alerts_sync(*, deployment: Deployment, window: MonitoringWindow, results: li
     escalated: list[Alert] = []
     updated: list[Alert] = []
     recovered: list[Alert] = []
-    jobs = []
     with transaction.atomic():
         unresolved = _lock(deployment)
         deployment = Deployment.objects.select_related("usecase__owner", "owner", "model_version", "organisation").get(
@@ -360,10 +342,7 @@ def alerts_sync(*, deployment: Deployment, window: MonitoringWindow, results: li
                 counts_occurrence=True,
             )
             {"opened": opened, "escalated": escalated, "updated": updated}.get(change, []).append(alert)
-        for alert in opened + escalated:
-            job = _queue_webhook(alert)
-            if job is not None:
-                jobs.append(job)
+        jobs = _queue_webhooks(deployment.organisation, opened + escalated)
         _announce(deployment, opened, escalated)
         audit_record(
             actor=None,
@@ -393,23 +372,6 @@ def alerts_sync(*, deployment: Deployment, window: MonitoringWindow, results: li
 # ------------------------------------------------------------------------------------------------------ governance
 
 
-def _approval_blockers(deployment: Deployment, today: date) -> list[str]:
-    """Why the deployed model's approval is not in force: engineer A's rule when it is there, else the board's own
-    status of the model (newest deployment review decided and approved, no failing item left uncovered)."""
-    try:
-        from apps.deployments.selectors import approval_blockers
-    except ImportError:
-        approval_blockers = None
-    if approval_blockers is not None:
-        return list(approval_blockers(deployment.model_version, today=today))
-    from apps.ethics.selectors import deployment_status, unwaived
-
-    status = deployment_status(deployment.model_version)
-    if status["tone"] != "ok" or status["review"] is None:
-        return [f"The deployment approval is not in force: {status['label']}."]
-    return [f"No longer covered by a waiver in force: {item['label']}" for item in unwaived(status["review"], today)]
-
-
 def _relied_waivers(deployment: Deployment) -> list[Waiver]:
     ids: set[str] = set()
     for item in deployment.waivers or []:
@@ -423,7 +385,7 @@ def _relied_waivers(deployment: Deployment) -> list[Waiver]:
 
 def _governance_findings(deployment: Deployment, today: date) -> list[dict[str, Any]]:
     findings = []
-    blockers = _approval_blockers(deployment, today)
+    blockers = approval_blockers(deployment.model_version, today=today)
     if blockers:
         findings.append(
             {
@@ -503,7 +465,7 @@ def alerts_check_governance(*, now: Any = None) -> list[Alert]:
                     cleared.append(alert)
             if not (opened or escalated or cleared):
                 continue
-            jobs = [job for job in (_queue_webhook(a) for a in opened + escalated) if job is not None]
+            jobs = _queue_webhooks(locked.organisation, opened + escalated)
             _announce(locked, opened, escalated)
             audit_record(
                 actor=None,
@@ -567,7 +529,7 @@ def alert_assign(*, actor: User, alert: Alert, assignee: User | None) -> Alert:
         locked.assignee = assignee
         locked.save(update_fields=["assignee", "updated_at"])
         if assignee is not None and assignee.id != actor.id:
-            _notify(
+            notify(
                 [assignee],
                 organisation=locked.organisation,
                 kind="alert_assigned",
@@ -626,7 +588,7 @@ def alert_resolve(*, actor: User, alert: Alert, resolution: str) -> Alert:
         locked.status = Alert.Status.RESOLVED
         locked.resolved_by, locked.resolved_at, locked.resolution = actor, timezone.now(), resolution
         locked.save(update_fields=["status", "resolved_by", "resolved_at", "resolution", "updated_at"])
-        job = _queue_webhook(locked)
+        jobs = _queue_webhooks(locked.organisation, [locked])
         audit_record(
             actor=actor,
             organisation=locked.organisation_id,
@@ -638,7 +600,7 @@ def alert_resolve(*, actor: User, alert: Alert, resolution: str) -> Alert:
                 "monitor": locked.monitor,
                 "occurrences": locked.occurrences,
                 "resolution_sha256": hashlib.sha256(resolution.encode()).hexdigest(),
-                "webhook_job": str(job.id) if job else None,
+                "webhook_job": str(jobs[0].id) if jobs else None,
             },
         )
     return locked
@@ -660,8 +622,6 @@ def alert_webhook_set(*, actor: User, organisation: Organisation, url: str) -> t
 
     The address must be https and resolve only to public addresses (no private, loopback, link-local or metadata
     address); it is checked again at every delivery. Setting it again makes a new secret."""
-    from apps.deployments.webhooks import check_url
-
     _require_admin(actor, organisation)
     url = (url or "").strip()
     check_url(url)

@@ -7,7 +7,6 @@ user, so it can do nothing else in the API; the throttle counts per deployment, 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,13 +16,10 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
+from apps.accounts.authentication import hash_token
 from apps.deployments.models import ScoringToken
 
 SCORING_TOKEN_PREFIX = "ask_"  # noqa: S105 - a public marker ("Attest scoring key"), not a secret
-
-
-def scoring_token_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ class ScoringTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Scoring takes a scoring token of this deployment: 'Authorization: Bearer ask_...'."
             )
-        token = ScoringToken.objects.select_related("deployment").filter(key_hash=scoring_token_hash(parts[1])).first()
+        token = ScoringToken.objects.select_related("deployment").filter(key_hash=hash_token(parts[1])).first()
         if token is None or token.revoked_at is not None or str(token.deployment_id) != _deployment_in_url(request):
             raise exceptions.AuthenticationFailed("Invalid or revoked scoring token for this deployment.")
         now = timezone.now()

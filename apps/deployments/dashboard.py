@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.core.dashboard import card
@@ -23,20 +23,13 @@ def alerts_on_models_i_approved(request: HttpRequest) -> dict[str, Any] | None:
         return None
     critical = sum(1 for alert in alerts if alert.severity == Alert.Severity.CRITICAL)
     newest = alerts[0]
-    try:
-        everything = reverse("deployments:alerts")
-    except NoReverseMatch:
-        everything = "/deployments/alerts/"
-    body = (
-        f"{critical} critical. Newest: {newest.title} on {newest.deployment}."
-        if critical
-        else (f"Newest: {newest.title} on {newest.deployment}.")
-    )
+    newest_words = f"Newest: {newest.title} on {newest.deployment}."
+    body = f"{critical} critical. {newest_words}" if critical else newest_words
     return {
         "title": "Alerts on models you approved",
         "count": len(alerts),
         "body": body,
-        "url": alert_url(newest) if len(alerts) == 1 else everything,
+        "url": alert_url(newest) if len(alerts) == 1 else reverse("deployments:alerts"),
         "link_text": "Open the alert" if len(alerts) == 1 else "All alerts",
         "tone": "danger" if critical else "warning",
     }

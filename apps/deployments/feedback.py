@@ -9,14 +9,13 @@ records the organisation's response; closing ends it.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
@@ -25,6 +24,7 @@ from apps.accounts.services import keyed_digest
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidState, NotFound, PermissionDenied, ValidationFailed
 from apps.deployments.models import Alert, Deployment, Feedback
+from apps.ethics.notices import notify
 
 BODY_MAX = 4000
 REFERENCE_MAX = 100
@@ -90,15 +90,10 @@ def _digests(feedback: Feedback) -> dict[str, Any]:
 
 def _tell_owners(feedback: Feedback) -> None:
     """The deployment's and the use case's owners hear that something waits for triage (not what it says)."""
-    from apps.deployments.alerts import _notify
-
     deployment = feedback.deployment
-    try:
-        url = reverse("deployments:feedback") + f"?deployment={deployment.id}"
-    except NoReverseMatch:
-        url = f"/deployments/feedback/?deployment={deployment.id}"
+    url = reverse("deployments:feedback") + f"?deployment={deployment.id}"
     what = "A decision was contested" if feedback.kind == Feedback.Kind.CONTESTATION else "New feedback"
-    _notify(
+    notify(
         [deployment.owner, deployment.usecase.owner],
         organisation=deployment.organisation,
         kind="feedback_new",
@@ -222,7 +217,7 @@ def feedback_triage(
                 "severity": severity,
                 "alert": str(alert.id) if alert else None,
                 "response_characters": len(locked.response),
-                "response_sha256": hashlib.sha256(locked.response.encode()).hexdigest() if locked.response else None,
+                "response_digest": keyed_digest(locked.response) if locked.response else None,
             },
         )
     return locked

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apps.core import charts
+from apps.usecases.vocab import metric_label
 
 INSUFFICIENT = "insufficient"
 WARN_COLOR, ALERT_COLOR = "#b26a00", "#a4262c"
@@ -166,12 +167,17 @@ class Mark:
     title: str
 
 
-def opened_in(alert: Any) -> Any:
-    """The window in which an alert opened: the first of the windows its history keeps (``alert.window`` moves on to
-    the newest window in which the monitor failed again)."""
+def first_window(alert: Any) -> dict[str, Any]:
+    """The window an alert opened in, as its history keeps it (``{"id", "starts_at", ...}``; {} when not kept):
+    ``alert.window`` moves on to the newest window in which the monitor failed again."""
     history = (alert.detail or {}).get("history") or []
-    first = (history[0] or {}).get("window") if history else None
-    if first and first.get("id"):
+    return ((history[0] or {}).get("window") or {}) if history else {}
+
+
+def opened_in(alert: Any) -> Any:
+    """The id of the window in which an alert opened (``alert.window_id`` when its history does not say)."""
+    first = first_window(alert)
+    if first.get("id"):
         try:
             return uuid.UUID(str(first["id"]))
         except ValueError:
@@ -343,8 +349,6 @@ def monitoring_figures(*, plan: dict[str, Any], windows: list[Any], alerts: list
 
 
 def _measure_label(measure: str) -> str:
-    from apps.usecases.vocab import metric_label
-
     label = metric_label(measure)
     return label if label and label != measure else measure.replace("_", " ").capitalize()
 

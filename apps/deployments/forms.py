@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
-from django.utils import timezone
 
 from apps.deployments.models import Alert, Feedback
 
@@ -31,17 +28,10 @@ class TokenForm(forms.Form):
 
 
 class PeriodForm(forms.Form):
+    """Two dates; ``reports.services.report_request`` refuses a period that ends before it starts or in the future."""
+
     period_from = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     period_to = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        start, end = data.get("period_from"), data.get("period_to")
-        if start and end and start > end:
-            raise forms.ValidationError("The period ends before it starts.")
-        if end and end > timezone.localdate():
-            self.add_error("period_to", "The period cannot end in the future.")
-        return data
 
 
 class CommentForm(forms.Form):

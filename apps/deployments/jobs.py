@@ -8,24 +8,31 @@ imports this module to learn the kinds, never the engine that needs torch. The m
 
 from __future__ import annotations
 
+import io
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import ValidationFailed
+from apps.datasets.services import read_version_table
 from apps.deployments import services, sketching
+from apps.deployments.alerts import alerts_sync
 from apps.deployments.models import Deployment, MonitoringReference, MonitoringWindow, ProductionBatch
 from apps.deployments.selectors import model_schema, privacy_inputs, reference_of, sensitive_attributes
 from apps.deployments.sketching import PREDICTION_ID
 from apps.deployments.webhooks import ALERT_WEBHOOK
+from apps.ethics.bindings import bound_evaluation
+from apps.evaluation.models import Evaluation
 from apps.jobs.registry import JobKind, register
 from apps.jobs.runner import JobContext
 from apps.training.models import ModelVersion
 from workers import task_names
+from workers.engine.monitoring.reference import build_reference as engine_reference
 
 
 def _load(model_version: ModelVersion) -> tuple[Any, Any, dict[str, Any]]:
@@ -53,9 +60,6 @@ def build_reference(model_version: ModelVersion, progress: Any = None) -> Monito
     existing = reference_of(model_version)
     if existing is not None:
         return existing
-    from apps.datasets.services import read_version_table
-    from workers.engine.monitoring.reference import build_reference as engine_reference
-
     run = model_version.training_run
     model, prep, _manifest = _load(model_version)
     if progress:
@@ -97,8 +101,6 @@ def production_batch_failed(*, job: Any) -> None:
 
 def _reasons(model: Any, prep: Any, deployment: Deployment, frame: Any, top_k: int) -> tuple[list[Any] | None, str]:
     """Reason codes per row against the stored explanation baseline of the model's newest evaluation, or why not."""
-    from apps.evaluation.models import Evaluation
-
     evaluation = (
         Evaluation.objects.filter(model_version=deployment.model_version, status=Evaluation.Status.SUCCEEDED)
         .order_by("-created_at")
@@ -122,10 +124,6 @@ def _reasons(model: Any, prep: Any, deployment: Deployment, frame: Any, top_k: i
 def run_deployment_scoring(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     """Score a batch with the deployment's model, answer the predictions (on the job row), and fold the scored rows
     into the deployment's open window."""
-    import io
-
-    import pandas as pd
-
     batch = ProductionBatch.objects.select_related("deployment__model_version__training_run").get(id=spec["batch_id"])
     deployment = batch.deployment
     model_version = deployment.model_version
@@ -190,8 +188,7 @@ def run_deployment_scoring(ctx: JobContext, spec: dict[str, Any]) -> dict[str, A
 def run_monitoring_window(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     """Evaluate a window that has ended: every monitor of the deployment's plan against the training reference, the
     model's bound evaluation and the privacy state of its training data; then open or update alerts."""
-    from apps.ethics.bindings import bound_evaluation
-    from workers.engine.monitoring.monitors import evaluate_window
+    from workers.engine.monitoring.monitors import evaluate_window  # imports scipy: not at the web's start-up
 
     window = MonitoringWindow.objects.select_related("deployment__model_version__training_run", "job").get(
         id=spec["window_id"]
@@ -212,18 +209,14 @@ def run_monitoring_window(ctx: JobContext, spec: dict[str, Any]) -> dict[str, An
         privacy=privacy,
         today=timezone.localdate(),
     )
-    try:
-        from apps.deployments.alerts import alerts_sync
-    except ImportError:  # the alerts module lands with its own change
-        alerts_sync = None
     with transaction.atomic():
         services.monitoring_window_record(window=window, results=results)
-        alerts = alerts_sync(deployment=deployment, window=window, results=results) if alerts_sync else []
+        alerts = alerts_sync(deployment=deployment, window=window, results=results)
     return {
         "window": str(window.id),
         "monitors": len(results),
         "failing": sum(1 for r in results if r.get("status") == "fail"),
-        "alerts": len(alerts or []),
+        "alerts": len(alerts),
     }
 
 
@@ -247,6 +240,7 @@ register(
         task_name=task_names.DEPLOYMENT_SCORING,
         queue="gpu",
         run=run_deployment_scoring,
+        private_result=True,  # predictions: read only through the deployment's token-authenticated poll
     ),
     JobKind(
         kind="monitoring_window",

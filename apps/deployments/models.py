@@ -246,6 +246,8 @@ class Alert(BaseModel):
 
 
 class AlertComment(BaseModel):
+    """A note on an alert by someone working on it."""
+
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField(max_length=4000)

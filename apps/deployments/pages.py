@@ -9,15 +9,16 @@ feedback and retraining requests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from apps.deployments.figures import Figure, monitoring_figures, worst_status
+from apps.deployments.figures import Figure, first_window, monitoring_figures, worst_status
 from apps.deployments.models import Alert, Deployment, Feedback, MonitoringWindow, RetrainingRequest
+from apps.ethics.models import Waiver
 
 UNRESOLVED = (Alert.Status.OPEN, Alert.Status.ACKNOWLEDGED)
 WAIVER_NOTICE_DAYS = 30
@@ -95,8 +96,6 @@ class WaiverNote:
 def waivers_relied_on(deployments: list[Deployment], *, within_days: int | None = None) -> dict[Any, list[WaiverNote]]:
     """For each deployment, the waivers it relies on (one query for all), optionally only those expiring within
     ``within_days`` (expired ones included)."""
-    from apps.ethics.models import Waiver
-
     ids = {str(w) for d in deployments for w in (d.waivers or [])}
     if not ids:
         return {d.pk: [] for d in deployments}
@@ -211,11 +210,8 @@ SEVERITY_RANK = {Alert.Severity.CRITICAL: 0, Alert.Severity.WARNING: 1, Alert.Se
 
 def with_opened_window(alerts: list[Alert]) -> list[Alert]:
     """Each alert with ``opened_window_start``: the start of the window in which it opened (from its history)."""
-    from datetime import datetime
-
     for alert in alerts:
-        history = (alert.detail or {}).get("history") or []
-        start = ((history[0] or {}).get("window") or {}).get("starts_at") if history else None
+        start = first_window(alert).get("starts_at")
         try:
             alert.opened_window_start = datetime.fromisoformat(start) if start else None  # type: ignore[attr-defined]
         except ValueError:

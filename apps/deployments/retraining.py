@@ -5,7 +5,7 @@ model's dataset and the deployed run's training spec. Launching requests the tra
 service, so the dataset's privacy budget and the use case's approval state apply as for any run. The request then
 follows its run, the run's evaluation and the deployment review of the model it produced (``retraining_requests_follow``,
 run by the beat tick): TRAINING until the model's deployment review opens, IN_REVIEW while the board looks at it,
-APPROVED once approved (the promotion, engineer A's, marks it PROMOTED). The board's review page shows the
+APPROVED once approved (``deployment_register`` marks it PROMOTED). The board's review page shows the
 monitoring evidence that led to the request and a side-by-side comparison with the deployed version
 (``retraining_comparison``).
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from apps.accounts.models import Role, User
 from apps.accounts.selectors import organisation_ids_for, roles_in
@@ -28,7 +28,9 @@ from apps.datasets.models import DatasetVersion
 from apps.deployments.models import Alert, Deployment, Feedback, MonitoringWindow, RetrainingRequest
 from apps.ethics.bindings import bound_evaluation
 from apps.ethics.models import ReviewRequest
+from apps.ethics.notices import notify
 from apps.training.models import ModelVersion, TrainingRun
+from apps.training.services import training_run_request
 
 REASON_MAX = 4000
 CLOSE_REASON_MAX = 500
@@ -392,8 +394,6 @@ def retraining_request_launch(
     """Request the training run through the training service (budget, approval state and consent age apply) with
     the deployed run's spec and the given changes, and link it. Its event (``retraining.launch``) follows the
     training service's own (``training.request``), which books the budget reservation."""
-    from apps.training.services import training_run_request
-
     _require(actor, "act", request, "The use case's or deployment's owner, or an org admin, launches retraining.")
     overrides = dict(spec_overrides or {})
     unknown = sorted(set(overrides) - set(SPEC_KEYS))
@@ -471,8 +471,6 @@ def retraining_requests_follow(*, requests: Iterable[RetrainingRequest] | None =
     """Move each request underway to where its run, evaluation and review stand (the beat tick runs it; a page may
     run it for one request). One audit event per request whose status or review changed; the opener and the use
     case's owner are told when the board approves the candidate."""
-    from apps.deployments.alerts import _notify
-
     candidates = (
         list(requests)
         if requests is not None
@@ -496,17 +494,13 @@ def retraining_requests_follow(*, requests: Iterable[RetrainingRequest] | None =
             locked.status, locked.review = status, review
             locked.save(update_fields=["status", "review", "updated_at"])
             if status == RetrainingRequest.Status.APPROVED:
-                try:
-                    url = reverse("deployments:retraining", kwargs={"request_id": locked.id})
-                except NoReverseMatch:
-                    url = f"/deployments/retraining/{locked.id}/"
-                _notify(
+                notify(
                     [locked.opened_by, locked.usecase.owner],
                     organisation=locked.organisation,
                     kind="retraining_approved",
                     message=f"The retrained model for {locked.deployment} was approved by the board "
                     f"({review.reference}); it may be promoted.",
-                    url=url,
+                    url=reverse("deployments:retraining", kwargs={"request_id": locked.id}),
                 )
             audit_record(
                 actor=None,

@@ -13,8 +13,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.accounts.models import Organisation
-from apps.deployments.models import Deployment, MonitoringReference, MonitoringWindow
+from apps.deployments.models import Deployment, MonitoringReference
 from apps.ethics.models import ApprovalRevocation, Decision, ReviewRequest, Waiver
 from apps.training.models import ModelVersion
 
@@ -91,17 +90,6 @@ def approval_blockers(model_version: ModelVersion, today: date | None = None) ->
 def deployments_of_model(model_version: ModelVersion) -> QuerySet[Deployment]:
     """Where the model runs and ran, newest first (the model page's "where it runs")."""
     return model_version.deployments.select_related("usecase", "owner").order_by("-created_at")
-
-
-def active_deployments(organisation: Organisation) -> QuerySet[Deployment]:
-    return Deployment.objects.filter(organisation=organisation, status=Deployment.Status.ACTIVE).select_related(
-        "usecase", "model_version", "owner"
-    )
-
-
-def windows_of(deployment: Deployment) -> QuerySet[MonitoringWindow]:
-    """The deployment's monitoring windows, oldest first (the order charts draw them)."""
-    return deployment.windows.select_related("job").order_by("starts_at")
 
 
 def reference_of(model_version: ModelVersion) -> MonitoringReference | None:

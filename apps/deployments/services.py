@@ -22,18 +22,24 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
+from apps.accounts.authentication import hash_token
 from apps.accounts.models import Role, User
 from apps.accounts.selectors import roles_in
 from apps.audit.services import audit_record
+from apps.consent.services import pseudonym_secret
 from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDenied, ValidationFailed
 from apps.core.keys import unwrap_secret
+from apps.datasets.storage import EncryptedIncomingFile
 from apps.deployments import sketching
-from apps.deployments.authentication import SCORING_TOKEN_PREFIX, scoring_token_hash
+from apps.deployments.alerts import alerts_check_governance
+from apps.deployments.authentication import SCORING_TOKEN_PREFIX
 from apps.deployments.models import (
     Deployment,
     MonitoringReference,
@@ -44,6 +50,7 @@ from apps.deployments.models import (
     ScoringToken,
 )
 from apps.deployments.permissions import can
+from apps.deployments.retraining import retraining_requests_follow
 from apps.deployments.selectors import (
     approval_blockers,
     canonical_digest,
@@ -55,9 +62,14 @@ from apps.deployments.selectors import (
     waivers_relied_on,
     window_bounds,
 )
+from apps.ethics.services import reviews_supersede_stale
 from apps.jobs.models import Job
+from apps.jobs.services import job_create
 from apps.training.models import ModelVersion
 from apps.usecases.models import UseCase
+from apps.usecases.permissions import can as usecase_can
+from apps.usecases.services import _write_revision
+from workers.engine.datasets.crypto import open_decrypted
 
 ENVIRONMENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 PRODUCTION = "production"
@@ -91,8 +103,6 @@ def _reason(reason: str, what: str) -> str:
 
 def _queue_reference(actor: User | None, model_version: ModelVersion) -> Job | None:
     """Queue the model's monitoring reference unless it exists or is being built (a step of the caller's event)."""
-    from apps.jobs.services import job_create
-
     if MonitoringReference.objects.filter(model_version=model_version).exists():
         return None
     if Job.objects.filter(kind="monitoring_reference", target_id=str(model_version.id), status__in=LIVE_JOB).exists():
@@ -109,8 +119,6 @@ def _queue_reference(actor: User | None, model_version: ModelVersion) -> Job | N
 def _digester(deployment: Deployment) -> Any:
     """HMAC-SHA256 of a prediction id under a key derived from the organisation's secret, scoped to the deployment:
     late labels find their prediction by it, and the id itself is never stored."""
-    from apps.consent.services import pseudonym_secret
-
     key = hashlib.sha256(b"attest-prediction-id\0" + pseudonym_secret(deployment.organisation)).digest()
     prefix = f"{deployment.id}\0".encode()
     return lambda prediction_id: hmac.new(key, prefix + prediction_id.strip().encode(), hashlib.sha256).hexdigest()
@@ -334,7 +342,7 @@ def scoring_token_create(*, actor: User, deployment: Deployment, name: str) -> t
             deployment=deployment,
             name=name,
             prefix=secret[:12],
-            key_hash=scoring_token_hash(secret),
+            key_hash=hash_token(secret),
             created_by=actor,
         )
         audit_record(
@@ -374,10 +382,7 @@ def usecase_set_monitoring_plan(*, actor: User, usecase: UseCase, plan: dict[str
     other policy edits, whose hash (and the policies' digest) deployment reviews bind, so open reviews bound to the
     old plan are superseded. Running deployments keep the plan they were deployed with; a promotion takes the new one.
     """
-    from apps.ethics.services import reviews_supersede_stale
-    from apps.usecases.permissions import can as usecase_can
-    from apps.usecases.services import _write_revision
-    from workers.engine.monitoring.monitors import validate_plan
+    from workers.engine.monitoring.monitors import validate_plan  # imports scipy: kept out of the web's start-up
 
     if not roles_in(actor, usecase.organisation):
         raise NotFound()
@@ -464,8 +469,6 @@ def _delete_raw(batch: ProductionBatch) -> None:
 
 def open_batch_rows(batch: ProductionBatch) -> Any:
     """The plaintext of a batch's stored rows, as a stream (the file id is its name)."""
-    from workers.engine.datasets.crypto import open_decrypted
-
     if not batch.storage_path or not batch.wrapped_key:
         raise InvalidState("The rows of this batch are not kept.")
     path = _storage(batch.storage_path)
@@ -473,8 +476,6 @@ def open_batch_rows(batch: ProductionBatch) -> Any:
 
 
 def _read_head(incoming: Any, rows: int = 2_000) -> Any:
-    import pandas as pd
-
     with incoming.open() as reader:
         try:
             return pd.read_csv(reader, nrows=rows)
@@ -485,8 +486,6 @@ def _read_head(incoming: Any, rows: int = 2_000) -> Any:
 def _batch_receive(*, actor: User, deployment: Deployment, incoming: Any, sha256: str, source: str) -> ProductionBatch:
     """Check a batch's columns against the model (refused, with the columns at fault, and nothing kept, when they
     do not fit), store it encrypted and queue its processing."""
-    from apps.jobs.services import job_create
-
     try:
         _require(actor, deployment.organisation, message="Only use-case owners and org admins send production data.")
         if deployment.status != Deployment.Status.ACTIVE:
@@ -577,8 +576,6 @@ def production_batch_post(*, actor: User, deployment: Deployment, incoming: Any,
 def production_batch_upload(*, actor: User, deployment: Deployment, uploaded_file: Any) -> ProductionBatch:
     """A batch uploaded in the portal. ``uploaded_file`` is what the upload policy's handler gave the view: an
     encrypted upload (``apps.datasets.uploads.EncryptingUploadHandler``, recommended) or a small file in memory."""
-    from apps.datasets.storage import EncryptedIncomingFile
-
     incoming, sha256 = getattr(uploaded_file, "incoming", None), getattr(uploaded_file, "sha256", "")
     if incoming is None:
         incoming = EncryptedIncomingFile()
@@ -600,7 +597,7 @@ def _window_for(deployment: Deployment, at: datetime) -> MonitoringWindow:
     window, _ = MonitoringWindow.objects.get_or_create(
         deployment=deployment,
         starts_at=starts_at,
-        defaults={"organisation": deployment.organisation, "ends_at": ends_at},
+        defaults={"organisation_id": deployment.organisation_id, "ends_at": ends_at},
     )
     return window
 
@@ -611,7 +608,7 @@ def _fold_into_window(
     """Add a batch's sketch to its window under the window's row lock, so concurrent batches never lose counts.
     A window already evaluated is opened again: the next round evaluates it with the late rows."""
     locked = MonitoringWindow.objects.select_for_update().get(pk=window.pk)
-    sketch = sketching.merged(sketching.sketch_of(reference.reference, locked.sketch), fold.sketch)
+    sketch = sketching.sketch_of(reference.reference, locked.sketch).merge(fold.sketch)
     locked.sketch = sketch.to_dict()
     locked.rows += fold.rows
     locked.labelled_rows += fold.labelled
@@ -685,8 +682,6 @@ def _accept(
 
 
 def _csv_chunks(stream: Any) -> Iterator[Any]:
-    import pandas as pd
-
     try:
         yield from pd.read_csv(stream, chunksize=READ_CHUNK_ROWS)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -748,9 +743,6 @@ def labels_record(*, actor: User, deployment: Deployment, labels: list[dict[str,
     ]
     if errors:
         raise ValidationFailed("Each label needs a prediction_id and a label.", {"labels": errors[:20]})
-    import numpy as np
-    import pandas as pd
-
     digest = _digester(deployment)
     by_digest: dict[str, Any] = {}
     for item in labels:
@@ -823,8 +815,6 @@ def deployment_score_request(
 ) -> ProductionBatch:
     """Queue a batch for scoring by the deployment's model (on the gpu queue; the web never loads the model). The
     rows and, later, the predictions stay on the job row; the audit event keeps the batch's digest and counts."""
-    from apps.jobs.services import job_create
-
     if token.deployment_id != deployment.id or token.revoked_at is not None:
         raise AttestError("not_authenticated", "This token does not open this deployment's scoring.")
     if deployment.status != Deployment.Status.ACTIVE:
@@ -913,8 +903,6 @@ def scored_batch_record(*, batch: ProductionBatch, frame: Any, scores: Any) -> d
 
 
 def _write_raw(deployment: Deployment, frame: Any) -> tuple[str, bytes]:
-    from apps.datasets.storage import EncryptedIncomingFile
-
     incoming = EncryptedIncomingFile()
     try:
         buffer = io.StringIO()
@@ -969,27 +957,34 @@ def monitoring_windows_close_due(*, now: datetime | None = None) -> list[Monitor
     """The hourly round's first step: queue the evaluation of every collecting window whose end has passed (one
     event per window). An active deployment's last window is evaluated even when no row arrived in it, since a week
     without data is itself worth seeing."""
-    from apps.jobs.services import job_create
-
     now = now or timezone.now()
-    for deployment in Deployment.objects.filter(status=Deployment.Status.ACTIVE).select_related("model_version"):
+    monitored = Deployment.objects.filter(
+        status=Deployment.Status.ACTIVE, model_version__monitoring_reference__isnull=False
+    )
+    for deployment in monitored:
         starts_at, _ends_at = window_bounds(deployment.plan, now)
         previous_start, previous_end = window_bounds(deployment.plan, starts_at - timedelta(seconds=1))
-        if deployment.created_at < previous_end and reference_of(deployment.model_version) is not None:
+        if deployment.created_at < previous_end:
             MonitoringWindow.objects.get_or_create(
                 deployment=deployment,
                 starts_at=previous_start,
-                defaults={"organisation": deployment.organisation, "ends_at": previous_end},
+                defaults={"organisation_id": deployment.organisation_id, "ends_at": previous_end},
             )
+    due = list(
+        MonitoringWindow.objects.filter(status=MonitoringWindow.Status.OPEN, ends_at__lte=now).select_related("job")
+    )
+    failures = dict(
+        Job.objects.filter(kind="monitoring_window", target_id__in=[str(window.id) for window in due])
+        .exclude(status__in=[*LIVE_JOB, Job.Status.SUCCEEDED])
+        .values("target_id")
+        .annotate(n=Count("id"))
+        .values_list("target_id", "n")
+    )
     queued = []
-    due = MonitoringWindow.objects.filter(status=MonitoringWindow.Status.OPEN, ends_at__lte=now).select_related("job")
     for window in due:
         if window.job is not None and window.job.status in LIVE_JOB:
             continue
-        failed = Job.objects.filter(kind="monitoring_window", target_id=str(window.id)).exclude(
-            status__in=[*LIVE_JOB, Job.Status.SUCCEEDED]
-        )
-        if failed.count() >= WINDOW_ATTEMPTS:
+        if failures.get(str(window.id), 0) >= WINDOW_ATTEMPTS:
             continue  # it keeps failing: its job rows say why, and the rounds stop spending work on it
         with transaction.atomic():
             locked = MonitoringWindow.objects.select_for_update().get(pk=window.pk)
@@ -1067,20 +1062,12 @@ def monitoring_tick(*, now: datetime | None = None) -> dict[str, Any]:
     let the alerts module check approvals and waivers of running deployments."""
     queued = monitoring_windows_close_due(now=now)
     swept = production_data_sweep(now=now)
-    governance = None
-    try:
-        from apps.deployments.alerts import alerts_check_governance
-    except ImportError:  # the alerts module lands with its own change
-        alerts_check_governance = None
-    if alerts_check_governance is not None:
-        governance = alerts_check_governance(now=now)
-    from apps.deployments.retraining import retraining_requests_follow
-
+    governance = alerts_check_governance(now=now)
     # Retraining requests follow their run, its evaluation and the board's review of the model it produced.
     followed = retraining_requests_follow()
     return {
         "windows_queued": len(queued),
         **swept,
-        "governance": len(governance) if isinstance(governance, list) else governance,
+        "governance": len(governance),
         "retraining_moved": len(followed),
     }

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from apps.core.errors import ValidationFailed
+from workers.engine.monitoring.columns import category_text
+from workers.engine.monitoring.quality import check_schema
+from workers.engine.monitoring.sketch import WindowSketch
 
 PREDICTION, PREDICTION_ID, LABEL = "prediction", "prediction_id", "label"
 MAX_SHOWN = 5
@@ -30,8 +33,6 @@ def schema_problems(
     """Every problem with a batch's columns, each naming the columns at fault: the engine's check of the features
     against the training reference (missing, unexpected, numbers where numbers belong), and the columns a production
     batch carries beside the features."""
-    from workers.engine.monitoring.quality import check_schema
-
     extra = [PREDICTION_ID, LABEL, *sensitive] + ([PREDICTION] if needs_prediction else [])
     columns = {str(name): str(dtype) for name, dtype in frame.dtypes.items()}
     problems = list(check_schema(reference, columns, allowed_extra=extra))
@@ -45,8 +46,6 @@ def schema_problems(
 def encode_classes(values: pd.Series, classes: list[str], column: str) -> np.ndarray:
     """Class names (as the model names them) to class indices (for a binary model, 1 is the positive class); a value
     outside the model's classes refuses the batch, naming the column and a few of the values."""
-    from workers.engine.monitoring.columns import category_text
-
     index = {name: i for i, name in enumerate(classes)}
     text = values.map(category_text)  # 1.0 from a spreadsheet is the class "1", as the engine reads categories
     codes = text.map(index)
@@ -66,7 +65,7 @@ def encode_classes(values: pd.Series, classes: list[str], column: str) -> np.nda
 class Fold:
     """What one batch adds to its window: the sketch of its rows, and the predictions still waiting for labels."""
 
-    sketch: Any
+    sketch: WindowSketch
     rows: int = 0
     labelled: int = 0
     pending: list[tuple[str, int, dict[str, str | None]]] = field(default_factory=list)
@@ -77,8 +76,6 @@ class Fold:
 
 
 def empty_fold(reference: dict[str, Any]) -> Fold:
-    from workers.engine.monitoring.sketch import WindowSketch
-
     return Fold(sketch=WindowSketch.empty(reference))
 
 
@@ -101,8 +98,6 @@ def fold_frame(
     """Add one chunk of a batch to ``fold``: every row to the drift and quality counts; labelled rows to the
     performance and fairness counts; unlabelled rows with a prediction id to ``fold.pending`` (keyed by ``digest``
     of the id, never the id). Performance and fairness are counted for binary models (the engine's 0/1 decisions)."""
-    from workers.engine.monitoring.columns import category_text
-
     binary = len(schema["classes"]) == 2
     features = frame[[name for name in schema["features"] if name in frame.columns]]
     predictions = encode_classes(frame[PREDICTION], schema["classes"], PREDICTION)
@@ -136,12 +131,5 @@ def fold_frame(
             fold.pending.append((digest(prediction_id), int(predicted), group))
 
 
-def merged(sketch: Any, other: Any) -> Any:
-    """A sketch holding both sketches' counts."""
-    return sketch.merge(other)
-
-
-def sketch_of(reference: dict[str, Any], data: dict[str, Any] | None) -> Any:
-    from workers.engine.monitoring.sketch import WindowSketch
-
+def sketch_of(reference: dict[str, Any], data: dict[str, Any] | None) -> WindowSketch:
     return WindowSketch.from_dict(reference, data) if data else WindowSketch.empty(reference)

@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -27,8 +27,13 @@ from apps.core.errors import AttestError, PermissionDenied
 from apps.core.forms import chart_html
 from apps.core.uploads import accepts_upload
 from apps.datasets.uploads import EncryptingUploadHandler, dataset_upload_limit
+from apps.deployments import alerts as alert_service
+from apps.deployments import feedback as feedback_service
 from apps.deployments import pages
 from apps.deployments import permissions as deployment_permissions
+from apps.deployments.alerts import ACT_ROLES, alert_may, alerts_visible_to
+from apps.deployments.feedback import WRITER_ROLES, feedback_may, feedback_reference, feedback_visible_to
+from apps.deployments.figures import cell, opened_in
 from apps.deployments.forms import (
     AssignForm,
     CommentForm,
@@ -46,10 +51,34 @@ from apps.deployments.models import (
     Alert,
     Deployment,
     Feedback,
+    MonitoringWindow,
     ProductionBatch,
     RetrainingRequest,
     ScoringToken,
 )
+from apps.deployments.retraining import (
+    UNDERWAY,
+    retraining_may,
+    retraining_prefill,
+    retraining_progress,
+    retraining_request_launch,
+    retraining_request_open,
+)
+from apps.deployments.selectors import approval_blockers, deployments_of_model
+from apps.deployments.services import (
+    deployment_register,
+    deployment_rollback,
+    deployment_withdraw,
+    production_batch_upload,
+    scoring_token_create,
+    scoring_token_revoke,
+)
+from apps.ethics import rules
+from apps.ethics.models import ReviewRequest
+from apps.reports.models import Report
+from apps.reports.permissions import visible_to as reports_visible_to
+from apps.reports.services import ISSUER_ROLES
+from apps.reports.services import report_request as issue_report
 from apps.training.permissions import models_visible_to
 
 PAGE_SIZE = 25
@@ -73,15 +102,7 @@ def _may_act(request: HttpRequest, obj: Any) -> bool:
     return deployment_permissions.can(request.user, "act", obj.organisation)
 
 
-def _may_issue_report(request: HttpRequest, deployment: Deployment) -> bool:
-    from apps.reports.services import ISSUER_ROLES
-
-    return bool(roles_in(request.user, deployment.organisation) & ISSUER_ROLES)
-
-
 def _may_retrain(request: HttpRequest, deployment: Deployment) -> bool:
-    from apps.deployments.retraining import retraining_may
-
     return deployment.status == Deployment.Status.ACTIVE and retraining_may(request.user, "act", deployment)
 
 
@@ -169,19 +190,7 @@ def inventory(request: HttpRequest) -> HttpResponse:
 # ------------------------------------------------------------------------------------------------ deployment page
 
 
-def _upload_url(deployment: Deployment) -> str | None:
-    try:
-        return reverse("deployments:upload", kwargs={"deployment_id": deployment.id})
-    except NoReverseMatch:
-        return None
-
-
 def _deployment_context(request: HttpRequest, deployment: Deployment, **extra: Any) -> dict[str, Any]:
-    from apps.deployments.feedback import WRITER_ROLES
-    from apps.deployments.selectors import approval_blockers
-    from apps.reports.models import Report
-    from apps.reports.permissions import visible_to as reports_visible_to
-
     windows = pages.deployment_windows(deployment)
     evaluated = [w for w in windows if w.results]
     figures = pages.figures_for(deployment, evaluated)
@@ -189,20 +198,28 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, **extra: A
     may_manage = active and _may_act(request, deployment)
     candidates = []
     if may_manage:
-        for model in (
+        # Only versions the board approved for deployment at some point can be in force, so the newest ten of those
+        # are checked (not the newest ten versions, which may all be unapproved retrainings hiding an approved one).
+        approved = (
             models_visible_to(request.user)
-            .filter(usecase=deployment.usecase, non_private=False)
+            .filter(
+                usecase=deployment.usecase,
+                non_private=False,
+                reviews__kind=ReviewRequest.Kind.DEPLOYMENT,
+                reviews__decision__outcome__in=(rules.APPROVED, rules.APPROVED_WITH_CONDITIONS),
+            )
             .exclude(id=deployment.model_version_id)
             .select_related("usecase")
+            .distinct()
             .order_by("-number")[:10]
-        ):
-            if not approval_blockers(model):
-                candidates.append(model)
+        )
+        candidates = [model for model in approved if not approval_blockers(model)]
     batches = list(
         ProductionBatch.objects.filter(deployment=deployment)
         .select_related("job", "window")
         .order_by("-received_at")[:10]
     )
+    roles = roles_in(request.user, deployment.organisation)
     return {
         "deployment": deployment,
         "decision": getattr(deployment.review, "decision", None),
@@ -210,7 +227,6 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, **extra: A
         "plan_rows": pages.plan_rows(deployment.plan),
         "windows": list(reversed(pages.window_rows(windows))),
         "figures": [{"figure": f, "svg": chart_html(f.svg)} for f in figures],
-        "drift_figures": [f for f in figures if f.family == "data_drift"],
         "alerts": pages.unresolved_alerts(deployment),
         "unresolved_count": Alert.objects.filter(deployment=deployment).exclude(status=Alert.Status.RESOLVED).count(),
         "resolved_alerts": Alert.objects.filter(deployment=deployment, status=Alert.Status.RESOLVED).count(),
@@ -226,9 +242,9 @@ def _deployment_context(request: HttpRequest, deployment: Deployment, **extra: A
         ),
         "public_url": public_url(deployment),
         "may_manage": may_manage,
-        "may_report": _may_issue_report(request, deployment),
-        "may_leave_feedback": bool(roles_in(request.user, deployment.organisation) & WRITER_ROLES),
-        "upload_url": _upload_url(deployment),
+        "may_report": bool(roles & ISSUER_ROLES),
+        "may_leave_feedback": bool(roles & WRITER_ROLES),
+        "upload_url": reverse("deployments:upload", kwargs={"deployment_id": deployment.id}),
         "candidates": candidates,
         "today": timezone.localdate(),
         "period_default_from": deployment.deployed_on,
@@ -246,8 +262,6 @@ def deployment_detail(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 @require_POST
 def deploy(request: HttpRequest, model_id: Any) -> HttpResponse:
     """Deploy an approved model version (the form on the model's page)."""
-    from apps.deployments.services import deployment_register
-
     model = get_object_or_404(models_visible_to(request.user).select_related("usecase"), id=model_id)
     form = DeployForm(request.POST)
     if not form.is_valid():
@@ -275,8 +289,6 @@ def deploy(request: HttpRequest, model_id: Any) -> HttpResponse:
 def promote(request: HttpRequest, deployment_id: Any) -> HttpResponse:
     """Put another approved version of the use case into this environment: a registration in the same environment,
     which replaces the active one (``deployment_register`` records it as a promotion)."""
-    from apps.deployments.services import deployment_register
-
     deployment = _deployment(request, deployment_id)
     form = PromoteForm(request.POST)
     if not form.is_valid():
@@ -304,8 +316,6 @@ def promote(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 @login_required
 @require_POST
 def rollback(request: HttpRequest, deployment_id: Any) -> HttpResponse:
-    from apps.deployments.services import deployment_rollback
-
     deployment = _deployment(request, deployment_id)
     form = ReasonForm(request.POST)
     if not form.is_valid():
@@ -323,8 +333,6 @@ def rollback(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 @login_required
 @require_POST
 def withdraw(request: HttpRequest, deployment_id: Any) -> HttpResponse:
-    from apps.deployments.services import deployment_withdraw
-
     deployment = _deployment(request, deployment_id)
     form = ReasonForm(request.POST)
     if not form.is_valid():
@@ -343,8 +351,6 @@ def withdraw(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 @require_POST
 def token_create(request: HttpRequest, deployment_id: Any) -> HttpResponse:
     """A new scoring token: its secret is shown in this response only (Attest keeps its sha256)."""
-    from apps.deployments.services import scoring_token_create
-
     deployment = _deployment(request, deployment_id)
     form = TokenForm(request.POST)
     if not form.is_valid():
@@ -367,8 +373,6 @@ def token_create(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, deployment_id: Any, token_id: Any) -> HttpResponse:
-    from apps.deployments.services import scoring_token_revoke
-
     deployment = _deployment(request, deployment_id)
     token = get_object_or_404(ScoringToken, id=token_id, deployment=deployment)
     try:
@@ -400,8 +404,6 @@ def _may_upload(user: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None
 def batch_upload(request: HttpRequest, deployment_id: Any) -> HttpResponse:
     """A production batch uploaded in the portal, encrypted while it streamed in; its processing is a job whose
     progress the deployment page shows."""
-    from apps.deployments.services import production_batch_upload
-
     if request.method != "POST":
         raise Http404
     deployment = _deployment(request, deployment_id)
@@ -421,16 +423,13 @@ def batch_upload(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 @require_POST
 def report_request(request: HttpRequest, deployment_id: Any) -> HttpResponse:
     """Issue the signed post-market monitoring report of this deployment for a period."""
-    from apps.reports.models import Report
-    from apps.reports.services import report_request as issue
-
     deployment = _deployment(request, deployment_id)
     form = PeriodForm(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
         return redirect("deployments:detail", deployment_id=deployment.id)
     try:
-        report = issue(
+        report = issue_report(
             actor=request.user,
             kind=Report.Kind.MONITORING,
             subject=deployment,
@@ -447,14 +446,12 @@ def report_request(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 
 
 def _alerts(request: HttpRequest) -> QuerySet[Alert]:
-    from apps.deployments.alerts import alerts_visible_to
-
     return alerts_visible_to(request.user).filter(organisation=_organisation(request))
 
 
 @login_required
 def alert_list(request: HttpRequest) -> HttpResponse:
-    alerts = _alerts(request).select_related("deployment__usecase", "deployment__model_version", "assignee", "window")
+    alerts = _alerts(request)
     status = request.GET.get("status", "unresolved")
     if status == "unresolved":
         alerts = alerts.exclude(status=Alert.Status.RESOLVED)
@@ -496,23 +493,13 @@ def alert_list(request: HttpRequest) -> HttpResponse:
 
 def _alert(request: HttpRequest, alert_id: Any) -> Alert:
     return get_object_or_404(
-        _alerts(request).select_related(
-            "deployment__usecase",
-            "deployment__model_version",
-            "window",
-            "assignee",
-            "acknowledged_by",
-            "resolved_by",
-        ),
+        _alerts(request).select_related("acknowledged_by", "resolved_by"),
         id=alert_id,
     )
 
 
 def _monitor_history(alert: Alert, limit: int = 12) -> list[dict[str, Any]]:
     """The alert's monitor in the deployment's newest windows: its value, threshold and status in each."""
-    from apps.deployments.figures import cell
-    from apps.deployments.models import MonitoringWindow
-
     windows = MonitoringWindow.objects.filter(
         deployment=alert.deployment, status=MonitoringWindow.Status.EVALUATED
     ).order_by("-starts_at")[:limit]
@@ -524,10 +511,6 @@ def _monitor_history(alert: Alert, limit: int = 12) -> list[dict[str, Any]]:
 
 
 def alert_context(request: HttpRequest, alert: Alert) -> dict[str, Any]:
-    from apps.deployments.alerts import ACT_ROLES, alert_may
-    from apps.deployments.figures import opened_in
-    from apps.deployments.retraining import UNDERWAY
-
     unresolved = alert.status != Alert.Status.RESOLVED
     may_act = unresolved and alert_may(request.user, "act", alert)
     members = []
@@ -576,8 +559,13 @@ def alert_detail(request: HttpRequest, alert_id: Any) -> HttpResponse:
     return render(request, "deployments/alert.html", alert_context(request, alert))
 
 
-def _alert_action(request: HttpRequest, alert_id: Any, act: Any, done: str) -> HttpResponse:
+def _alert_action(request: HttpRequest, alert_id: Any, act: Any, done: str, form: Any = None) -> HttpResponse:
+    """One step of the alert workflow on an alert the user may see: once ``form`` (if any) is valid, ``act(alert)``
+    calls the service of ``alerts.py``, which decides who may; the page then says what happened or why not."""
     alert = _alert(request, alert_id)
+    if form is not None and not form.is_valid():
+        _form_errors(request, form)
+        return redirect("deployments:alert", alert_id=alert.id)
     try:
         act(alert)
     except AttestError as exc:
@@ -590,12 +578,10 @@ def _alert_action(request: HttpRequest, alert_id: Any, act: Any, done: str) -> H
 @login_required
 @require_POST
 def alert_acknowledge(request: HttpRequest, alert_id: Any) -> HttpResponse:
-    from apps.deployments.alerts import alert_acknowledge as acknowledge
-
     return _alert_action(
         request,
         alert_id,
-        lambda alert: acknowledge(actor=request.user, alert=alert),
+        lambda alert: alert_service.alert_acknowledge(actor=request.user, alert=alert),
         "Alert acknowledged: the team knows and is on it.",
     )
 
@@ -603,58 +589,48 @@ def alert_acknowledge(request: HttpRequest, alert_id: Any) -> HttpResponse:
 @login_required
 @require_POST
 def alert_assign(request: HttpRequest, alert_id: Any) -> HttpResponse:
-    from apps.deployments.alerts import alert_assign as assign
-
     form = AssignForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("deployments:alert", alert_id=alert_id)
-    alert = _alert(request, alert_id)
     assignee = None
-    if form.cleaned_data["assignee"]:
-        assignee = organisation_members(alert.organisation).filter(id=form.cleaned_data["assignee"]).first()
+    if form.is_valid() and form.cleaned_data["assignee"]:
+        # The alert is looked up in the organisation acted in (``_alerts``), so its members are that organisation's.
+        assignee = organisation_members(_organisation(request)).filter(id=form.cleaned_data["assignee"]).first()
         if assignee is None:
             messages.error(request, "Choose a member of the organisation.")
-            return redirect("deployments:alert", alert_id=alert.id)
+            return redirect("deployments:alert", alert_id=alert_id)
     return _alert_action(
         request,
         alert_id,
-        lambda a: assign(actor=request.user, alert=a, assignee=assignee),
+        lambda alert: alert_service.alert_assign(actor=request.user, alert=alert, assignee=assignee),
         f"Assigned to {assignee.display_name}." if assignee else "Unassigned.",
+        form,
     )
 
 
 @login_required
 @require_POST
 def alert_comment(request: HttpRequest, alert_id: Any) -> HttpResponse:
-    from apps.deployments.alerts import alert_comment as comment
-
     form = CommentForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("deployments:alert", alert_id=alert_id)
     return _alert_action(
         request,
         alert_id,
-        lambda a: comment(actor=request.user, alert=a, body=form.cleaned_data["body"]),
+        lambda alert: alert_service.alert_comment(actor=request.user, alert=alert, body=form.cleaned_data["body"]),
         "Comment added.",
+        form,
     )
 
 
 @login_required
 @require_POST
 def alert_resolve(request: HttpRequest, alert_id: Any) -> HttpResponse:
-    from apps.deployments.alerts import alert_resolve as resolve
-
     form = ResolveForm(request.POST)
-    if not form.is_valid():
-        _form_errors(request, form)
-        return redirect("deployments:alert", alert_id=alert_id)
     return _alert_action(
         request,
         alert_id,
-        lambda a: resolve(actor=request.user, alert=a, resolution=form.cleaned_data["resolution"]),
+        lambda alert: alert_service.alert_resolve(
+            actor=request.user, alert=alert, resolution=form.cleaned_data["resolution"]
+        ),
         "Alert resolved. It opens again if the monitor fails in a later window.",
+        form,
     )
 
 
@@ -662,8 +638,6 @@ def alert_resolve(request: HttpRequest, alert_id: Any) -> HttpResponse:
 @require_POST
 def alert_retrain(request: HttpRequest, alert_id: Any) -> HttpResponse:
     """Open a retraining request from an alert; its page shows the pre-filled training run."""
-    from apps.deployments.retraining import retraining_request_open
-
     alert = _alert(request, alert_id)
     form = RetrainingOpenForm(request.POST)
     if not form.is_valid():
@@ -685,12 +659,8 @@ def alert_retrain(request: HttpRequest, alert_id: Any) -> HttpResponse:
 
 @login_required
 def feedback_list(request: HttpRequest) -> HttpResponse:
-    from apps.deployments.feedback import feedback_may, feedback_reference, feedback_visible_to
-
     organisation = _organisation(request)
-    items = (
-        feedback_visible_to(request.user).filter(organisation=organisation).select_related("deployment__model_version")
-    )
+    items = feedback_visible_to(request.user).filter(organisation=organisation)
     status = request.GET.get("status", "new")
     if status in Feedback.Status.values:
         items = items.filter(status=status)
@@ -717,13 +687,10 @@ def feedback_list(request: HttpRequest) -> HttpResponse:
     # One organisation per page, so one answer for every item on it.
     may_triage = bool(entries) and feedback_may(request.user, "triage", entries[0])
     may_see_contact = bool(entries) and feedback_may(request.user, "see_contact", entries[0])
-    counts = dict(
-        Feedback.objects.filter(organisation=organisation)
-        .order_by()
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
+    counted = Feedback.objects.filter(organisation=organisation)
+    if deployment is not None:
+        counted = counted.filter(deployment=deployment)  # the page is about one deployment: so are its counts
+    counts = dict(counted.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     query = urlencode({k: v for k, v in (("status", status), ("kind", kind), ("deployment", deployment_id)) if v})
     return render(
         request,
@@ -752,8 +719,6 @@ def feedback_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def feedback_triage(request: HttpRequest, feedback_id: Any) -> HttpResponse:
-    from apps.deployments.feedback import feedback_triage as triage
-
     item = _feedback(request, feedback_id)
     form = TriageForm(request.POST)
     target = _feedback_back(request)
@@ -768,7 +733,7 @@ def feedback_triage(request: HttpRequest, feedback_id: Any) -> HttpResponse:
             messages.error(request, "Link it to an alert of the same deployment.")
             return redirect(target)
     try:
-        triage(
+        feedback_service.feedback_triage(
             actor=request.user,
             feedback=item,
             category=data["category"],
@@ -786,11 +751,9 @@ def feedback_triage(request: HttpRequest, feedback_id: Any) -> HttpResponse:
 @login_required
 @require_POST
 def feedback_close(request: HttpRequest, feedback_id: Any) -> HttpResponse:
-    from apps.deployments.feedback import feedback_close as close
-
     item = _feedback(request, feedback_id)
     try:
-        close(actor=request.user, feedback=item, response=request.POST.get("response", ""))
+        feedback_service.feedback_close(actor=request.user, feedback=item, response=request.POST.get("response", ""))
     except AttestError as exc:
         _fail(request, exc)
     else:
@@ -802,15 +765,13 @@ def feedback_close(request: HttpRequest, feedback_id: Any) -> HttpResponse:
 @require_POST
 def feedback_submit(request: HttpRequest, deployment_id: Any) -> HttpResponse:
     """A signed-in member's feedback on a deployment (the form on the deployment page)."""
-    from apps.deployments.feedback import feedback_submit as submit
-
     deployment = _deployment(request, deployment_id)
     form = FeedbackForm(request.POST)
     if not form.is_valid():
         _form_errors(request, form)
         return redirect("deployments:detail", deployment_id=deployment.id)
     try:
-        submit(
+        feedback_service.feedback_submit(
             actor=request.user, deployment=deployment, kind=form.cleaned_data["kind"], body=form.cleaned_data["body"]
         )
     except AttestError as exc:
@@ -821,8 +782,6 @@ def feedback_submit(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 
 
 def _feedback(request: HttpRequest, feedback_id: Any) -> Feedback:
-    from apps.deployments.feedback import feedback_visible_to
-
     return get_object_or_404(
         feedback_visible_to(request.user).filter(organisation=_organisation(request)), id=feedback_id
     )
@@ -856,8 +815,6 @@ def _retraining(request: HttpRequest, request_id: Any) -> RetrainingRequest:
 
 @login_required
 def retraining_detail(request: HttpRequest, request_id: Any) -> HttpResponse:
-    from apps.deployments.retraining import retraining_may, retraining_prefill, retraining_progress
-
     item = _retraining(request, request_id)
     progress = retraining_progress(item)
     may_act = retraining_may(request.user, "act", item)
@@ -878,8 +835,6 @@ def retraining_detail(request: HttpRequest, request_id: Any) -> HttpResponse:
 @login_required
 @require_POST
 def retraining_launch(request: HttpRequest, request_id: Any) -> HttpResponse:
-    from apps.deployments.retraining import retraining_request_launch
-
     item = _retraining(request, request_id)
     try:
         retraining_request_launch(actor=request.user, request=item)
@@ -895,13 +850,10 @@ def retraining_launch(request: HttpRequest, request_id: Any) -> HttpResponse:
 
 def model_deployments(request: HttpRequest, model: Any) -> dict[str, Any]:
     """What the model's page shows about deployment: where it runs, and the deploy form with its blockers."""
-    from apps.deployments.selectors import approval_blockers, deployments_of_model
-
     where = list(deployments_of_model(model))
     blockers = approval_blockers(model)
     return {
         "where_it_runs": where,
         "deploy_blockers": blockers,
         "may_deploy": not model.non_private and _may_act(request, model),
-        "deploy_form": DeployForm(),
     }

@@ -6,7 +6,8 @@ sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`` under the organisation's secr
 and freshness (reject old timestamps to stop replays).
 
 SSRF: the address must be https and every address its host resolves to must be public (no private, loopback,
-link-local -- which holds cloud metadata at 169.254.169.254 --, shared, multicast or reserved address). The check runs
+link-local -- which holds cloud metadata at 169.254.169.254 --, shared, multicast or reserved address, nor an IPv6
+address carrying one of those, mapped or 6to4). The check runs
 when the webhook is saved and again at each delivery, and the connection goes to the address that was checked (a DNS
 answer that changes in between cannot redirect it). Redirects are never followed, and the timeout is short.
 ``ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP`` lets the tests deliver over http to 127.0.0.1; it is off everywhere else.
@@ -33,6 +34,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.core.errors import AttestError, ValidationFailed
+from apps.core.keys import unwrap_secret
+from apps.deployments.models import Alert, AlertWebhook
 from apps.jobs.registry import JobKind
 from apps.jobs.runner import JobContext
 from workers import task_names
@@ -47,18 +50,13 @@ class WebhookUnavailable(ConnectionError):
     """The receiver did not answer, or answered that it cannot now: the job is retried later."""
 
 
-def _allow_loopback() -> bool:
-    return bool(getattr(settings, "ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP", False))
-
-
-def _timeout() -> float:
-    return float(getattr(settings, "ALERT_WEBHOOK_TIMEOUT_SECONDS", 5))
-
-
 def _refusal(address: IpAddress) -> str | None:
     """Why ``address`` may not receive a webhook, or None when it is a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside an IPv6 one reaches that IPv4 address: judge it (6to4 counts as global otherwise).
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            address = embedded
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
@@ -94,7 +92,7 @@ def resolve(url: str) -> tuple[str, int, list[IpAddress], str]:
             addresses.append(address)
     if not addresses:
         raise ValidationFailed(f"The webhook host {host} cannot be resolved.", {"url": ["unknown host"]})
-    loopback_test = _allow_loopback() and all(
+    loopback_test = settings.ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP and all(
         (a.ipv4_mapped or a).is_loopback if isinstance(a, ipaddress.IPv6Address) else a.is_loopback for a in addresses
     )
     if loopback_test:
@@ -124,9 +122,9 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def payload(alert: Any) -> dict[str, Any]:
+def payload(alert: Alert) -> dict[str, Any]:
     """What a receiver learns of an alert: no value, no person, nothing a page would not show by its title."""
-    from apps.deployments.alerts import alert_url
+    from apps.deployments.alerts import alert_url  # alerts imports this module
 
     return {
         "alert_id": str(alert.id),
@@ -175,7 +173,7 @@ def deliver(url: str, body: bytes, secret: bytes) -> int:
         "X-Attest-Signature": sign(secret, timestamp, body),
     }
     connection_class = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(host, port, address=str(addresses[0]), timeout=_timeout())
+    connection = connection_class(host, port, address=str(addresses[0]), timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS)
     try:
         connection.request("POST", target, body=body, headers=headers)
         response = connection.getresponse()
@@ -202,9 +200,6 @@ def deliver(url: str, body: bytes, secret: bytes) -> int:
 
 def run_alert_webhook(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
     """Deliver one alert's current state to its organisation's webhook (the ``alert_webhook`` job)."""
-    from apps.core.keys import unwrap_secret
-    from apps.deployments.models import Alert, AlertWebhook
-
     alert = Alert.objects.filter(id=spec.get("alert_id")).first()
     if alert is None:
         return {"delivered": False, "reason": "the alert no longer exists"}
@@ -233,8 +228,6 @@ def run_alert_webhook(ctx: JobContext, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _note(webhook_id: Any, status: str) -> None:
-    from apps.deployments.models import AlertWebhook
-
     AlertWebhook.objects.filter(pk=webhook_id).update(
         last_delivery_at=timezone.now(), last_delivery_status=status[:200], updated_at=timezone.now()
     )

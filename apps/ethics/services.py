@@ -10,11 +10,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count
-from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import Membership, Organisation, Role, User
@@ -37,6 +34,7 @@ from apps.ethics.models import (
     Waiver,
     WaiverVote,
 )
+from apps.ethics.notices import notify
 from apps.ethics.permissions import can
 from apps.ethics.selectors import board_members, board_of, conflicts_of, review_state, unwaived
 from apps.training.models import ModelVersion
@@ -48,30 +46,6 @@ MAX_WAIVER_DAYS = 366
 
 
 # ---------------------------------------------------------------------------------------------------------- notices
-
-
-def _notify(
-    users: list[User], *, organisation: Organisation, review: ReviewRequest | None, kind: str, message: str
-) -> None:
-    """In-app notices now, e-mails once the transaction commits (a rolled-back vote sends nothing)."""
-    url = reverse("ethics:review", kwargs={"review_id": review.id}) if review else ""
-    unique = {user.id: user for user in users if user is not None and user.is_active}
-    Notice.objects.bulk_create(
-        [
-            Notice(user=u, organisation=organisation, review=review, kind=kind, message=message, url=url)
-            for u in unique.values()
-        ]
-    )
-    recipients = [u.email for u in unique.values() if u.email]
-    if recipients:
-        link = f"{settings.SITE_URL.rstrip('/')}{url}" if url else ""
-        body = f"{message}\n\n{link}\n\n{organisation.name} · Attest"
-
-        def send() -> None:
-            for address in recipients:
-                send_mail(f"[Attest] {message[:120]}", body, settings.DEFAULT_FROM_EMAIL, [address], fail_silently=True)
-
-        transaction.on_commit(send)
 
 
 def notices_mark_read(*, actor: User, notice_ids: list[Any] | None = None, review: ReviewRequest | None = None) -> int:
@@ -257,7 +231,7 @@ def _create_review(
 
 def _announce(review: ReviewRequest, message: str, kind: str) -> None:
     state = review_state(review)
-    _notify(state.eligible, organisation=review.organisation, review=review, kind=kind, message=message)
+    notify(state.eligible, organisation=review.organisation, review=review, kind=kind, message=message)
 
 
 def review_open_development(*, actor: User, usecase: UseCase) -> ReviewRequest:
@@ -617,7 +591,7 @@ def _decide(review: ReviewRequest, outcome: str, state: Any, *, closed_by: User 
     if review.kind == ReviewRequest.Kind.DEVELOPMENT:
         usecase_apply_decision(usecase=review.usecase, outcome=outcome)
     people = state.members + [review.requested_by, review.usecase.owner]
-    _notify(
+    notify(
         people,
         organisation=review.organisation,
         review=review,
@@ -709,7 +683,7 @@ def approval_revoke(*, actor: User, review: ReviewRequest, reason: str) -> Appro
         revocation = ApprovalRevocation.objects.create(
             decision=decision, organisation=locked.organisation, revoked_by=actor, reason=reason[:5000]
         )
-        _notify(
+        notify(
             board_members(locked.organisation) + [locked.requested_by, locked.usecase.owner],
             organisation=locked.organisation,
             review=locked,
@@ -837,7 +811,7 @@ def _waiver_decide(waiver: Waiver, review: ReviewRequest, result: str, choices: 
         "approval_threshold": state.rules.threshold,
     }
     waiver.save(update_fields=["status", "decided_at", "tally", "updated_at"])
-    _notify(
+    notify(
         state.members + [waiver.requested_by, review.usecase.owner],
         organisation=review.organisation,
         review=review,
@@ -994,7 +968,7 @@ def reviews_remind_due(*, now: Any = None) -> int:
             continue
         with transaction.atomic():
             overdue = review.due_at < now
-            _notify(
+            notify(
                 pending,
                 organisation=review.organisation,
                 review=review,

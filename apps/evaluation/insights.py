@@ -243,6 +243,35 @@ def robustness_section(results: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def comparison_label(row: dict[str, Any]) -> str:
+    """A model in the comparison of an original with its candidates: "v3 (original)", "v4 (thresholds)"."""
+    return f"v{row['model'].number} ({row['method'] or 'original'})"
+
+
+def comparison_chart(compared: dict[str, Any]) -> str:
+    """Accuracy against the policy's main disparity metric for the original and each candidate
+    (``selectors.comparison``), as the model page, the evaluation page, the review page and the reports draw it."""
+    metric = metric_label(compared["metric"])
+    points = []
+    for row in compared["rows"]:
+        disparity = row["disparity"] or {}
+        if row["accuracy"] is None or disparity.get("value") is None:
+            continue
+        low, high = (disparity.get("ci") or [None, None])[:2]
+        points.append(
+            charts.Point(
+                comparison_label(row), disparity["value"], row["accuracy"], low, high, highlight=row["current"]
+            )
+        )
+    return charts.scatter_chart(
+        points,
+        title=f"Accuracy against {metric.lower()}: the original and its mitigated candidates",
+        x_label=metric,
+        y_label="Accuracy",
+        x_better="right" if compared["direction"] == "min" else "left",
+    )
+
+
 def insights(evaluation: Any) -> dict[str, Any]:
     """Everything the three sections show for one evaluation (empty parts are None or [])."""
     results = evaluation.results or {}

@@ -442,8 +442,8 @@ def mitigation_stop(*, run: TrainingRun, job: Any, spent: dict[str, Any] | None,
 def row_explanation_request(*, actor: User, model_version: ModelVersion, position: Any = None) -> Job:
     """Queue the explanation of one held-out test row, chosen by its position (1..n) or at random (``None``).
 
-    The row's values and its explanation stay on the job row (which retention can remove); the audit event keeps the
-    model and the row's position only.
+    The row's values and its explanation stay on the job row, read only by the roles that may ask for one; the audit
+    event keeps the model and the row's position only.
     """
     from apps.jobs.services import job_create
 

@@ -184,6 +184,7 @@ def _reductions(ctx: JobContext, run: TrainingRun, plan: dict[str, Any], frame: 
     from workers.engine.mitigation.reductions import ConstantPredictor, exponentiated_gradient
     from workers.engine.training.artifacts import MixtureModel, constant_network, group_values
     from workers.engine.training.data import DataError, encode_labels
+    from workers.engine.training.noise import SOURCE as NOISE_SOURCE
     from workers.engine.training.trainer import TrainingCancelled, TrainingConfig, TrainingError, train
 
     model, prep, manifest = loaded
@@ -238,8 +239,20 @@ def _reductions(ctx: JobContext, run: TrainingRun, plan: dict[str, Any], frame: 
             planned = (per_call["noise_multiplier"], per_call["sample_rate"], per_call["steps"])
             if noise_multiplier < planned[0] * (1 - 1e-9) or sample_rate != planned[1] or total_steps != planned[2]:
                 raise ValidationFailed("A learner call was calibrated differently from the confirmed plan.")
-            # Recorded before the first step: a call that starts may spend all of it, even if the worker is lost.
-            calls.append({"noise_multiplier": noise_multiplier, "sample_rate": sample_rate, "steps": total_steps})
+            # The reservation covers plan["calls"] calls: one more would spend what nobody confirmed.
+            if len(calls) >= plan["calls"]:
+                raise ValidationFailed("The reduction asked for more learner calls than the confirmed plan allows.")
+            # Recorded before the first step: a call that starts may spend all of it, even if the worker is lost. A
+            # private call draws its sampling and noise from the trainer's CSPRNG, named so a stopped run's record
+            # says so too (a record naming none reads as seeded noise).
+            calls.append(
+                {
+                    "noise_multiplier": noise_multiplier,
+                    "sample_rate": sample_rate,
+                    "steps": total_steps,
+                    "noise_source": NOISE_SOURCE,
+                }
+            )
             training_run_started(run=run, planned={"calls": calls, "calls_started": len(calls)})
 
         def on_progress(point: dict[str, Any]) -> None:
@@ -345,6 +358,7 @@ def _spent(calls: list[dict[str, Any]], run: TrainingRun) -> dict[str, Any] | No
     sigma = min(call["noise_multiplier"] for call in calls)
     sample_rate = max(call["sample_rate"] for call in calls)
     steps = sum(int(call["steps"]) for call in calls)
+    sources = sorted({str(call.get("noise_source") or "unrecorded") for call in calls})
     delta = run.spec.get("delta") or 1e-5
     report = accounting.epsilon_spent([accounting.Mechanism(sigma, sample_rate, steps)], delta)
     return {
@@ -358,6 +372,7 @@ def _spent(calls: list[dict[str, Any]], run: TrainingRun) -> dict[str, Any] | No
         "accountant": report.accountant,
         "accountant_label": report.label,
         "delta": delta,
+        "noise_source": " / ".join(sources),
     }
 
 
@@ -453,5 +468,6 @@ register(
         task_name=task_names.ROW_EXPLANATION,
         queue="gpu",
         run=run_row_explanation,
+        private_result=True,  # a held-out person's row: read only through the row-explanation selectors
     ),
 )

@@ -17,6 +17,7 @@ from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import chart_html
 from apps.evaluation import mitigation as services
+from apps.evaluation.insights import comparison_chart
 from apps.evaluation.permissions import can
 from apps.evaluation.selectors import (
     comparison,
@@ -39,26 +40,13 @@ def comparison_context(model_version: ModelVersion) -> dict[str, Any] | None:
     compared = comparison(model_version)
     if compared is None:
         return None
-    metric = compared["metric"]
-    points = []
-    for row in compared["rows"]:
-        if row["accuracy"] is None or not row["disparity"]:
-            continue
-        low, high = row["disparity"]["ci"] if row["disparity"]["ci"] else (None, None)
-        label = f"v{row['model'].number} " + (f"{row['method']}" if row["method"] else "original")
-        points.append(
-            charts.Point(label, row["disparity"]["value"], row["accuracy"], low, high, highlight=row["current"])
-        )
-    chart = charts.scatter_chart(
-        points,
-        title=f"Accuracy against {metric_label(metric).lower()}: the original and its mitigated candidates",
-        x_label=metric_label(metric),
-        y_label="Accuracy",
-        x_better="right" if compared["direction"] == "min" else "left",
-    )
     for row in compared["rows"]:
         row["constraint_label"] = services.CONSTRAINTS.get(row["constraint"], row["constraint"])
-    return {**compared, "metric_label": metric_label(metric), "chart": chart_html(chart)}
+    return {
+        **compared,
+        "metric_label": metric_label(compared["metric"]),
+        "chart": chart_html(comparison_chart(compared)),
+    }
 
 
 def _model(request: HttpRequest, model_id: Any) -> ModelVersion:

@@ -8,9 +8,10 @@ from typing import Any
 from django.db.models import QuerySet
 
 from apps.accounts.models import User
+from apps.accounts.selectors import organisation_ids_for
 from apps.evaluation.models import Evaluation
+from apps.evaluation.permissions import MITIGATE_ROLES
 from apps.jobs.models import Job
-from apps.jobs.permissions import visible_to as jobs_visible_to
 from apps.training.models import ModelVersion, TrainingRun
 from apps.usecases.models import UseCase
 
@@ -135,8 +136,11 @@ def mitigation_runs(model_version: ModelVersion) -> QuerySet[TrainingRun]:
 
 
 def row_explanations_visible_to(user: User) -> QuerySet[Job]:
-    """Explanations of held-out rows the user may read (every role of the model's organisation), newest first."""
-    return jobs_visible_to(user).filter(kind="row_explanation").order_by("-created_at")
+    """Explanations of held-out rows the user may read, newest first. Each shows one person's values, so only the
+    roles that may ask for one (stewards, use-case owners and org admins of the model's organisation) read them;
+    board members and auditors see the model's aggregates, not a person's row."""
+    ids = organisation_ids_for(user, MITIGATE_ROLES)
+    return Job.objects.filter(kind="row_explanation", organisation_id__in=ids).order_by("-created_at")
 
 
 def row_explanations(user: User, model_version: ModelVersion) -> QuerySet[Job]:

@@ -35,6 +35,9 @@ class JobKind:
     on_success: Hook | None = None  # (job, result) -> None, inside the transaction that marks the job succeeded
     on_failure: Hook | None = None  # (job) -> None, after the job row says failed or cancelled
     max_attempts: int | None = None
+    # The result holds personal data (predictions, a person's row): the generic job page and the jobs API, which every
+    # role of the organisation reads, never show it; the kind's own endpoint, with its own access rule, does.
+    private_result: bool = False
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -83,6 +86,15 @@ def by_task_name(task_name: str) -> JobKind:
         if kind.task_name == task_name:
             return kind
     raise LookupError(f"no job kind runs task {task_name!r}")
+
+
+def shown_result(job: Any) -> dict[str, Any] | None:
+    """What the generic job page and API may show of a job's result: nothing for a kind with a private result."""
+    try:
+        private = get(job.kind).private_result
+    except LookupError:
+        private = False
+    return None if private else job.result
 
 
 def label_of(kind: str) -> str:

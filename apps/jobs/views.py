@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import AttestError
 from apps.jobs import services
 from apps.jobs.permissions import can, can_run_diagnostics, visible_to
+from apps.jobs.registry import shown_result
 from apps.jobs.selectors import jobs_for
 
 
@@ -27,7 +28,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def job_detail(request: HttpRequest, job_id: Any) -> HttpResponse:
     job = get_object_or_404(visible_to(request.user).select_related("created_by"), id=job_id)
-    return render(request, "jobs/detail.html", {"job": job, "can_cancel": can(request.user, "cancel", job)})
+    return render(
+        request,
+        "jobs/detail.html",
+        {"job": job, "result": shown_result(job), "can_cancel": can(request.user, "cancel", job)},
+    )
 
 
 @login_required

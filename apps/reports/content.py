@@ -8,7 +8,11 @@ person reads. User text goes into blocks as plain strings: the template escapes 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from apps.core import charts
 from apps.core.forms import chart_html
@@ -1086,13 +1090,32 @@ def annex_iv(model_version: Any) -> Content:
 # ------------------------------------------------------------------------------------- post-market monitoring
 
 
+def _plan_blocks(plan: dict[str, Any], *first: tuple[str, Any]) -> list[dict[str, Any]]:
+    """A monitoring plan as the deployment page shows it: its settings, then each monitor family and its levels."""
+    from apps.deployments.pages import plan_rows
+
+    return [
+        facts(
+            [
+                *first,
+                ("Window", plan.get("window")),
+                ("Minimum rows per window", plan.get("min_rows")),
+                ("Minimum labelled rows", plan.get("min_labelled")),
+                ("Raw production rows kept", "yes" if plan.get("keep_raw_rows") else "no: aggregates only"),
+            ]
+        ),
+        table(
+            ["Monitor", "Enabled", "Settings"],
+            [[row["family"], "yes" if row["enabled"] else "no", row["details"]] for row in plan_rows(plan)],
+        ),
+    ]
+
+
 def _annex_iv_monitoring_blocks(usecase: Any) -> list[dict[str, Any]]:
     """Annex IV section 9: the use case's monitoring plan and what its deployments' monitoring found so far."""
-    from django.db.models import Count, Q
-
     from apps.deployments.figures import STATUS_WORDS
-    from apps.deployments.models import Deployment
-    from apps.deployments.pages import last_windows, plan_rows, with_monitoring_state
+    from apps.deployments.models import Deployment, MonitoringWindow
+    from apps.deployments.pages import last_windows, with_monitoring_state
 
     plan = usecase.monitoring_plan or {}
     blocks: list[dict[str, Any]] = [
@@ -1108,28 +1131,13 @@ def _annex_iv_monitoring_blocks(usecase: Any) -> list[dict[str, Any]]:
         sub("The monitoring plan"),
     ]
     if plan:
-        blocks.append(
-            facts(
-                [
-                    ("Window", plan.get("window")),
-                    ("Minimum rows per window", plan.get("min_rows")),
-                    ("Minimum labelled rows", plan.get("min_labelled")),
-                    ("Raw production rows kept", "yes" if plan.get("keep_raw_rows") else "no: aggregates only"),
-                ]
-            )
-        )
-        blocks.append(
-            table(
-                ["Monitor", "Enabled", "Settings"],
-                [[row["family"], "yes" if row["enabled"] else "no", row["details"]] for row in plan_rows(plan)],
-            )
-        )
+        blocks.extend(_plan_blocks(plan))
     else:
         blocks.append(note("No monitoring plan is recorded in the use case's policies yet: the default plan applies."))
     deployments = list(
-        with_monitoring_state(Deployment.objects.filter(usecase=usecase)).annotate(
-            windows_evaluated=Count("windows", filter=Q(windows__status="evaluated"))
-        )
+        with_monitoring_state(Deployment.objects.filter(usecase=usecase))
+        .select_related("model_version__usecase")  # str(model_version) names its use case
+        .annotate(windows_evaluated=Count("windows", filter=Q(windows__status=MonitoringWindow.Status.EVALUATED)))
     )
     last = last_windows(deployments)
     blocks.append(sub("Deployments and their monitoring results"))
@@ -1178,14 +1186,9 @@ def monitoring(deployment: Any, period_start: Any, period_end: Any) -> Content:
     what runs where under which approval and plan, every window's results with the charts the deployment page shows,
     the alerts and how they were handled, feedback and contestations counted by category (never their text), and the
     retraining requests."""
-    from datetime import datetime, time, timedelta
-
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from apps.deployments.figures import STATUS_WORDS, window_period, worst_status
+    from apps.deployments.figures import STATUS_WORDS, window_period
     from apps.deployments.models import Alert, Feedback, MonitoringWindow, RetrainingRequest
-    from apps.deployments.pages import figures_for, plan_rows, waivers_relied_on
+    from apps.deployments.pages import figures_for, waivers_relied_on, window_rows
 
     start = timezone.make_aware(datetime.combine(period_start, time.min))
     end = timezone.make_aware(datetime.combine(period_end + timedelta(days=1), time.min))
@@ -1247,23 +1250,7 @@ def monitoring(deployment: Any, period_start: Any, period_end: Any) -> Content:
         ]
     )
     plan = deployment.plan or {}
-    content.section("Monitoring plan").extend(
-        [
-            facts(
-                [
-                    ("Plan sha256", deployment.plan_sha256),
-                    ("Window", plan.get("window")),
-                    ("Minimum rows per window", plan.get("min_rows")),
-                    ("Minimum labelled rows", plan.get("min_labelled")),
-                    ("Raw production rows kept", "yes" if plan.get("keep_raw_rows") else "no: aggregates only"),
-                ]
-            ),
-            table(
-                ["Monitor", "Enabled", "Settings"],
-                [[row["family"], "yes" if row["enabled"] else "no", row["details"]] for row in plan_rows(plan)],
-            ),
-        ]
-    )
+    content.section("Monitoring plan").extend(_plan_blocks(plan, ("Plan sha256", deployment.plan_sha256)))
     windows = list(
         MonitoringWindow.objects.filter(deployment=deployment, starts_at__gte=start, starts_at__lt=end).order_by(
             "starts_at"
@@ -1285,16 +1272,16 @@ def monitoring(deployment: Any, period_start: Any, period_end: Any) -> Content:
             ],
             [
                 [
-                    window_period(w),
-                    w.rows,
-                    w.labelled_rows,
-                    w.get_status_display(),
-                    STATUS_WORDS.get(worst_status(w.results or []), worst_status(w.results or []) or "-"),
-                    sum(1 for r in w.results or [] if r.get("status") == "fail"),
-                    sum(1 for r in w.results or [] if r.get("status") == "warn"),
-                    sum(1 for r in w.results or [] if r.get("status") == "insufficient"),
+                    window_period(row.window),
+                    row.window.rows,
+                    row.window.labelled_rows,
+                    row.window.get_status_display(),
+                    STATUS_WORDS.get(row.worst, row.worst or "-"),
+                    row.counts.get("fail", 0),
+                    row.counts.get("warn", 0),
+                    row.counts.get("insufficient", 0),
                 ]
-                for w in windows
+                for row in window_rows(windows)
             ],
         )
     )
@@ -1400,7 +1387,13 @@ def monitoring(deployment: Any, period_start: Any, period_end: Any) -> Content:
     )
     retraining = list(
         RetrainingRequest.objects.filter(deployment=deployment)
-        .filter(Q(created_at__lt=end) & ~Q(status__in=["closed", "promoted"], updated_at__lt=start))
+        .filter(
+            Q(created_at__lt=end)
+            & ~Q(
+                status__in=[RetrainingRequest.Status.CLOSED, RetrainingRequest.Status.PROMOTED],
+                updated_at__lt=start,
+            )
+        )
         .select_related("opened_by", "alert", "review", "training_run")
         .order_by("created_at")
     )

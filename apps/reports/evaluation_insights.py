@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.core import charts
-from apps.evaluation.insights import TOO_FEW, insights
+from apps.evaluation.insights import TOO_FEW, comparison_chart, comparison_label, insights
+from apps.evaluation.selectors import comparison
 from apps.reports.content import chart, fmt, note, sub, table, text
 from apps.usecases.vocab import metric_label
 
@@ -154,8 +154,6 @@ def robustness_blocks(evaluation: Any) -> list[dict[str, Any]]:
 
 def mitigation_blocks(model_version: Any) -> list[dict[str, Any]]:
     """The model beside its mitigated candidates (or its original, for a candidate): accuracy against disparity."""
-    from apps.evaluation.selectors import comparison
-
     compared = comparison(model_version)
     if compared is None:
         return [text("No bias mitigation has been run on this model.")]
@@ -169,17 +167,13 @@ def mitigation_blocks(model_version: Any) -> list[dict[str, Any]]:
                 "its own model version with its own evaluation."
             )
         )
-    points = []
     rows = []
     for row in compared["rows"]:
-        label = f"v{row['model'].number}" + (" (original)" if row["is_original"] else f" ({row['method']})")
         disparity = row["disparity"] or {}
         low, high = (disparity.get("ci") or [None, None])[:2]
-        if row["accuracy"] is not None and disparity.get("value") is not None:
-            points.append(charts.Point(label, disparity["value"], row["accuracy"], low, high, highlight=row["current"]))
         rows.append(
             [
-                label,
+                comparison_label(row),
                 row["constraint"] or "-",
                 row["epsilon_spent"] if row["epsilon_spent"] else "-",
                 row["accuracy"],
@@ -188,17 +182,7 @@ def mitigation_blocks(model_version: Any) -> list[dict[str, Any]]:
                 row["verdict"] or "not evaluated",
             ]
         )
-    blocks.append(
-        chart(
-            charts.scatter_chart(
-                points,
-                title=f"Accuracy against {metric.lower()}: the original and its mitigated candidates",
-                x_label=metric,
-                y_label="accuracy",
-                x_better="left" if compared["direction"] == "max" else "right",
-            )
-        )
-    )
+    blocks.append(chart(comparison_chart(compared)))
     blocks.append(
         table(
             [

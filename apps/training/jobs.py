@@ -46,6 +46,8 @@ def spent_after(run: TrainingRun, planned: dict[str, Any], steps: int) -> dict[s
     """What ``steps`` completed steps of the planned mechanism spent (None for a baseline or nothing done)."""
     if run.non_private or not planned.get("noise_multiplier") or steps == 0:
         return None
+    from workers.engine.training.noise import SOURCE as NOISE_SOURCE
+
     accounting = _accountant()
     delta = run.spec.get("delta") or services.budget_for(run.dataset_version).delta
     report = accounting.epsilon_spent(
@@ -62,6 +64,8 @@ def spent_after(run: TrainingRun, planned: dict[str, Any], steps: int) -> dict[s
         "accountant": report.accountant,
         "accountant_label": report.label,
         "delta": delta,
+        # Every run draws its noise from the CSPRNG: a stopped run's record must say so, or it reads as seeded noise.
+        "noise_source": NOISE_SOURCE,
     }
 
 

@@ -15,6 +15,7 @@ from apps.accounts.selectors import roles_in
 from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import add_service_errors, chart_html
+from apps.deployments.views import model_deployments
 from apps.ethics.selectors import deployment_status
 from apps.jobs import permissions as job_permissions
 from apps.jobs.services import job_cancel
@@ -112,14 +113,8 @@ def _run_context(request: HttpRequest, run: TrainingRun) -> dict[str, Any]:
         may_request_review = review is None or (
             review.status != "open" and not (hasattr(review, "decision") and review.decision.approved)
         )
-    if model is not None:
-        from apps.deployments.views import model_deployments
-
-        where = model_deployments(request, model)
-    else:
-        where = {}
     return {
-        **where,
+        **(model_deployments(request, model) if model is not None else {}),
         "deployment": deployment,
         "may_request_review": may_request_review,
         "run": run,

@@ -129,11 +129,12 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/evaluations/"): everyone(200),
     ("POST", "/api/v1/evaluations/"): only({"admin": 202, "owner": 202}, 403),
     ("GET", "/api/v1/evaluations/{id}/"): only({p: 200 for p in IN_ORG}, 200),
-    # Mitigation and explanations of held-out rows: stewards, owners and admins act; every role reads the results.
+    # Mitigation and explanations of held-out rows: stewards, owners and admins act; an explanation shows one
+    # person's values, so only they read it (others of the organisation get 404, as for another's object).
     ("POST", "/api/v1/mitigations/"): only({"admin": 202, "owner": 202, "steward": 202}, 403),
     ("POST", "/api/v1/mitigations/preview/"): only({"admin": 200, "owner": 200, "steward": 200}, 403),
     ("POST", "/api/v1/row-explanations/"): only({"admin": 202, "owner": 202, "steward": 202}, 403),
-    ("GET", "/api/v1/row-explanations/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/row-explanations/{id}/"): only({"admin": 200, "owner": 200, "steward": 200}, 404),
     # Deployments and monitoring: every role reads; owners and admins act.
     ("GET", "/api/v1/deployments/"): everyone(200),
     ("POST", "/api/v1/deployments/"): only({"admin": 201, "owner": 201}, 403),
@@ -469,7 +470,7 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
 def build_monitoring(organisation: Organisation, usecase: UseCase, prepared: DatasetVersion, owner) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Two approved models of ``usecase``; the second was promoted over the first in production (so rollback has
     somewhere to go), with a batch, a window, a scoring token and a scoring job. Made directly, as above."""
-    from apps.deployments.authentication import scoring_token_hash
+    from apps.accounts.authentication import hash_token
     from apps.deployments.models import Deployment, MonitoringWindow, ProductionBatch, ScoringToken
     from tests.deployments.kit import adult, install_reported_model
 
@@ -560,7 +561,7 @@ def build_monitoring(organisation: Organisation, usecase: UseCase, prepared: Dat
         deployment=current,
         name="case system",
         prefix=secret[:12],
-        key_hash=scoring_token_hash(secret),
+        key_hash=hash_token(secret),
         created_by=owner,
     )
     return {

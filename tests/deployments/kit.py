@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,14 @@ from apps.accounts.models import User
 from apps.deployments.models import Deployment, MonitoringReference
 from apps.deployments.services import deployment_register, monitoring_reference_record
 from apps.ethics.services import review_request_deployment, vote_cast
+from apps.evaluation.services import evaluation_record
 from apps.jobs.models import Job
 from apps.training.models import ModelVersion
+from apps.training.services import training_run_request, training_run_succeed
 from tests.conftest import run_inline
 from tests.ethics.factories import set_board_rules
+from tests.training.conftest import run_spec
+from workers.engine.monitoring.reference import build_reference
 
 ADULT = Path(settings.BASE_DIR) / "data" / "adult.csv"
 FEATURES = ["age", "education-num", "sex", "hours-per-week", "marital-status"]  # tests/training/conftest.run_spec
@@ -87,8 +92,6 @@ def build_reference_now(model: ModelVersion) -> MonitoringReference:
 def install_reported_model(model: ModelVersion, frame: pd.DataFrame) -> MonitoringReference:
     """For a model reported without files (no torch): its preprocessing spec where the real one would be, and a
     reference built by the engine from ``frame`` (its training rows)."""
-    from workers.engine.monitoring.reference import build_reference
-
     folder = Path(settings.STORAGE_ROOT) / model.storage_path
     folder.mkdir(parents=True, exist_ok=True)
     spec = {
@@ -155,12 +158,6 @@ def reported_model(
     """A model as the worker reports it (figures given, no torch): trained on the first ``TRAIN_ROWS`` rows of
     ``version``, evaluated with ``results`` (passing gates by default), its preprocessing spec and a monitoring
     reference from the same Adult rows in place. ``seeded``: noise drawn from the published seed (no CSPRNG)."""
-    import uuid as uuid_module
-
-    from apps.evaluation.services import evaluation_record
-    from apps.training.services import training_run_request, training_run_succeed
-    from tests.training.conftest import run_spec
-
     run = training_run_request(actor=owner, version=version, spec=run_spec(), non_private=non_private)
     privacy = {key: value for key, value in PRIVACY.items() if not (seeded and key == "noise_source")}
     if non_private:
@@ -176,8 +173,8 @@ def reported_model(
             "sha256": "0" * 64,
         },
         curve=[],
-        manifest={"model_sha256": uuid_module.uuid4().hex * 2, "privacy": privacy},
-        storage_path=f"models/reported-{uuid_module.uuid4().hex}",
+        manifest={"model_sha256": uuid.uuid4().hex * 2, "privacy": privacy},
+        storage_path=f"models/reported-{uuid.uuid4().hex}",
         composed=None if non_private else PRIVACY["epsilon"],
     )
     evaluation_record(evaluation=model.evaluations.get(), results=results or PASSING, audit={}, privacy_cost=[])

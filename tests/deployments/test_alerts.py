@@ -97,6 +97,14 @@ def test_escalation_from_warning_to_critical_tells_people_again(deployed, owner)
     assert alert.severity == "critical" and notices().filter(user=owner).count() == 2
 
 
+def test_an_escalation_tells_the_assignee_too(deployed, owner, steward):
+    sync(deployed, 1, result(DRIFT, "warn", 0.15))
+    assert not notices().filter(user=steward).exists()  # a steward is told only of what is given to them
+    alert_assign(actor=owner, alert=Alert.objects.get(), assignee=steward)
+    sync(deployed, 2, result(DRIFT, "fail", 0.4))
+    assert notices("alert_escalated").filter(user=steward).count() == 1
+
+
 def test_pass_and_insufficient_open_nothing_and_a_recovery_is_noted_not_resolved(deployed):
     sync(deployed, 1, result(DRIFT, "pass", 0.02), result("performance:accuracy", "insufficient", None))
     assert not Alert.objects.exists()

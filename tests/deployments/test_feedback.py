@@ -231,6 +231,28 @@ def test_the_contact_is_shown_through_the_api_only_to_those_who_triage(deployed,
     assert seen == {steward.username: CONTACT, board_member.username: None, auditor.username: None}
 
 
+def test_the_feedback_list_shows_contacts_to_those_who_triage_in_queries_that_do_not_grow(deployed, steward, auditor):
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    def listed(person):
+        client = APIClient()
+        client.force_authenticate(person)
+        with CaptureQueriesContext(connection) as queries:
+            items = client.get("/api/v1/feedback/").json()["results"]
+        return items, len(queries)
+
+    feedback_submit_public(deployment=deployed, kind="contestation", body=MESSAGE, contact=CONTACT)
+    _, with_one = listed(steward)
+    for _ in range(4):
+        feedback_submit_public(deployment=deployed, kind="feedback", body=MESSAGE, contact=CONTACT)
+    items, with_five = listed(steward)
+    assert [item["contact"] for item in items] == [CONTACT] * 5
+    assert with_five == with_one
+    items, _ = listed(auditor)
+    assert [item["contact"] for item in items] == [None] * 5
+
+
 def test_what_was_typed_is_erased_at_the_end_of_retention(deployed, steward, settings):
     settings.FEEDBACK_RETENTION_DAYS = 30
     old = feedback_submit_public(deployment=deployed, kind="contestation", body=MESSAGE, contact=CONTACT)

@@ -182,3 +182,31 @@ def test_the_monitoring_report_is_requested_from_the_deployment_page_for_a_perio
         {"period_from": windows[-1].ends_at.date().isoformat(), "period_to": start.isoformat()},
     )
     assert Report.objects.count() == 1  # a period ending before it starts is refused
+
+
+def test_promotion_offers_only_versions_whose_approval_is_in_force_and_replaces_the_active_one(
+    client, owner, admin_user, board_member, prepared_version
+):
+    from apps.ethics.services import approval_revoke
+    from tests.deployments.kit import approve, register, reported_model
+
+    deployed = reported_model(owner, prepared_version)
+    approve(deployed, owner=owner, member=board_member)
+    deployment = register(deployed, owner)
+    approved = reported_model(owner, prepared_version)
+    approve(approved, owner=owner, member=board_member)
+    revoked = reported_model(owner, prepared_version)
+    approve(revoked, owner=owner, member=board_member)
+    approval_revoke(actor=admin_user, review=revoked.reviews.get(status="decided"), reason="Its vendor withdrew it.")
+    unreviewed = reported_model(owner, prepared_version)  # the newest version: never reviewed
+
+    html = signed_in(client, owner).get(reverse("deployments:detail", args=[deployment.id])).content.decode()
+    select = re.search(r'<select id="promote-model" name="model_version">(.*?)</select>', html, re.S).group(1)
+    assert re.findall(r'<option value="([^"]+)"', select) == [str(approved.id)]
+    for model in (revoked, unreviewed, deployed):
+        assert str(model.id) not in select
+
+    response = client.post(reverse("deployments:promote", args=[deployment.id]), {"model_version": str(approved.id)})
+    promoted = Deployment.objects.get(status=Deployment.Status.ACTIVE, environment="production")
+    assert promoted.model_version == approved and promoted.previous == deployment
+    assert response.url == reverse("deployments:detail", args=[promoted.id])

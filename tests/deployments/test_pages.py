@@ -93,13 +93,32 @@ def test_the_inventory_filters_by_environment_and_alert_state_and_sorts_by_colum
     assert 'aria-sort="descending"' in html
 
 
-def test_the_inventory_and_the_deployment_page_take_as_many_queries_for_forty_windows_as_for_two(
+def feedback_on(deployment, *, author=None, alert=None) -> Feedback:
+    return Feedback.objects.create(
+        organisation=deployment.organisation,
+        deployment=deployment,
+        source="internal" if author else "public",
+        kind="feedback",
+        body="Flagged twice this month.",
+        author=author,
+        alert=alert,
+        triaged_by=author,
+    )
+
+
+def test_the_pages_take_as_many_queries_for_forty_windows_and_many_alerts_as_for_two(
     client, owner, deployment, approved_model
 ):
     signed_in(client, owner)
     windows = make_windows(deployment, 2)
-    make_alert(deployment, windows[1], "data_drift:psi:hours-per-week")
-    urls = [reverse("deployments:inventory"), reverse("deployments:detail", args=[deployment.id])]
+    alert = make_alert(deployment, windows[1], "data_drift:psi:hours-per-week")
+    feedback_on(deployment, author=owner, alert=alert)
+    urls = [
+        reverse("deployments:inventory"),
+        reverse("deployments:detail", args=[deployment.id]),
+        reverse("deployments:alerts") + "?status=all",
+        reverse("deployments:feedback") + "?status=all",
+    ]
     baseline = {}
     for url in urls:
         client.get(url)  # warm caches (content types, session)
@@ -113,7 +132,8 @@ def test_the_inventory_and_the_deployment_page_take_as_many_queries_for_forty_wi
         target.windows.all().delete()
         windows = make_windows(target, 40)
         for index, window in enumerate(windows[5:25]):
-            make_alert(target, window, f"data_drift:psi:feature-{index}", severity="warning")
+            alert = make_alert(target, window, f"data_drift:psi:feature-{index}", severity="warning")
+            feedback_on(target, author=owner if index % 2 else None, alert=alert)
     for url in urls:
         with CaptureQueriesContext(connection) as queries:
             assert client.get(url).status_code == 200

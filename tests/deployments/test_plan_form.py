@@ -33,7 +33,7 @@ def test_every_field_has_a_label_and_the_defaults_are_shown(client, owner, appro
     inputs = set(re.findall(r'<(?:input|select)[^>]*\bid="([^"]+)"', page))
     labelled = set(re.findall(r'<label for="([^"]+)"', page))
     assert inputs and inputs <= labelled
-    assert 'name="min_rows" value="500"' in page and "No plan was set yet" in page
+    assert f'name="min_rows" value="{default_plan()["min_rows"]}"' in page and "No plan was set yet" in page
 
 
 def test_the_owner_saves_a_plan_as_a_revision(client, owner, approved_usecase):

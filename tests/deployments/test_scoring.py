@@ -13,6 +13,7 @@ from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
 from apps.deployments.models import MonitoringWindow, PendingOutcome, ProductionBatch
 from apps.deployments.services import deployment_withdraw, scoring_token_create, scoring_token_revoke
+from apps.evaluation.models import Evaluation
 from apps.jobs.models import Job
 from tests.conftest import run_inline
 from tests.deployments.kit import FEATURES, adult, build_reference_now, register
@@ -52,7 +53,9 @@ def score(deployment, secret, body=None, query: str = ""):
     return client.post(f"/api/v1/deployments/{deployment.id}/score/{query}", body or {"rows": rows()}, format="json")
 
 
-def test_a_scored_batch_is_predicted_on_a_worker_and_polled_with_the_same_token(deployment, secret):
+def test_a_scored_batch_is_predicted_on_a_worker_and_polled_with_the_same_token(
+    deployment, secret, approved_model, owner
+):
     response = score(deployment, secret)
     assert response.status_code == 202, response.json()
     accepted = response.json()
@@ -76,8 +79,12 @@ def test_a_scored_batch_is_predicted_on_a_worker_and_polled_with_the_same_token(
     window = MonitoringWindow.objects.get(deployment=deployment)
     assert window.rows == 20 and window.sketch["predictions"]["rows"] == 20
     assert PendingOutcome.objects.filter(deployment=deployment).count() == 20
-    # Another deployment's token cannot poll it.
+    # Neither no token nor another deployment's token polls it.
     assert APIClient().get(accepted["poll"]).status_code == 401
+    pilot = register(approved_model, owner, environment="pilot")
+    _token, other = scoring_token_create(actor=owner, deployment=pilot, name="Pilot")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {other}")
+    assert client.get(accepted["poll"]).status_code == 401
 
 
 def test_prediction_ids_sent_are_kept_and_predictions_never_enter_the_audit_log(deployment, secret):
@@ -96,20 +103,23 @@ def test_prediction_ids_sent_are_kept_and_predictions_never_enter_the_audit_log(
     assert event.after["rows"] == 15 and len(event.after["batch_sha256"]) == 64 and event.actor is None
 
 
-def test_reasons_are_given_when_the_evaluation_has_an_explanation_baseline_or_the_answer_says_why_not(
+def test_reasons_are_given_against_the_evaluations_explanation_baseline_or_the_answer_says_why_not(
     deployment, secret, approved_model
 ):
+    evaluation = approved_model.evaluations.get(status="succeeded")
+    assert evaluation.results["explanations"]["baseline"]  # the evaluation job stores one for a binary model
     response = score(deployment, secret, {"rows": rows(5)}, query="?reasons=2")
     result = run_inline(response.json()["job"]).result
-    evaluation = approved_model.evaluations.filter(status="succeeded").latest("created_at")
-    baseline = ((evaluation.results or {}).get("explanations") or {}).get("baseline")
-    if baseline is None:
-        assert "no explanation baseline" in result["reasons_note"]
-        assert all("reasons" not in p for p in result["predictions"])
-    else:
-        assert all(len(p["reasons"]) <= 2 for p in result["predictions"])
-        assert any(p["reasons"] for p in result["predictions"])
-        assert {r["feature"] for p in result["predictions"] for r in p["reasons"]} <= set(FEATURES)
+    assert all(len(p["reasons"]) <= 2 for p in result["predictions"])
+    assert any(p["reasons"] for p in result["predictions"])
+    assert {r["feature"] for p in result["predictions"] for r in p["reasons"]} <= set(FEATURES)
+    # An evaluation from before explanations existed has no baseline: the predictions come without reasons.
+    results = {key: value for key, value in evaluation.results.items() if key != "explanations"}
+    Evaluation.objects.filter(pk=evaluation.pk).update(results=results)
+    response = score(deployment, secret, {"rows": rows(5)}, query="?reasons=2")
+    result = run_inline(response.json()["job"]).result
+    assert "no explanation baseline" in result["reasons_note"]
+    assert all("reasons" not in p for p in result["predictions"])
 
 
 def test_a_csv_body_is_scored_too(deployment, secret):

@@ -179,6 +179,11 @@ def test_resolving_an_alert_is_delivered_too(deployed, admin_user, owner, receiv
         ("https://[::1]/hook", "loopback"),
         ("https://127.0.0.1/hook", "loopback"),
         ("https://100.64.0.1/hook", "not a public address"),
+        # IPv6 addresses that carry an IPv4 one inside the network: mapped, 6to4 and the NAT64 prefix.
+        ("https://[::ffff:169.254.169.254]/hook", "link-local"),
+        ("https://[2002:a9fe:a9fe::1]/hook", "link-local"),
+        ("https://[2002:0a00:0001::1]/hook", "private"),
+        ("https://[64:ff9b::a9fe:a9fe]/hook", "not a public address"),
         ("http://8.8.8.8/hook", "https"),
         ("ftp://example.org/hook", "https"),
         ("https://user:pw@8.8.8.8/hook", "credentials"),
@@ -212,6 +217,30 @@ def test_a_name_that_resolves_inside_the_network_is_refused(deployed, admin_user
     with pytest.raises(ValidationFailed) as refused:
         alert_webhook_set(actor=admin_user, organisation=deployed.organisation, url="https://hooks.example.org/a")
     assert "10.20.30.40" in refused.value.message
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(deployed, admin_user, receivers, monkeypatch):
+    """A name whose answer changes once it was checked (DNS rebinding) cannot move the delivery elsewhere."""
+    receiver = receivers(200)
+    port = receiver.server.server_address[1]
+    real = socket.getaddrinfo
+    lookups = []
+
+    def resolver(host, *args, **kwargs):
+        if host != "hooks.test":
+            return real(host, *args, **kwargs)
+        lookups.append(host)
+        # The check at save and the check at delivery see the receiver; a later lookup would see another machine.
+        address = "127.0.0.1" if len(lookups) <= 2 else "10.255.255.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    alert_webhook_set(actor=admin_user, organisation=deployed.organisation, url=f"http://hooks.test:{port}/hook")
+    _, job = open_alert(deployed)
+    run_inline(job)
+    (request,) = receiver.requests
+    assert request["headers"]["Host"] == f"hooks.test:{port}"
+    assert len(lookups) == 2  # the connection used the checked address, it did not look the name up again
 
 
 def test_the_address_is_checked_again_at_delivery(deployed, admin_user, receivers, settings):

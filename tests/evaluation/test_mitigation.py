@@ -27,6 +27,7 @@ from apps.training.models import BudgetEntry, ModelVersion, PrivacyBudget
 from tests.conftest import run_inline
 from workers.engine.training.artifacts import decide, load_model
 from workers.engine.training.data import encode_labels, transform
+from workers.engine.training.noise import SOURCE as NOISE_SOURCE
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -264,6 +265,9 @@ def test_a_reduction_within_the_budget_commits_the_composed_spend_of_its_private
     candidate = run.model_version
     calls = candidate.mitigation["calls"]
     assert 1 <= calls <= 2 and len(run.planned["calls"]) == calls
+    # Every learner call drew its sampling and noise from the CSPRNG, never from the published seed.
+    assert all(call["noise_source"] == NOISE_SOURCE for call in run.planned["calls"])
+    assert run.privacy["noise_source"] == NOISE_SOURCE and not candidate.noise_is_seeded
     assert candidate.parent == original and candidate.sha256 != original.sha256
     weights = candidate.mitigation["weights"]
     assert weights and sum(weights) == pytest.approx(1.0)
@@ -321,6 +325,7 @@ def test_a_reduction_that_fails_after_one_training_commits_that_training_and_rel
     def one_call_then_crash(ctx, spec):
         # As the worker records a call before its first step, then dies in the middle of it.
         mechanism = {k: per_call[k] for k in ("noise_multiplier", "sample_rate", "steps")}
+        mechanism["noise_source"] = NOISE_SOURCE
         training_run_started(run=run, planned={"calls": [mechanism], "calls_started": 1})
         raise KeyError("worker lost")
 
@@ -331,6 +336,7 @@ def test_a_reduction_that_fails_after_one_training_commits_that_training_and_rel
         object.__setattr__(kind, "run", original_run)
     run.refresh_from_db()
     assert run.status == "stopped" and "1 learner call(s) ran" in run.error
+    assert run.privacy["noise_source"] == NOISE_SOURCE and not run.noise_is_seeded  # no false "seeded noise" badge
     assert not ModelVersion.objects.filter(training_run=run).exists()
     commit = BudgetEntry.objects.get(run=run, kind="commit")
     delta = PrivacyBudget.objects.get().delta

@@ -1,5 +1,5 @@
 """The API of mitigation and row explanations on a real model: the budget preview, the confirmation a reduction
-needs, and an explanation read back by a read-only auditor."""
+needs, and an explanation read back by a steward but by no auditor or board member (it shows one person's values)."""
 
 from __future__ import annotations
 
@@ -49,16 +49,23 @@ def test_thresholds_preview_spends_nothing_and_names_the_validation_rows(origina
     assert "validation rows" in plan["note"] and "not protected by epsilon" in plan["note"]
 
 
-def test_an_auditor_reads_a_row_explanation_but_cannot_ask_for_one(original, owner, auditor):
+def test_a_steward_reads_a_row_explanation_while_auditors_and_board_members_neither_read_nor_ask(
+    original, owner, steward, auditor, board_member
+):
     asked = client_for(owner).post(
         "/api/v1/row-explanations/", {"model_version": str(original.id), "position": 2}, format="json"
     )
     assert asked.status_code == 202 and asked.json()["position"] == 2 and asked.json()["status"] == "queued"
     run_inline(asked.json()["id"])
-    read = client_for(auditor).get(f"/api/v1/row-explanations/{asked.json()['id']}/")
+    url = f"/api/v1/row-explanations/{asked.json()['id']}/"
+    read = client_for(steward).get(url)
     assert read.status_code == 200
     explanation = read.json()["explanation"]
     assert explanation["position"] == 2 and explanation["model_version"] == str(original.id)
     assert len(explanation["contributions"]) == len(original.training_run.spec["features"])
-    denied = client_for(auditor).post("/api/v1/row-explanations/", {"model_version": str(original.id)}, format="json")
-    assert denied.status_code == 403
+    for reader in (auditor, board_member):
+        assert client_for(reader).get(url).status_code == 404
+        denied = client_for(reader).post(
+            "/api/v1/row-explanations/", {"model_version": str(original.id)}, format="json"
+        )
+        assert denied.status_code == 403

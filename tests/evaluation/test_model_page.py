@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from apps.evaluation.mitigation import mitigation_request
 from apps.evaluation.models import Evaluation
@@ -77,7 +78,9 @@ def test_a_reduction_is_previewed_with_its_epsilon_and_runs_only_once_confirmed(
     assert BudgetEntry.objects.get(run=run, kind="reserve").epsilon == pytest.approx(float(confirm))
 
 
-def test_an_explained_row_shows_its_contributions_and_what_the_person_is_told(client, original, owner):
+def test_an_explained_row_shows_its_contributions_and_what_the_person_is_told(
+    client, original, owner, board_member, auditor
+):
     client.force_login(owner)
     response = client.post(reverse("evaluation:explain_row", args=[original.id]), {"choice": "position", "position": 3})
     job = Job.objects.get(kind="row_explanation")
@@ -96,3 +99,12 @@ def test_an_explained_row_shows_its_contributions_and_what_the_person_is_told(cl
     assert "Contributions to the log-odds" in page  # the bar chart
     for item in result["contributions"]:
         assert f'<th scope="row">{item["feature"]}</th>' in page
+    value = result["contributions"][0]["value"]
+    assert f"<td>{escape(value)}</td>" in page  # the row's own values, shown to those who may see the data
+
+    # The row is one person's: a board member or an auditor who has its address reads neither it nor its values.
+    for reader in (board_member, auditor):
+        client.force_login(reader)
+        page = client.get(f"{reverse('evaluation:model', args=[original.id])}?explanation={job.id}").content.decode()
+        assert "Explanation of held-out row" not in page and "This row's value" not in page
+        assert client.get(reverse("evaluation:row_explanation", args=[original.id, job.id])).status_code == 404

@@ -132,6 +132,8 @@ def test_a_lost_worker_commits_completed_steps_once_and_never_publishes(prepared
     assert commit.epsilon == pytest.approx(epsilon_spent([Mechanism(1.1, 0.09, 7)], 1e-5).epsilon)
     assert run.status == "stopped" and "No model was published" in run.error and not ModelVersion.objects.exists()
     assert budget_for(prepared_version).reserved == 0
+    # Its noise came from the CSPRNG like every run's: the pages must not call its spent epsilon seeded.
+    assert run.privacy["epsilon"] == pytest.approx(commit.epsilon) and not run.noise_is_seeded
 
 
 def test_a_non_private_baseline_is_flagged_and_spends_no_budget(prepared_version, owner):

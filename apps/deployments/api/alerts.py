@@ -3,6 +3,8 @@ webhook (org admins). Every write is one service call of ``apps.deployments.aler
 
 from __future__ import annotations
 
+import uuid
+
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -146,8 +148,6 @@ class AlertViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 
 def is_uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:

@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.selectors import organisation_ids_for
 from apps.core.errors import ValidationFailed
 from apps.deployments import feedback as services
 from apps.deployments.api.alerts import is_uuid
@@ -54,11 +55,12 @@ class FeedbackSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_contact(self, item: Feedback) -> str | None:
-        """Only those who triage read how to reach the person; everyone else sees null."""
-        user = getattr(self.context.get("request"), "user", None)
-        if user is None or not services.feedback_may(user, "see_contact", item):
-            return None
-        return item.contact
+        """Only those who triage read how to reach the person (``feedback_may(..., "see_contact")``); everyone else
+        sees null. Their organisations are looked up once per response, not once per item of a list."""
+        if "contact_organisations" not in self.context:
+            user = getattr(self.context.get("request"), "user", None)
+            self.context["contact_organisations"] = organisation_ids_for(user, services.TRIAGE_ROLES)
+        return item.contact if item.organisation_id in self.context["contact_organisations"] else None
 
 
 class FeedbackSubmitSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ into place. JSON is parsed in memory and so is bounded by ``DATA_UPLOAD_MAX_MEMO
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 
 from apps.core.errors import AttestError
 from apps.core.uploads import track
+from apps.datasets.storage import EncryptedIncomingFile
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -53,22 +55,27 @@ class CSVTextParser(BaseParser):
             raise AttestError("invalid", "The CSV must be UTF-8 text.") from None
 
 
+def encrypted_batch(request: Any, chunks: Iterable[bytes]) -> tuple[EncryptedIncomingFile, str]:
+    """A production batch encrypted as its chunks arrive, bounded by ``BATCH_MAX_BYTES`` and registered on the
+    request; with the sha256 of its plaintext."""
+    incoming = EncryptedIncomingFile(max_bytes=settings.BATCH_MAX_BYTES)
+    track(getattr(request, "_request", request), incoming)
+    try:
+        for chunk in chunks:
+            incoming.write(chunk)
+        sha256 = incoming.close()
+    except BaseException:
+        incoming.discard()
+        raise
+    return incoming, sha256
+
+
 class EncryptingCSVParser(BaseParser):
     """A CSV body encrypted chunk by chunk as it is read (``{"incoming": ..., "sha256": ...}``)."""
 
     media_type = "text/csv"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict[str, Any] | None = None) -> Any:
-        from apps.datasets.storage import EncryptedIncomingFile
-
-        incoming = EncryptedIncomingFile(max_bytes=settings.BATCH_MAX_BYTES)
-        request = (parser_context or {}).get("request")
-        track(getattr(request, "_request", request), incoming)
-        try:
-            while stream is not None and (chunk := stream.read(CHUNK_BYTES)):
-                incoming.write(chunk)
-            sha256 = incoming.close()
-        except BaseException:
-            incoming.discard()
-            raise
+        chunks = iter(lambda: stream.read(CHUNK_BYTES), b"") if stream is not None else ()
+        incoming, sha256 = encrypted_batch((parser_context or {}).get("request"), chunks)
         return {"incoming": incoming, "sha256": sha256}

@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -28,10 +30,10 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.core.errors import AttestError, ValidationFailed
-from apps.core.uploads import accepts_upload, track
+from apps.core.uploads import accepts_upload
 from apps.datasets.uploads import EncryptingUploadHandler
 from apps.deployments import services
-from apps.deployments.api.parsers import BoundedJSONParser, CSVTextParser, EncryptingCSVParser
+from apps.deployments.api.parsers import BoundedJSONParser, CSVTextParser, EncryptingCSVParser, encrypted_batch
 from apps.deployments.api.serializers import (
     BatchRowsSerializer,
     DeploymentCreateSerializer,
@@ -50,7 +52,7 @@ from apps.deployments.api.serializers import (
 from apps.deployments.authentication import HasScoringToken, ScoringRateThrottle, ScoringTokenAuthentication
 from apps.deployments.models import Deployment, MonitoringWindow, ProductionBatch, ScoringToken
 from apps.deployments.permissions import can, visible_to
-from apps.jobs.api.serializers import JobSerializer
+from apps.jobs.api.serializers import JobWithResultSerializer
 from apps.training.permissions import models_visible_to
 
 
@@ -71,22 +73,11 @@ def batch_upload_limit() -> int:
 
 
 def _rows_to_csv(rows: Any) -> str:
-    import pandas as pd
-
     if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
         raise ValidationFailed("Send rows as a list of objects, one per row.", {"rows": ["a non-empty list"]})
     buffer = io.StringIO()
     pd.DataFrame.from_records(rows).to_csv(buffer, index=False)
     return buffer.getvalue()
-
-
-def _encrypted(request: Request, text: str) -> tuple[Any, str]:
-    from apps.datasets.storage import EncryptedIncomingFile
-
-    incoming = EncryptedIncomingFile(max_bytes=settings.BATCH_MAX_BYTES)
-    track(request._request, incoming)
-    incoming.write(text.encode("utf-8"))
-    return incoming, incoming.close()
 
 
 def _paginated(view: Any, queryset: Any, serializer: Any) -> Response:
@@ -144,7 +135,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             environment=data["environment"],
             system=data["system"],
             owner=owner,
-            deployed_on=data.get("deployed_on") or _today(),
+            deployed_on=data.get("deployed_on") or timezone.localdate(),
         )
         return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
 
@@ -203,7 +194,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         elif isinstance(request.data, dict) and "incoming" in request.data:
             incoming, sha256 = request.data["incoming"], request.data["sha256"]
         elif request.content_type.startswith("application/json"):
-            incoming, sha256 = _encrypted(request, _rows_to_csv(request.data.get("rows")))
+            incoming, sha256 = encrypted_batch(request, [_rows_to_csv(request.data.get("rows")).encode("utf-8")])
         else:
             raise ValidationFailed("Send the batch as CSV (text/csv), JSON rows, or a multipart 'file'.")
         batch = services.production_batch_post(
@@ -222,12 +213,6 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             actor=request.user, deployment=deployment, labels=[dict(item) for item in payload.validated_data["labels"]]
         )
         return Response(ProductionBatchSerializer(batch).data)
-
-
-def _today() -> Any:
-    from django.utils import timezone
-
-    return timezone.localdate()
 
 
 @extend_schema(tags=["deployments"])
@@ -352,7 +337,7 @@ class ScoreView(_ScoringView):
 class ScoreResultView(_ScoringView):
     """A scoring job of this deployment: its status, and once it succeeded the predictions (kept for a few days)."""
 
-    @extend_schema(responses={200: JobSerializer})
+    @extend_schema(responses={200: JobWithResultSerializer})
     def get(self, request: Request, pk: Any, job: Any) -> Response:
         batch = (
             ProductionBatch.objects.select_related("job")
@@ -361,4 +346,4 @@ class ScoreResultView(_ScoringView):
         )
         if batch is None or batch.job is None:
             raise AttestError("not_found", "No scoring job of this deployment has that id.")
-        return Response(JobSerializer(batch.job).data)
+        return Response(JobWithResultSerializer(batch.job).data)

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.jobs.models import Job
+from apps.jobs.registry import shown_result
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -13,6 +17,9 @@ class JobSerializer(serializers.ModelSerializer):
         default=None,
         allow_null=True,
         help_text="Who asked for it; null for system jobs (beat, retention) and after the user was deleted.",
+    )
+    result = serializers.SerializerMethodField(
+        help_text="null while running, and for kinds whose result holds personal data (read those where they belong)."
     )
 
     class Meta:
@@ -39,6 +46,19 @@ class JobSerializer(serializers.ModelSerializer):
             "error",
         ]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_result(self, job: Job) -> Any:
+        return shown_result(job)
+
+
+class JobWithResultSerializer(JobSerializer):
+    """A job with its whole result, for the one endpoint allowed to read a private result (a deployment's scoring
+    poll, authenticated by that deployment's token)."""
+
+    @extend_schema_field({"type": "object", "nullable": True})
+    def get_result(self, job: Job) -> Any:
+        return job.result
 
 
 class DiagnosticsRequestSerializer(serializers.Serializer):

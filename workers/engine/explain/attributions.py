@@ -297,11 +297,3 @@ def attributions(
         integration=info["integration"],
         max_panels=info["max_panels"],
     )
-
-
-def feature_attributions(
-    model: nn.Module, prep: PreprocessSpec, rows: pd.DataFrame, *, baseline: np.ndarray | list[float]
-) -> tuple[np.ndarray, list[str], np.ndarray, float]:
-    """(attributions rows x original features, feature names, f(x) per row, f(baseline)), all in log-odds."""
-    result = attributions(model, prep, rows, baseline=baseline)
-    return result.values, result.features, result.logits, result.baseline_logit

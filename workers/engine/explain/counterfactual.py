@@ -9,7 +9,6 @@ and a group smaller than ``min_group_size`` is listed with its size only (small-
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -19,25 +18,11 @@ from torch import nn
 from workers.engine.evaluation.groups import groupings
 from workers.engine.explain._model import ExplanationError, explainable_copy, logit_threshold, logits, require_binary
 from workers.engine.explain.attributions import feature_columns
+from workers.engine.monitoring.performance import wilson_interval
 from workers.engine.training.data import PreprocessSpec, transform
 
 # A numeric attribute with more distinct values than this is probed at this many of its quantiles (observed values).
 MAX_ALTERNATIVES = 50
-Z_95 = 1.959963984540054
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> list[float] | None:
-    """Wilson score interval for a binomial proportion (None without trials)."""
-    if trials == 0:
-        return None
-    share = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (share + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / denominator
-    # At 0 or all successes the bound is exactly 0 or 1; the formula leaves float dust there.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
-    return [low, high]
 
 
 def _alternatives(column: pd.Series, name: str, prep: PreprocessSpec) -> pd.Series:

@@ -265,7 +265,7 @@ def exponentiated_gradient(
 
     ``eps`` is both the allowed violation of the moment (fairlearn's ``difference_bound``) and the reduction's
     ``eps`` (B = 1 / eps), as ``ExponentiatedGradient(est, DemographicParity(difference_bound=eps), eps=eps)``.
-    Returns the predictors and their mixture ``weights`` (use ``mixture_positive_probability`` / ``mixture_predict``),
+    Returns the predictors and their mixture ``weights`` (see ``mixture_positive_probability``),
     ``calls`` (training runs), ``best_gap``, ``disparity`` (the mixture's largest |P(h=1 | e, g) - P(h=1 | e)| on the
     training rows: what eps bounds), ``error`` (its training error) and the per-iteration ``history``.
     """
@@ -391,9 +391,3 @@ def mixture_positive_probability(result: dict[str, Any], X: Any) -> np.ndarray:
         if weight > 0:
             probability += weight * np.asarray(predictor(X), dtype=np.float64).reshape(-1)
     return probability
-
-
-def mixture_predict(result: dict[str, Any], X: Any, rng: np.random.Generator) -> np.ndarray:
-    """0/1 predictions: each row positive with its mixture probability (one uniform draw per row)."""
-    probability = mixture_positive_probability(result, X)
-    return (rng.random(len(probability)) < probability).astype(np.int64)

@@ -275,8 +275,3 @@ def apply_group_thresholds(
     """
     probability = positive_probability(scores, groups, fitted)
     return (rng.random(len(probability)) < probability).astype(np.int64)
-
-
-def unseen_groups(groups: np.ndarray, fitted: dict[str, Any]) -> list[str]:
-    """Groups in ``groups`` that ``fitted`` has no thresholds for (they get the overall threshold)."""
-    return sorted(set(group_keys(groups).tolist()) - set(fitted["groups"]))

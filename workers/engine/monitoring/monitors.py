@@ -399,7 +399,7 @@ def _data_quality(reference: dict, sketch: WindowSketch, plan: dict) -> list[dic
         out.append(_result("data_quality", "schema", None, "insufficient", short, rows=sketch.rows))
     words = {
         "missing": ("share of missing values", "training had"),
-        "out_of_range": ("share of values outside the training's 0.5-99.5% range", "training had"),
+        "out_of_range": ("share of values outside the training's expected range", "training had"),
         "new_categories": ("share of values that are not a training category", "training had rare values in"),
     }
     for check in quality_checks(reference, sketch, tolerances):

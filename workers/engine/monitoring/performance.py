@@ -13,6 +13,7 @@ the (group, label, prediction) cell counts, percentile intervals over the resamp
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
@@ -50,14 +51,17 @@ COMPONENTS = {
 
 
 def wilson_interval(successes: float, trials: float, z: float = Z_95) -> list[float] | None:
-    """The Wilson score interval of a proportion; None without trials."""
+    """The Wilson score interval of a proportion; None without trials. (Also the counterfactual probe's.)"""
     if trials <= 0:
         return None
     share = successes / trials
     scale = 1 + z * z / trials
     centre = (share + z * z / (2 * trials)) / scale
-    half = z * np.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / scale
-    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / scale
+    # At no or all successes the bound is exactly 0 or 1; the formula leaves float dust there.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return [float(low), float(high)]
 
 
 def percentile_interval(samples: np.ndarray) -> list[float] | None:

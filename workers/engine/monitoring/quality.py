@@ -4,8 +4,8 @@
   ``check_schema`` is what the app runs before accepting a batch; ``sketch_schema_problems`` reports what still
   reached a window (absent columns, values of a numeric feature that were not numbers).
 - Missing share: above the training share plus a tolerance.
-- Out of range (numeric): the share outside the training's 0.5% / 99.5% quantiles, above the training's own share
-  outside them (about 1%) plus a tolerance.
+- Out of range (numeric): the share outside the training's expected range (its 0.5% / 99.5% quantiles, narrower
+  for a small training set: see ``reference``), above the training's own share outside it plus a tolerance.
 - New categories (categorical): the share of values that are not a named training category, above the training's
   own share of rare values (its ``(other)`` bucket, whose names are not kept) plus a tolerance.
 """

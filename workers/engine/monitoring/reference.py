@@ -5,8 +5,10 @@ It is stored in the database, so it holds aggregates only, never a value of one 
   at least ``2 * min_cell`` training rows and each tail beyond the grid at least ``min_cell``; the share of training
   rows in each grid cell (see ``columns``); the mean of each tail beyond the grid only when it holds at least
   ``min_cell`` rows; PSI bin edges at the training deciles, taken as the grid points nearest them (within one grid
-  cell) so a window's grid counts give PSI exactly; the expected range as the 0.5% / 99.5% quantiles (never the raw
-  minimum or maximum); the missing share; mean and standard deviation.
+  cell) so a window's grid counts give PSI exactly; the expected range as the 0.5% / 99.5% quantiles, kept within
+  the outermost grid points (in a small training set those quantiles lie among the few most extreme values: of 201
+  rows, the second smallest and second largest, two people's values); the missing share; mean and standard
+  deviation.
 - categorical features: the share of each category with at least ``min_cell`` rows; rarer ones are merged into one
   ``(other)`` bucket whose names are not kept; the missing share.
 - ``prediction``: the numeric treatment of the predicted positive-class scores, and the positive rate at the threshold.
@@ -67,6 +69,8 @@ def numeric_profile(values: np.ndarray, *, min_cell: int, grid: int) -> dict[str
     edges = psi_edges(quantiles)
     psi_expected = np.bincount(cell_bins(points, edges), weights=cells, minlength=len(edges) + 1) / count
     low, high = np.quantile(present, EXPECTED_RANGE_LEVELS)
+    # At least min_cell rows lie beyond each outermost grid point, as for every other published point.
+    low, high = max(float(low), float(points[0])), min(float(high), float(points[-1]))
     below, above = present[present < points[0]], present[present > points[-1]]
     return {
         **profile,

@@ -4,9 +4,9 @@ Batches are folded in as they arrive (``add``, in chunks of any size), late grou
 sketches of the same reference merge by adding their counts, so the window's statistics do not depend on how its
 rows were split. ``to_dict`` is the JSON the app stores; ``from_dict`` reads it back against the same reference.
 
-Kept per numeric feature: counts in the reference's grid cells (see ``columns``), count, sum, sum of squares, missing,
-values that were not numbers, rows where the column was absent, rows below / above the expected range, and the sums
-of the values beyond the grid (for the Wasserstein distance). Per categorical feature: counts per reference category,
+Kept per numeric feature: counts in the reference's grid cells (see ``columns``), count, missing, values that were
+not numbers, rows where the column was absent, rows below / above the expected range, and the sums of the values
+beyond the grid (for the Wasserstein distance). Per categorical feature: counts per reference category,
 unseen values by name, missing. Prediction scores on the prediction grid; predicted positives; confusion counts
 [tn, fp, fn, tp] overall (key ``(all)``) and per group of each sensitive attribute and each intersection, keyed
 ``attr=value`` and ``a=x|b=y`` (attributes in name order; ``\\``, ``|`` and ``=`` inside names are backslash-escaped;
@@ -78,8 +78,6 @@ def parse_group_key(key: str) -> list[tuple[str, str]]:
 class NumericState:
     cells: np.ndarray
     count: int = 0
-    sum: float = 0.0
-    sum_squares: float = 0.0
     missing: int = 0
     unparseable: int = 0
     absent: int = 0
@@ -90,8 +88,6 @@ class NumericState:
 
     SCALARS = (
         "count",
-        "sum",
-        "sum_squares",
         "missing",
         "unparseable",
         "absent",
@@ -110,8 +106,6 @@ class NumericState:
         points = np.asarray(profile.get("points", []), dtype=float)
         self.cells += cell_counts(present, points)
         self.count += len(present)
-        self.sum += float(present.sum())
-        self.sum_squares += float(np.dot(present, present))
         self.missing += len(values) - len(present)
         self.unparseable += unparseable
         if profile.get("expected_range"):
@@ -382,7 +376,9 @@ class WindowSketch:
         for source in (self.confusion, other.confusion):
             for key, counts in source.items():
                 merged._count(key, counts)
-        merged.unexpected_columns = set(sorted(self.unexpected_columns | other.unexpected_columns)[:100])
+        merged.unexpected_columns = set(
+            sorted(self.unexpected_columns | other.unexpected_columns)[:MAX_UNEXPECTED_COLUMNS]
+        )
         return merged
 
     def to_dict(self) -> dict[str, Any]:

@@ -18,38 +18,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workers.engine.explain.attributions import feature_columns
 from workers.engine.training.data import PreprocessSpec
-
-
-def _widths(spec: PreprocessSpec) -> list[tuple[str, int, bool]]:
-    """(feature, number of transformed columns, continuous?) in the transformed column order."""
-    return [
-        (name, 1, True) if name in spec.numeric else (name, len(spec.categorical[name]) + 1, False)
-        for name in spec.feature_order
-    ]
 
 
 def continuous_mask(spec: PreprocessSpec) -> np.ndarray:
     """float32 vector over the transformed columns: 1 for a standardised numeric feature, 0 for a one-hot column."""
-    return np.concatenate(
-        [np.full(width, 1.0 if continuous else 0.0, np.float32) for _name, width, continuous in _widths(spec)]
-        or [np.zeros(0, np.float32)]
-    )
+    mask = np.zeros(spec.input_width, np.float32)
+    for name, cols in feature_columns(spec):
+        if name in spec.numeric:
+            mask[cols] = 1.0
+    return mask
 
 
 def input_bounds(spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray]:
     """Per transformed column, the range ``transform`` can produce: the scaled clipping range of a numeric feature
     (values beyond it cannot come from any raw input), [0, 1] for a one-hot column."""
-    low, high = [], []
-    for name, width, continuous in _widths(spec):
-        if continuous:
+    low, high = np.zeros(spec.input_width, np.float32), np.ones(spec.input_width, np.float32)
+    for name, cols in feature_columns(spec):
+        if name in spec.numeric:
             stats = spec.numeric[name]
-            low.append((stats["low"] - stats["mean"]) / stats["std"])
-            high.append((stats["high"] - stats["mean"]) / stats["std"])
-        else:
-            low += [0.0] * width
-            high += [1.0] * width
-    return np.asarray(low, np.float32), np.asarray(high, np.float32)
+            low[cols] = (stats["low"] - stats["mean"]) / stats["std"]
+            high[cols] = (stats["high"] - stats["mean"]) / stats["std"]
+    return low, high
 
 
 def gaussian_noise(rows: pd.DataFrame, spec: PreprocessSpec, *, scale: float, rng: np.random.Generator) -> pd.DataFrame:

@@ -26,14 +26,7 @@ from torch import nn
 
 from workers.engine.evaluation.evaluate import DIRECTION, Policy, evaluate
 from workers.engine.robustness.adversarial import fgsm, pgd
-from workers.engine.robustness.gates import (
-    KINDS,
-    evaluate_robustness_gates,
-    robustness_gates_of,
-    robustness_verdict,
-    same_level,
-    validate_robustness_gates,
-)
+from workers.engine.robustness.gates import KINDS, robustness_gates_of, same_level
 from workers.engine.robustness.perturb import (
     category_flip,
     continuous_mask,
@@ -42,13 +35,6 @@ from workers.engine.robustness.perturb import (
     input_bounds,
 )
 from workers.engine.training.data import PreprocessSpec, transform
-
-__all__ = [
-    "evaluate_robustness_gates",
-    "robustness_suite",
-    "robustness_verdict",
-    "validate_robustness_gates",
-]
 
 ENGINE_VERSION = "attest-robustness-1"
 PGD_ITERATIONS = 10
@@ -217,18 +203,3 @@ def robustness_suite(
         "skipped": skipped,
         "notes": notes,
     }
-
-
-def robustness_suite_with_gates(
-    model: Any,
-    prep: PreprocessSpec,
-    rows: pd.DataFrame,
-    *,
-    labels: np.ndarray,
-    policy: dict[str, Any],
-    seed: int,
-) -> dict[str, Any]:
-    """The suite, its policy's robustness gates judged, and their verdict (``gates``, ``verdict`` keys added)."""
-    suite = robustness_suite(model, prep, rows, labels=labels, policy=policy, seed=seed)
-    results = evaluate_robustness_gates(suite, robustness_gates_of(policy))
-    return {**suite, "gates": results, "verdict": robustness_verdict(results)}

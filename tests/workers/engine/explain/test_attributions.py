@@ -11,7 +11,6 @@ from workers.engine.explain._model import ExplanationError
 from workers.engine.explain.attributions import (
     attributions,
     explanation_baseline,
-    feature_attributions,
     integrated_gradients,
     sum_per_feature,
 )
@@ -54,9 +53,8 @@ def test_linear_shapley_values_equal_shaps_exact_linear_explainer(logistic):
     assert explainer.feature_perturbation == "interventional"
     expected = per_feature(logistic.prep, explainer.shap_values(background))
 
-    values, names, row_logits, baseline_logit = feature_attributions(
-        logistic.model, logistic.prep, rows, baseline=explanation_baseline(logistic.prep, rows)
-    )
+    result = attributions(logistic.model, logistic.prep, rows, baseline=explanation_baseline(logistic.prep, rows))
+    values, names, row_logits, baseline_logit = result.values, result.features, result.logits, result.baseline_logit
     assert names == logistic.prep.feature_order
     assert values.shape == (len(rows), len(names))
     np.testing.assert_allclose(values, expected, atol=1e-6, rtol=0)
@@ -113,7 +111,7 @@ def test_integrated_gradients_equal_linear_shapley_values_when_the_model_is_line
     inputs = logistic.inputs()
     baseline = explanation_baseline(logistic.prep, logistic.held_out)
     ig, _info = integrated_gradients(logistic.model, inputs, baseline, method=method)
-    shapley, *_ = feature_attributions(logistic.model, logistic.prep, logistic.held_out, baseline=baseline)
+    shapley = attributions(logistic.model, logistic.prep, logistic.held_out, baseline=baseline).values
     np.testing.assert_allclose(sum_per_feature(ig, logistic.prep), shapley, atol=1e-8)
 
 
@@ -123,14 +121,14 @@ def test_integrated_gradients_of_a_network_without_nonlinearity_are_its_linear_s
     network = nn.Sequential(nn.Linear(mlp.prep.input_width, 6), nn.Linear(6, 1))
     weights = (network[1].weight @ network[0].weight).detach().double().numpy()[0]
     baseline = explanation_baseline(mlp.prep, mlp.held_out)
-    values, *_ = feature_attributions(network, mlp.prep, mlp.held_out, baseline=baseline)
+    values = attributions(network, mlp.prep, mlp.held_out, baseline=baseline).values
     expected = per_feature(mlp.prep, (mlp.inputs().astype(np.float64) - baseline) * weights)
     np.testing.assert_allclose(values, expected, atol=1e-8)
 
 
 def test_a_baseline_of_the_wrong_width_is_refused(logistic):
     with pytest.raises(ExplanationError, match="baseline"):
-        feature_attributions(logistic.model, logistic.prep, logistic.held_out, baseline=np.zeros(3))
+        attributions(logistic.model, logistic.prep, logistic.held_out, baseline=np.zeros(3))
 
 
 def test_a_multiclass_model_is_refused(logistic):
@@ -138,7 +136,7 @@ def test_a_multiclass_model_is_refused(logistic):
     prep = copy.deepcopy(logistic.prep)
     prep.classes = ["a", "b", "c"]
     with pytest.raises(ExplanationError, match="binary"):
-        feature_attributions(model, prep, logistic.held_out, baseline=np.zeros(prep.input_width))
+        attributions(model, prep, logistic.held_out, baseline=np.zeros(prep.input_width))
 
 
 def test_a_batch_too_large_for_memory_is_split_without_changing_the_result(mlp, monkeypatch):

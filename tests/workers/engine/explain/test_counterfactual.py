@@ -3,10 +3,9 @@ import copy
 import numpy as np
 import pytest
 import torch
-from statsmodels.stats.proportion import proportion_confint
 
 from tests.workers.engine.explain.conftest import columns_of
-from workers.engine.explain.counterfactual import counterfactual_probe, wilson_interval
+from workers.engine.explain.counterfactual import counterfactual_probe
 
 
 def with_sex_weight(trained, weight):
@@ -66,9 +65,3 @@ def test_the_changed_share_is_what_rescoring_the_flipped_rows_gives(logistic):
             assert group["too_small"] is True and group["changed_share"] is None and group["interval"] is None
         else:
             assert group["changed_share"] == pytest.approx(changed[members].mean(), abs=2 / members.sum())
-
-
-@pytest.mark.parametrize(("successes", "trials"), [(0, 10), (3, 40), (37, 40), (500, 1000), (12, 12)])
-def test_the_wilson_interval_matches_statsmodels(successes, trials):
-    expected = proportion_confint(successes, trials, alpha=0.05, method="wilson")
-    assert wilson_interval(successes, trials) == pytest.approx(list(expected), abs=1e-9)

@@ -7,7 +7,7 @@ import torch
 
 from tests.workers.engine.explain.conftest import columns_of
 from workers.engine.explain._model import ExplanationError
-from workers.engine.explain.attributions import explanation_baseline, feature_attributions
+from workers.engine.explain.attributions import attributions, explanation_baseline
 from workers.engine.explain.global_ import explain_global
 from workers.engine.training.data import encode_labels
 
@@ -45,7 +45,8 @@ def test_features_are_aggregates_of_the_attributions_sorted_by_importance(mlp):
     result = explain(mlp)
     rows = mlp.held_out
     baseline = explanation_baseline(mlp.prep, rows)
-    values, names, _logits, baseline_logit = feature_attributions(mlp.model, mlp.prep, rows, baseline=baseline)
+    result_of_rows = attributions(mlp.model, mlp.prep, rows, baseline=baseline)
+    values, names, baseline_logit = result_of_rows.values, result_of_rows.features, result_of_rows.baseline_logit
     assert result["method"] == "integrated_gradients"
     assert result["rows"] == len(rows)
     assert result["baseline_logit"] == pytest.approx(baseline_logit)
@@ -67,7 +68,8 @@ def test_a_linear_model_is_explained_with_exact_shapley_values(logistic):
 def test_by_group_hides_groups_below_the_minimum_size(mlp):
     result = explain(mlp, min_group_size=40)
     rows = mlp.held_out
-    values, names, *_ = feature_attributions(mlp.model, mlp.prep, rows, baseline=explanation_baseline(mlp.prep, rows))
+    per_row = attributions(mlp.model, mlp.prep, rows, baseline=explanation_baseline(mlp.prep, rows))
+    values, names = per_row.values, per_row.features
     race = [g for g in result["by_group"] if g["attribute"] == "race"]
     counts = rows["race"].value_counts()
     assert {g["group"] for g in race} == set(counts.index)

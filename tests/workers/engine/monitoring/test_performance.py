@@ -44,11 +44,14 @@ def score_test_bounds(successes, trials):
     return low, high
 
 
-@pytest.mark.parametrize(("successes", "trials"), [(0, 10), (3, 10), (57, 200), (199, 200), (5000, 9000)])
+@pytest.mark.parametrize(
+    ("successes", "trials"), [(0, 10), (3, 10), (37, 40), (57, 200), (199, 200), (12, 12), (5000, 9000)]
+)
 def test_wilson_interval_is_where_the_score_test_does_not_reject(successes, trials):
     low, high = wilson_interval(successes, trials)
     expected_low, expected_high = score_test_bounds(successes, trials)
     assert low == pytest.approx(expected_low, abs=1e-9) and high == pytest.approx(expected_high, abs=1e-9)
+    assert (low == 0.0) == (successes == 0) and (high == 1.0) == (successes == trials)  # exact at the ends
 
 
 def test_performance_metrics_match_scikit_learn_and_cover_them():

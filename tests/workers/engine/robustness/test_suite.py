@@ -17,7 +17,7 @@ from workers.engine.robustness.gates import (
     robustness_verdict,
     validate_robustness_gates,
 )
-from workers.engine.robustness.suite import robustness_suite, robustness_suite_with_gates
+from workers.engine.robustness.suite import robustness_suite
 from workers.engine.training.data import encode_labels, transform
 from workers.engine.training.trainer import TrainingConfig, train
 
@@ -54,6 +54,13 @@ def logistic(adult):
 def logistic_suite(logistic):
     model, spec, rows, labels = logistic
     return robustness_suite(model, spec, rows, labels=labels, policy=POLICY, seed=5)
+
+
+def suite_with_gates(model, spec, rows, labels, policy):
+    """The suite with its policy's robustness gates judged, as the evaluation job puts them together."""
+    suite = robustness_suite(model, spec, rows, labels=labels, policy=policy, seed=5)
+    gates = evaluate_robustness_gates(suite, robustness_gates_of(policy))
+    return {**suite, "gates": gates, "verdict": robustness_verdict(gates)}
 
 
 def predictions(model, spec, rows):
@@ -145,7 +152,7 @@ def test_levels_named_by_robustness_gates_are_tried_and_judged(logistic):
             {"kind": "pgd", "level": 0.1, "metric": "demographic_parity_ratio", "max": 1.0},
         ],
     }
-    result = robustness_suite_with_gates(model, spec, rows, labels=labels, policy=policy, seed=5)
+    result = suite_with_gates(model, spec, rows, labels, policy)
     assert any(e["kind"] == "gaussian_noise" and e["level"] == 0.3 for e in result["perturbations"])
     # A ratio named only by a robustness gate is computed too.
     assert "demographic_parity_ratio" in result["baseline"]["fairness"]
@@ -168,7 +175,7 @@ class NoGradients:
 def test_adversarial_gates_of_a_model_without_gradients_are_unknown(logistic):
     model, spec, rows, labels = logistic
     policy = {**POLICY, "robustness_gates": [{"kind": "fgsm", "level": 0.1, "metric": "accuracy_drop", "max": 1.0}]}
-    result = robustness_suite_with_gates(NoGradients(model), spec, rows, labels=labels, policy=policy, seed=5)
+    result = suite_with_gates(NoGradients(model), spec, rows, labels, policy)
     assert {e["kind"] for e in result["perturbations"]} == {"gaussian_noise", "category_flip", "missing"}
     assert {s["kind"] for s in result["skipped"]} == {"fgsm", "pgd"}
     (gate,) = result["gates"]
@@ -191,7 +198,7 @@ class StepFunction(nn.Module):
 def test_an_attack_that_moves_nothing_judges_nothing(logistic):
     model, spec, rows, labels = logistic
     policy = {**POLICY, "robustness_gates": [{"kind": "pgd", "level": 0.25, "metric": "accuracy_drop", "max": 1.0}]}
-    result = robustness_suite_with_gates(StepFunction(model), spec, rows, labels=labels, policy=policy, seed=5)
+    result = suite_with_gates(StepFunction(model), spec, rows, labels, policy)
     attacks = [e for e in result["perturbations"] if e["kind"] in ("fgsm", "pgd")]
     assert attacks and all(e["moved_share"] == 0 and e["accuracy_drop"] == 0 for e in attacks)
     (gate,) = result["gates"]
