@@ -63,6 +63,7 @@ class Role(models.TextChoices):
     STEWARD = "steward", "Data steward"
     BOARD = "board", "Ethics board member"
     AUDITOR = "auditor", "Auditor"
+    PRIVACY = "privacy", "Privacy officer"
 
 
 class Membership(BaseModel):

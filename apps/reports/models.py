@@ -41,6 +41,9 @@ class Report(JobStateMixin, BaseModel):
         DECISION = "decision", "Ethics decision record"
         AUDIT_EXTRACT = "audit_extract", "Audit-trail extract"
         MONITORING = "monitoring", "Post-market monitoring report"
+        SUBJECT_ACCESS = "subject_access", "Data-subject access summary"
+        RIGHTS_CERTIFICATE = "rights_certificate", "Data-subject request completion certificate"
+        COMPLIANCE = "compliance", "Compliance statement"
 
     class Status(models.TextChoices):
         """The domain outcome only; whether it is queued, rendering, failed or cancelled is its job's (``state``)."""
@@ -49,7 +52,7 @@ class Report(JobStateMixin, BaseModel):
         READY = "ready", "Ready"
 
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT, related_name="reports")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
     subject_type = models.CharField(max_length=40)
     subject_id = models.CharField(max_length=64)
     subject_label = models.CharField(max_length=300)
