@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 DEMO_ENV := ATTEST_DEMO=1 DJANGO_SETTINGS_MODULE=portal.settings
+# One pytest process per core: each shares the suite's PostgreSQL (its own test database) and starts its own Redis,
+# workers and Chromium. Modules stay whole on one process (--dist loadscope) so their fixtures are built once.
+PYTEST_WORKERS ?= 2
 # Debian packages the suite and the reports need: real PostgreSQL, Redis and Chromium, Pango for WeasyPrint,
 # poppler for looking at rendered pages.
 APT_PACKAGES := postgresql redis-server chromium fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0 poppler-utils
@@ -52,7 +55,7 @@ test: system-deps install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	ATTEST_TESTING=1 DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

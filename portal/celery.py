@@ -90,6 +90,11 @@ def _configure(app: Celery) -> None:
                 "schedule": 3600.0,
                 "options": {"queue": "default", "expires": 3000},
             },
+            "resume-waiting-rights-requests": {
+                "task": "attest.default.rights_resume",
+                "schedule": 300.0,
+                "options": {"queue": "default", "expires": 280},
+            },
             "erase-expired-dataset-versions": {
                 "task": "attest.default.dataset_retention",
                 "schedule": 24 * 3600.0,

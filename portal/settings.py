@@ -55,12 +55,19 @@ INSTALLED_APPS = [
     "apps.ethics",
     "apps.reports",
     "apps.deployments",
+    "apps.rights",
+    "apps.portfolio",
+    "apps.compliance",
+    "apps.thirdparty",
+    "apps.search",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.audit.middleware.RequestIdMiddleware",
+    # Counts and times every response (route name, method, status) for /metrics: per process (apps/core/metrics.py).
+    "apps.core.metrics.RequestMetricsMiddleware",
     "apps.core.middleware.ContentSecurityPolicyMiddleware",
     # Before anything reads a body: declared size, bounded handlers, upload gate, cleanup (apps/core/uploads.py).
     "apps.core.uploads.UploadLimitMiddleware",
@@ -68,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Idle and absolute session limits enforced on the server, and the tracking rows of "your sessions".
+    "apps.accounts.sessions.SessionActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -136,6 +145,8 @@ PUBLIC_FEEDBACK_ADDRESS_LIMIT = env_int("ATTEST_PUBLIC_FEEDBACK_ADDRESS_LIMIT", 
 PUBLIC_FEEDBACK_DEPLOYMENT_LIMIT = env_int("ATTEST_PUBLIC_FEEDBACK_DEPLOYMENT_LIMIT", 200)
 # Days what a person typed (message, decision reference, contact) is kept after its feedback is closed.
 FEEDBACK_RETENTION_DAYS = env_int("ATTEST_FEEDBACK_RETENTION_DAYS", 365)
+# A data-subject access package (the person's rows, decrypted for them) is kept this long, then its key and file go.
+RIGHTS_EXPORT_RETENTION_DAYS = env_int("ATTEST_RIGHTS_EXPORT_RETENTION_DAYS", 30)
 INVITATION_DAYS = env_int("ATTEST_INVITATION_DAYS", 7)
 PASSWORD_RESET_TIMEOUT = env_int("ATTEST_PASSWORD_RESET_SECONDS", 3600)
 
@@ -198,6 +209,8 @@ MASTER_KEYS = _master_keys()
 SECURE = env_bool("ATTEST_SECURE", not (DEMO_MODE or DEBUG or env_bool("ATTEST_TESTING", False)))
 SECURE_SSL_REDIRECT = SECURE and env_bool("ATTEST_SSL_REDIRECT", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Health checks and metrics are fetched over plain http inside the container network, never through the proxy.
+SECURE_REDIRECT_EXEMPT = [r"^(livez|readyz|healthz|metrics)$"]
 SECURE_HSTS_SECONDS = env_int("ATTEST_HSTS_SECONDS", 31536000) if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
@@ -205,7 +218,13 @@ SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# The absolute limit: enforced from the time of sign-in on the server too (apps/accounts/sessions.py), not only by the
+# cookie's max-age. A session with no request for SESSION_IDLE_SECONDS ends as well.
 SESSION_COOKIE_AGE = env_int("ATTEST_SESSION_SECONDS", 8 * 3600)
+SESSION_IDLE_SECONDS = env_int("ATTEST_SESSION_IDLE_SECONDS", 30 * 60)
+# API tokens: every new token expires; the default and the longest lifetime in days.
+API_TOKEN_DEFAULT_DAYS = env_int("ATTEST_API_TOKEN_DEFAULT_DAYS", 90)
+API_TOKEN_MAX_DAYS = env_int("ATTEST_API_TOKEN_MAX_DAYS", 365)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -257,6 +276,7 @@ SPECTACULAR_SETTINGS = {
         "ConsentImportStatusEnum": "apps.consent.models.ConsentImport.Status",
         "MembershipRoleEnum": "apps.accounts.models.Role",
         "InvitationKindEnum": "apps.accounts.models.Invitation.Kind",
+        "ApiTokenScopeEnum": "apps.accounts.models.ApiToken.Scope",
         "ColumnRoleEnum": "apps.datasets.models.ColumnRole",
         "DatasetVersionStatusEnum": "apps.datasets.models.DatasetVersion.Status",
         "DatasetVersionKindEnum": "apps.datasets.models.DatasetVersion.Kind",
@@ -269,6 +289,12 @@ SPECTACULAR_SETTINGS = {
         "AnonymisationStatusEnum": "apps.datasets.models.Anonymisation.Status",
         "ReportKindEnum": "apps.reports.models.Report.Kind",
         "ReportStatusEnum": "apps.reports.models.Report.Status",
+        "SubjectRequestKindEnum": "apps.rights.models.SubjectRequest.Kind",
+        "SubjectRequestStatusEnum": "apps.rights.models.SubjectRequest.Status",
+        "ModelDecisionEnum": "apps.rights.models.ModelDecision.Decision",
+        "ThirdPartyModelKindEnum": "apps.thirdparty.models.ThirdPartyModel.Kind",
+        "ThirdPartyModelStatusEnum": "apps.thirdparty.models.ThirdPartyModel.Status",
+        "SearchKindEnum": "apps.search.selectors.KIND_CHOICES",
     },
 }
 
@@ -299,12 +325,34 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 ALERT_WEBHOOK_ALLOW_LOOPBACK_HTTP = False
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ATTEST_ALERT_WEBHOOK_TIMEOUT_SECONDS", 5)
 
+# --- Operations (apps/core/health.py, apps/core/metrics.py) ---
+# /metrics answers a bearer token equal to ATTEST_METRICS_TOKEN, or a client inside ATTEST_METRICS_ALLOWED_NETWORKS
+# (addresses or networks; the client address is read as for sign-in throttling). Neither is set by default outside
+# the demo, so production exposes no metrics until an operator chooses how.
+METRICS_TOKEN = env_str("ATTEST_METRICS_TOKEN", "") or ""
+METRICS_ALLOWED_NETWORKS = env_list(
+    "ATTEST_METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"] if (DEMO_MODE or DEBUG) else []
+)
+# "json": one JSON object per line with the request id (for log collectors); "text": for people reading a terminal.
+LOG_FORMAT = env_str(
+    "ATTEST_LOG_FORMAT", "text" if (DEMO_MODE or DEBUG or env_bool("ATTEST_TESTING", False)) else "json"
+)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "apps.audit.middleware.RequestIdLogFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "apps.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # WeasyPrint logs each layout step at INFO, and pyHanko the chain search it tries first for self-signed
     # certificates: keep the problems only.

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from apps.core import health
 from apps.core import views as core_views
 
 api_v1 = [
@@ -17,11 +18,19 @@ api_v1 = [
     path("", include("apps.ethics.api.urls")),
     path("", include("apps.reports.api.urls")),
     path("", include("apps.deployments.api.urls")),
+    path("", include("apps.rights.api.urls")),
+    path("", include("apps.portfolio.api.urls")),
+    path("", include("apps.thirdparty.api.urls")),
+    path("", include("apps.search.api.urls")),
+    path("", include("apps.compliance.api.urls")),
 ]
 
 urlpatterns = [
     path("", core_views.dashboard, name="dashboard"),
-    path("healthz", core_views.healthz, name="healthz"),
+    path("livez", health.livez, name="livez"),
+    path("readyz", health.readyz, name="readyz"),
+    path("healthz", health.readyz, name="healthz"),  # the older name of the readiness check
+    path("metrics", health.metrics, name="metrics"),
     path("accounts/", include("apps.accounts.urls")),
     path("audit/", include("apps.audit.urls")),
     path("jobs/", include("apps.jobs.urls")),
@@ -34,7 +43,12 @@ urlpatterns = [
     path("modelcards/", include("apps.modelcards.urls")),
     path("reports/", include("apps.reports.urls")),
     path("deployments/", include("apps.deployments.urls")),
+    path("portfolio/", include("apps.portfolio.urls")),
+    path("compliance/", include("apps.compliance.urls")),
     path("public/", include("apps.deployments.public_urls")),
+    path("rights/", include("apps.rights.urls")),
+    path("third-party/", include("apps.thirdparty.urls")),
+    path("search/", include("apps.search.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -26,6 +26,9 @@ MITIGATION = "attest.gpu.mitigation"
 ROW_EXPLANATION = "attest.gpu.row_explanation"
 ALERT_WEBHOOK = "attest.default.alert_webhook"
 FEEDBACK_RETENTION = "attest.default.feedback_retention"
+RIGHTS_TRACE = "attest.default.rights_trace"
+RIGHTS_EXECUTE = "attest.default.rights_execute"
+RIGHTS_RESUME = "attest.default.rights_resume"
 
 JOB_TASKS = (
     DIAGNOSTICS,
@@ -44,4 +47,6 @@ JOB_TASKS = (
     MITIGATION,
     ROW_EXPLANATION,
     ALERT_WEBHOOK,
+    RIGHTS_TRACE,
+    RIGHTS_EXECUTE,
 )

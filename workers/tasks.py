@@ -40,10 +40,14 @@ def reap_expired_jobs() -> dict[str, int]:
 
 @shared_task(name=task_names.DATASET_RETENTION, expires=3600)
 def dataset_retention() -> list[str]:
-    """Beat, daily: erase dataset versions past their retention date (their data keys are destroyed)."""
+    """Beat, daily: erase dataset versions past their retention date (their data keys are destroyed), and access
+    exports of data-subject requests past their expiry."""
     from apps.datasets.services import dataset_version_erase_expired
+    from apps.rights.exports import export_packages_erase_expired
 
-    return dataset_version_erase_expired()
+    erased = dataset_version_erase_expired()
+    export_packages_erase_expired()
+    return erased
 
 
 @shared_task(name=task_names.FEEDBACK_RETENTION, expires=3600)
@@ -78,3 +82,11 @@ def monitoring_tick() -> dict[str, object]:
     from apps.deployments.services import monitoring_tick as tick
 
     return tick()
+
+
+@shared_task(name=task_names.RIGHTS_RESUME, expires=280)
+def rights_resume() -> int:
+    """Beat, every five minutes: data-subject requests that waited for a training run go on once it has ended."""
+    from apps.rights.services import subject_requests_resume_waiting
+
+    return subject_requests_resume_waiting()

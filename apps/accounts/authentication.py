@@ -6,9 +6,10 @@ import hashlib
 from datetime import timedelta
 
 from django.utils import timezone
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from apps.accounts.models import ApiToken
+from apps.core.errors import AttestError
 
 TOKEN_PREFIX = "atk_"  # noqa: S105 - a public marker, not a secret
 
@@ -37,6 +38,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is deactivated.")
+        if token.scope == ApiToken.Scope.READ and request.method not in permissions.SAFE_METHODS:
+            # Refused before any view runs, so no endpoint can forget the check.
+            raise AttestError(
+                "token_read_only",
+                "This token is read only: it cannot change anything.",
+                {"scope": token.scope},
+                status=403,
+            )
         # Write last-use at most once a minute: a busy client should not turn every read into a write.
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -9,8 +10,9 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import timezone
 
-from apps.accounts.models import Role, User
+from apps.accounts.models import ApiToken, Role, User
 from apps.accounts.services import login_lockout_record
 from apps.accounts.throttling import (
     ThrottleKey,
@@ -145,4 +147,25 @@ class AuditorInviteForm(forms.Form):
 
 class TokenCreateForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What will use it, e.g. 'CI pipeline'.")
-    expires_at = forms.DateField(label="Expires on", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    scope = forms.ChoiceField(
+        label="Access",
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ,
+        help_text="Read only tokens can list and download; they are refused for anything that changes data.",
+    )
+    expires_at = forms.DateField(
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Required; at most a year from today.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        today = timezone.localdate()
+        self.fields["expires_at"].initial = today + timedelta(days=settings.API_TOKEN_DEFAULT_DAYS)
+        self.fields["expires_at"].widget.attrs.update(
+            {
+                "min": (today + timedelta(days=1)).isoformat(),
+                "max": (today + timedelta(days=settings.API_TOKEN_MAX_DAYS)).isoformat(),
+            }
+        )

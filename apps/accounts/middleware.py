@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -21,7 +21,16 @@ SESSION_KEY = "attest_organisation_id"
 # Pages that work without an organisation: signing in and out, the chooser itself, passwords, invitations, tokens,
 # the API (each call names its organisation), static files, and the public pages of deployments (people affected by a
 # decision, who may happen to be signed in).
-NO_ORGANISATION_NEEDED = ("/accounts/", "/api/", "/static/", "/healthz", "/public/")
+NO_ORGANISATION_NEEDED = ("/accounts/", "/api/", "/static/", "/healthz", "/livez", "/readyz", "/metrics", "/public/")
+
+
+def organisation_or_404(request: HttpRequest) -> Organisation:
+    """The organisation the request acts in (set by ``CurrentOrganisationMiddleware``); a page that needs one and has
+    none answers 404."""
+    organisation = getattr(request, "organisation", None)
+    if organisation is None:
+        raise Http404
+    return organisation
 
 
 class CurrentOrganisationMiddleware:

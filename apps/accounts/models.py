@@ -109,8 +109,17 @@ class ApiToken(BaseModel):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, db_index=True, help_text="First characters, to recognise a token.")
     key_hash = models.CharField(max_length=64, unique=True)
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        READ_WRITE = "read_write", "Read and write"
+
+    # Tokens made before scopes existed could write: they keep that (the migration's default), new ones choose.
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.READ_WRITE)
     last_used_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Required for new tokens; older ones may lack it."
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -118,6 +127,25 @@ class ApiToken(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}...)"
+
+
+class UserSession(BaseModel):
+    """A signed-in browser session as its owner sees it: known by the sha256 of Django's session key, never the key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tracked_sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    device = models.CharField(max_length=80, blank=True, help_text="Browser and system, e.g. 'Firefox on Linux'.")
+    network = models.CharField(
+        max_length=48, blank=True, help_text="The client address truncated to its network (IPv4 /24, IPv6 /48)."
+    )
+    signed_in_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.device or 'an unknown device'}"
 
 
 class AttemptCounter(models.Model):

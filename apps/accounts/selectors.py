@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from apps.accounts.models import AuditorGrant, Invitation, Membership, Organisation, Role, User
+from apps.accounts.models import AuditorGrant, Invitation, Membership, Organisation, Role, User, UserSession
 
 
 def _active_grants(user: User) -> QuerySet[AuditorGrant]:
@@ -74,3 +76,14 @@ def invitation_by_token(raw: str | None) -> Invitation | None:
         .filter(token_hash=invitation_token_hash(raw))
         .first()
     )
+
+
+def sessions_of(user: User) -> QuerySet[UserSession]:
+    """The person's sessions still within both limits (rows of sessions that ended by timing out are left out)."""
+    now = timezone.now()
+    return UserSession.objects.filter(
+        user=user,
+        signed_in_at__gt=now - timedelta(seconds=settings.SESSION_COOKIE_AGE),
+        # The stored last-seen lags activity by up to a minute (apps/accounts/sessions.py).
+        last_seen_at__gt=now - timedelta(seconds=settings.SESSION_IDLE_SECONDS + 60),
+    ).order_by("-last_seen_at")

@@ -24,9 +24,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.authentication import TOKEN_PREFIX, hash_token
-from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, Role, User
+from apps.accounts.models import (
+    ApiToken,
+    AuditorGrant,
+    Invitation,
+    Membership,
+    Organisation,
+    Role,
+    User,
+    UserSession,
+)
 from apps.accounts.permissions import can
 from apps.accounts.selectors import invitation_token_hash, roles_in
+from apps.accounts.sessions import delete_django_sessions
 from apps.audit.services import audit_record
 from apps.core.errors import AttestError, InvalidState, NotFound, PermissionDenied, ValidationFailed
 
@@ -236,24 +246,40 @@ def auditor_grant_revoke(*, actor: User | None, grant: AuditorGrant) -> AuditorG
     return grant
 
 
-def api_token_create(*, actor: User, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
-    """Create a token for the actor; returns it with its secret, which is never stored or shown again."""
+def api_token_create(
+    *, actor: User, name: str, expires_at: datetime | None = None, scope: str = ApiToken.Scope.READ_WRITE
+) -> tuple[ApiToken, str]:
+    """Create a token for the actor; returns it with its secret, which is never stored or shown again.
+
+    Every token expires: ``API_TOKEN_DEFAULT_DAYS`` from now unless a date is chosen, at most ``API_TOKEN_MAX_DAYS``.
+    """
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("Name the token after what uses it.", {"name": ["This field is required."]})
-    if expires_at is not None and expires_at <= timezone.now():
+    if scope not in ApiToken.Scope.values:
+        raise ValidationFailed("Choose read only or read and write.", {"scope": [f"one of {ApiToken.Scope.values}"]})
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = now + timedelta(days=settings.API_TOKEN_DEFAULT_DAYS)
+    if expires_at <= now:
         raise ValidationFailed("The expiry must be in the future.", {"expires_at": ["in the past"]})
+    if expires_at > now + timedelta(days=settings.API_TOKEN_MAX_DAYS, hours=24):
+        # A day of slack: a date picked in the form means the end of that day.
+        raise ValidationFailed(
+            f"A token lasts at most {settings.API_TOKEN_MAX_DAYS} days.",
+            {"expires_at": [f"at most {settings.API_TOKEN_MAX_DAYS} days from now"]},
+        )
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=actor, name=name[:100], prefix=raw[:12], key_hash=hash_token(raw), expires_at=expires_at
+            user=actor, name=name[:100], prefix=raw[:12], key_hash=hash_token(raw), expires_at=expires_at, scope=scope
         )
         security_event_record(
             actor=actor,
             subject=actor,
             action="api_token.create",
             target=token,
-            after={"name": token.name, "prefix": token.prefix, "expires_at": expires_at},
+            after={"name": token.name, "prefix": token.prefix, "expires_at": expires_at, "scope": scope},
         )
     return token, raw
 
@@ -490,3 +516,44 @@ def invitation_accept(
             },
         )
     return person
+
+
+def _sessions_end(*, actor: User, subject: User, rows: list[UserSession], action: str, after: dict[str, Any]) -> int:
+    """Delete the tracking rows and the Django sessions behind them (the next request of each is anonymous)."""
+    hashes = {row.key_hash for row in rows}
+    with transaction.atomic():
+        UserSession.objects.filter(key_hash__in=hashes).delete()
+        ended = delete_django_sessions(hashes)
+        # Digests of the session keys' hashes only: no device, address or key reaches the never-erased log.
+        security_event_record(
+            actor=actor,
+            subject=subject,
+            action=action,
+            target=subject,
+            after={**after, "sessions": len(rows), "ended": ended, "key_digests": sorted(h[:16] for h in hashes)},
+        )
+    return len(rows)
+
+
+def user_session_revoke(*, actor: User, user_session: UserSession) -> int:
+    """The person ends one of their own sessions (any device, this one included)."""
+    if user_session.user_id != actor.id:
+        raise NotFound()
+    return _sessions_end(actor=actor, subject=actor, rows=[user_session], action="session.revoke", after={})
+
+
+def user_sessions_revoke_others(*, actor: User, current_key_hash: str) -> int:
+    """The person ends every session but the one they are using."""
+    rows = list(UserSession.objects.filter(user=actor).exclude(key_hash=current_key_hash))
+    return _sessions_end(actor=actor, subject=actor, rows=rows, action="session.revoke_others", after={})
+
+
+def member_sessions_revoke(*, actor: User, organisation: Organisation, member: User) -> int:
+    """An org admin signs a member out everywhere (a lost laptop, a departure); the member signs in again."""
+    _require_admin(actor, organisation, "end a member's sessions")
+    if not roles_in(member, organisation):
+        raise NotFound()
+    rows = list(UserSession.objects.filter(user=member))
+    return _sessions_end(
+        actor=actor, subject=member, rows=rows, action="session.revoke_member", after={"username": member.username}
+    )

@@ -8,7 +8,8 @@ from apps.accounts import views
 app_name = "accounts"
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("sessions/", views.sessions, name="sessions"),
     path("organisation/", views.choose_organisation, name="switch_organisation"),
     path("members/", views.members, name="members"),
     path("tokens/", views.tokens, name="tokens"),

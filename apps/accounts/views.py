@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -29,9 +30,16 @@ from apps.accounts.forms import (
     TokenCreateForm,
 )
 from apps.accounts.middleware import SESSION_KEY
-from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Role
+from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Role, User, UserSession
 from apps.accounts.permissions import can
-from apps.accounts.selectors import invitation_by_token, organisation_members, organisations_visible_to, roles_in
+from apps.accounts.selectors import (
+    invitation_by_token,
+    organisation_members,
+    organisations_visible_to,
+    roles_in,
+    sessions_of,
+)
+from apps.accounts.sessions import SIGNED_OUT_REASON, session_key_hash, session_started, signed_out_message
 from apps.accounts.throttling import attempt_succeeded, client_address, throttle_keys
 from apps.core.errors import AttestError
 from apps.core.forms import add_service_errors
@@ -45,11 +53,26 @@ class LoginView(auth_views.LoginView):
     form_class = ThrottledAuthenticationForm
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        # Read once: why the previous session ended (idle or absolute limit), set by SessionActivityMiddleware.
+        reason = self.request.session.pop(SIGNED_OUT_REASON, None) if hasattr(self.request, "session") else None
+        return {**super().get_context_data(**kwargs), "signed_out_message": signed_out_message(reason)}
+
     def form_valid(self, form: ThrottledAuthenticationForm) -> HttpResponse:
         auth_login(self.request, form.get_user())
         # Never carry an organisation over a sign-in: a person with several chooses (CurrentOrganisationMiddleware).
         self.request.session.pop(SESSION_KEY, None)
+        session_started(self.request, form.get_user())
         return HttpResponseRedirect(self.get_success_url())
+
+
+class LogoutView(auth_views.LogoutView):
+    """Signing out deletes the session (Django) and its row in the person's list of sessions."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.session.session_key:
+            UserSession.objects.filter(key_hash=session_key_hash(request.session.session_key)).delete()
+        return super().post(request, *args, **kwargs)
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -225,6 +248,14 @@ def members(request: HttpRequest) -> HttpResponse:
                 services.membership_remove(actor=request.user, membership=membership)
                 messages.success(request, "Role removed.")
                 return redirect("accounts:members")
+            elif action == "end_sessions":
+                member = get_object_or_404(User, id=request.POST.get("user"))
+                ended = services.member_sessions_revoke(actor=request.user, organisation=organisation, member=member)
+                if member == request.user:  # an admin who ended their own sessions, this one included
+                    auth_logout(request)
+                    return redirect("accounts:login")
+                messages.success(request, f"{member} was signed out of {ended} session(s).")
+                return redirect("accounts:members")
             elif action == "revoke":
                 grant = get_object_or_404(AuditorGrant, id=request.POST.get("grant"), organisation=organisation)
                 services.auditor_grant_revoke(actor=request.user, grant=grant)
@@ -281,6 +312,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
                     actor=request.user,
                     name=form.cleaned_data["name"],
                     expires_at=_end_of_day(form.cleaned_data["expires_at"]),
+                    scope=form.cleaned_data["scope"],
                 )
             except AttestError as exc:
                 add_service_errors(request, form, exc)
@@ -293,5 +325,35 @@ def tokens(request: HttpRequest) -> HttpResponse:
             "form": form,
             "secret": secret,
             "tokens": ApiToken.objects.filter(user=request.user),
+        },
+    )
+
+
+@never_cache
+@login_required
+def sessions(request: HttpRequest) -> HttpResponse:
+    """The person's signed-in sessions, with this one marked; end any one, or every other."""
+    current = session_key_hash(request.session.session_key or "")
+    if request.method == "POST":
+        if request.POST.get("action") == "end_others":
+            ended = services.user_sessions_revoke_others(actor=request.user, current_key_hash=current)
+            messages.success(request, f"Signed out of {ended} other session(s).")
+            return redirect("accounts:sessions")
+        row = get_object_or_404(UserSession, id=request.POST.get("session"), user=request.user)
+        services.user_session_revoke(actor=request.user, user_session=row)
+        if row.key_hash == current:
+            # Its row is gone already; flushing keeps the end of this request from saving into a deleted session.
+            auth_logout(request)
+            return redirect("accounts:login")
+        messages.success(request, "Session ended.")
+        return redirect("accounts:sessions")
+    return render(
+        request,
+        "accounts/sessions.html",
+        {
+            "rows": sessions_of(request.user),
+            "current": current,
+            "idle_minutes": settings.SESSION_IDLE_SECONDS // 60,
+            "absolute_hours": settings.SESSION_COOKIE_AGE / 3600,
         },
     )

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.log import log_response
 
 from apps.audit.context import current_request_id, new_request_id
 
@@ -24,6 +25,10 @@ class RequestIdMiddleware:
         token = current_request_id.set(request_id)
         try:
             response = self.get_response(request)
+            if response.status_code >= 400:
+                # Django logs error responses ("Not Found: /x") after the whole middleware chain, when this id is
+                # gone; logging them here, with Django's own words, marks them logged so that line carries the id.
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         finally:
             current_request_id.reset(token)
         response["X-Request-ID"] = request_id

@@ -787,3 +787,57 @@ def contribution_chart(items: list[tuple[str, float]], *, title: str, unit: str 
         f"{label}: {'raises' if value >= 0 else 'lowers'} by {abs(value):.3f} {unit}" for label, value in items
     )
     return _svg(width, height, title, desc, body)
+
+
+def heat_map(
+    counts: list[list[int]],
+    *,
+    title: str,
+    row_labels: list[str],
+    column_labels: list[str],
+    row_axis: str,
+    column_axis: str,
+    bands: list[list[str]] | None = None,
+    width: int = 560,
+) -> str:
+    """A grid of counts (``counts[row][column]``, the first row drawn at the top), each cell shaded by its band
+    ("low", "medium", "high", "very_high") and labelled with its count, so nothing depends on colour alone."""
+    band_fill = {"low": "#e3f1e4", "medium": "#fff3c4", "high": "#fbd5b5", "very_high": "#f3b7b9"}
+    label_width, top, cell_h = 120, 34, 40
+    columns = max(len(column_labels), 1)
+    cell_w = (width - label_width - 10) / columns
+    height = top + cell_h * len(row_labels) + 44
+    body = [f'<text x="0" y="16" font-weight="bold">{escape(title)}</text>']
+    parts = []
+    for r, row_label in enumerate(row_labels):
+        y = top + r * cell_h
+        body.append(
+            f'<text x="{label_width - 8}" y="{y + cell_h / 2 + 4:.1f}" text-anchor="end">{escape(row_label)}</text>'
+        )
+        for c, column_label in enumerate(column_labels):
+            x = label_width + c * cell_w
+            value = counts[r][c] if r < len(counts) and c < len(counts[r]) else 0
+            band = bands[r][c] if bands else "low"
+            band_note = f" ({escape(band.replace('_', ' '))} band)" if bands else ""
+            body.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{cell_w - 2:.1f}" height="{cell_h - 2}" '
+                f'fill="{band_fill.get(band, "#eeeeee")}" stroke="#8a8a8a" stroke-width="0.5">'
+                f"<title>{escape(row_axis)} {escape(row_label)}, {escape(column_axis)} {escape(column_label)}: "
+                f"{value}{band_note}</title></rect>"
+            )
+            weight = ' font-weight="bold"' if value else ""
+            body.append(
+                f'<text x="{x + cell_w / 2 - 1:.1f}" y="{y + cell_h / 2 + 5:.1f}" text-anchor="middle" '
+                f'font-size="14"{weight}>{value}</text>'
+            )
+            if value:
+                parts.append(f"{row_label} {row_axis.lower()} and {column_label} {column_axis.lower()}: {value}")
+    for c, column_label in enumerate(column_labels):
+        x = label_width + c * cell_w + cell_w / 2 - 1
+        body.append(f'<text x="{x:.1f}" y="{height - 24}" text-anchor="middle">{escape(column_label)}</text>')
+    body.append(
+        f'<text x="{label_width + (width - label_width) / 2:.1f}" y="{height - 6}" text-anchor="middle" '
+        f'font-style="italic">{escape(column_axis)}</text>'
+    )
+    desc = f"Rows: {row_axis}; columns: {column_axis}. " + ("; ".join(parts) if parts else "No entries.")
+    return _svg(width, height, title, desc, body)

@@ -34,8 +34,9 @@ ROLE_HEADINGS = {
     Role.STEWARD: "Data steward dashboard",
     Role.BOARD: "Ethics board dashboard",
     Role.AUDITOR: "Auditor dashboard",
+    Role.PRIVACY: "Privacy officer dashboard",
 }
-ROLE_ORDER = [Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD, Role.AUDITOR]
+ROLE_ORDER = [Role.PRIVACY, Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD, Role.AUDITOR]
 
 
 def card(role: str, order: int = 100) -> Callable[[CardFunction], CardFunction]:

@@ -66,6 +66,138 @@ def seed_demo_content(organisation: Organisation, out: Any) -> None:
     if not Report.objects.filter(organisation=organisation).exists():
         _seed_reports(organisation)
         out.write("Issued signed reports: model card, Annex IV, datasheet, DPIA, Art. 30, decision record, audit.")
+    from apps.portfolio.models import Risk
+
+    if not Risk.objects.filter(organisation=organisation).exists():
+        _seed_risks(organisation)
+        out.write("Recorded two risks directly in the risk register (beside the DPIA's), one past its review date.")
+    from apps.thirdparty.models import ThirdPartyModel
+
+    if not ThirdPartyModel.objects.filter(organisation=organisation).exists():
+        _seed_third_party(organisation)
+        out.write("Recorded a hosted language model that drafts decision letters, with its documentation's sha256.")
+    from apps.compliance.models import Confirmation
+
+    if not Confirmation.objects.filter(organisation=organisation).exists():
+        confirmed = _seed_compliance(organisation)
+        out.write(
+            f"Confirmed {confirmed} AI Act, GDPR and ISO 42001 requirements on the evidence Attest holds, linked a "
+            "procedure by hand, and issued the signed AI Act compliance statement."
+        )
+    from apps.rights.models import SubjectRequest
+
+    if not SubjectRequest.objects.filter(organisation=organisation).exists():
+        _seed_rights(organisation)
+        out.write(
+            "The privacy officer completed an erasure for an applicant who had refused consent (the raw upload "
+            "replaced by a version without their row, its file and key destroyed, a signed certificate) and has an "
+            "open, traced access request for A-00101."
+        )
+
+
+DEMO_VENDOR_DOCUMENTATION = (
+    b"Quill 2026-09 system card (supplier's documentation as received): intended uses, evaluation summary, "
+    b"known limitations, data handling under the data-processing agreement.\n"
+)
+
+
+def _seed_third_party(organisation: Organisation) -> None:
+    """A second, limited-risk use case that relies on a supplier's hosted language model (Attest deploys, not
+    provides, that system): the model, its terms and the sha256 of the documentation received."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.thirdparty.services import thirdparty_record_documentation, thirdparty_register
+    from apps.usecases.models import UseCase
+    from apps.usecases.services import usecase_create
+
+    owner = _user("owner")
+    main = UseCase.objects.filter(organisation=organisation).order_by("created_at").first()
+    usecase = usecase_create(
+        actor=owner,
+        organisation=organisation,
+        data={
+            "title": "Decision letter drafting",
+            "purpose": main.purpose if main else (organisation.processing_purposes or ["Benefit decisions"])[0],
+            "description": "A hosted language model drafts the letter that explains a benefit decision; the "
+            "caseworker edits, checks and signs every letter.",
+            "lawful_basis": main.lawful_basis if main else "public_task",
+            "data_subject_categories": ["Applicants"],
+            "personal_data_categories": ["Name", "Decision and its reasons"],
+            "recipients": ["Caseworkers", "The language model's supplier (processor)"],
+            "retention": "Drafts deleted after 30 days; the signed letter stays in the case file.",
+            "security_measures": "Pseudonymised prompts; EU-hosted endpoint; no training on inputs (contract).",
+            "risk_tier": "limited",
+            "risk_justification": "Generates text people read (Art. 50); no decision is taken by the model.",
+            "affected_groups": ["Applicants"],
+            "automated_decisions": False,
+            "ai_act_role": "deployer",
+        },
+    )
+    model = thirdparty_register(
+        actor=owner,
+        usecase=usecase,
+        data={
+            "supplier": "Northwind Language Systems",
+            "name": "Quill hosted language model",
+            "version": "2026-09",
+            "kind": "foundation",
+            "intended_use": "Drafting decision letters in plain language from the decision's reasons. Not used to "
+            "decide, score or rank applicants.",
+            "licence": "Commercial API terms of service",
+            "data_location": "EU (Frankfurt region)",
+            "contractual_terms": "Data-processing agreement signed; inputs and outputs not used for training; "
+            "deleted after 30 days; sub-processors listed in annex 3.",
+            "review_due_on": timezone.localdate() + timedelta(days=180),
+        },
+    )
+    thirdparty_record_documentation(
+        actor=owner, model=model, content=DEMO_VENDOR_DOCUMENTATION, file_name="quill-2026-09-system-card.pdf"
+    )
+
+
+def _seed_risks(organisation: Organisation) -> None:
+    """Two risks the DPIAs do not hold: an organisational one and one of the deployed system, whose review is late so
+    the register and the dashboard show an overdue review."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.portfolio.services import risk_create
+    from apps.usecases.models import UseCase
+
+    admin, owner = _user("admin"), _user("owner")
+    today = timezone.localdate()
+    risk_create(
+        actor=admin,
+        organisation=organisation,
+        data={
+            "title": "Too few people can explain the models to affected applicants",
+            "description": "Only two caseworkers are trained to read the model's explanations and counterfactuals.",
+            "likelihood": 3,
+            "severity": 3,
+            "treatment": "mitigate",
+            "treatment_plan": "Train the appeals team on the explanation pages before the next quarter.",
+            "review_on": today + timedelta(days=60),
+        },
+    )
+    deployed = UseCase.objects.filter(organisation=organisation).order_by("reference").first()
+    risk_create(
+        actor=owner,
+        organisation=organisation,
+        data={
+            "title": "Upstream form change shifts the hours-per-week distribution",
+            "description": "The case system's intake form may change without notice to the model's owners.",
+            "likelihood": 4,
+            "severity": 3,
+            "owner": owner,
+            "treatment": "mitigate",
+            "treatment_plan": "Drift monitoring on hours per week; change notices from the case-system team.",
+            "review_on": today - timedelta(days=3),
+            "usecase": deployed,
+        },
+    )
 
 
 def _seed_usecases(organisation: Organisation) -> None:
@@ -163,6 +295,10 @@ def _seed_usecases(organisation: Organisation) -> None:
         "annex_iii_area": "5",
         "risk_justification": "Evaluates eligibility for public assistance benefits (Annex III point 5(a)).",
         "affected_groups": ["Applicants by sex", "Applicants by race", "Older applicants"],
+        # Caseworkers decide; the model only sorts the queue, so no decision is solely automated (GDPR Art. 22). The
+        # organisation builds the model and uses it itself: provider and deployer under the AI Act.
+        "automated_decisions": False,
+        "ai_act_role": "both",
         "dpia": dpia,
         "fairness_policy": {
             "sensitive_attributes": ["sex", "race"],
@@ -332,6 +468,37 @@ def _request_deployment_review(organisation: Organisation) -> None:
             "read by a caseworker, and the gates are re-checked monthly on fresh data.",
             expires_on=timezone.localdate() + timedelta(days=90),
         )
+
+
+def _seed_compliance(organisation: Organisation) -> int:
+    """The compliance officer's first pass over the seeded system: every applicable requirement for which Attest
+    already holds evidence is confirmed, one procedure is linked by hand, and the AI Act statement is signed."""
+    from apps.compliance.selectors import requirement_statuses
+    from apps.compliance.services import compliance_statement_request, evidence_link_add, requirement_confirm
+    from apps.jobs.runner import job_run_inline
+    from apps.usecases.models import UseCase
+
+    admin = _user("admin")
+    usecase = UseCase.objects.filter(organisation=organisation, status__in=("approved", "in_production")).first()
+    if usecase is None:
+        return 0
+    evidence_link_add(
+        actor=admin,
+        usecase=usecase,
+        framework_key="gdpr",
+        requirement_code="GDPR-16",
+        label="Rectification procedure for benefit applicants (intranet)",
+        url="https://intranet.example.org/procedures/rectification",
+    )
+    confirmed = 0
+    for key in ("eu-ai-act", "gdpr", "iso-42001"):
+        for status in requirement_statuses(usecase, key):
+            if status.status == "partly" and status.evidence:
+                requirement_confirm(actor=admin, usecase=usecase, framework_key=key, requirement_code=status.code)
+                confirmed += 1
+    report = compliance_statement_request(actor=admin, usecase=usecase, framework_key="eu-ai-act")
+    _run(job_run_inline, report.job)
+    return confirmed
 
 
 def _seed_reports(organisation: Organisation) -> None:
@@ -741,6 +908,72 @@ def _seed_mitigation(organisation: Organisation) -> None:
     _run(job_run_inline, run.job)
     candidate = ModelVersion.objects.get(training_run=run)
     _run(job_run_inline, Evaluation.objects.get(model_version=candidate).job)
+
+
+def _demo_refuser(organisation: Organisation) -> str:
+    """The first applicant who refused consent. Their rows are in the raw upload only (preparation dropped them), so
+    erasing them replaces the raw version and leaves the prepared version the demo's models were trained and are
+    evaluated on intact; erasing someone in the training rows would destroy that version's file, and the models could
+    no longer be re-evaluated or explained in the demo (which is what erasure means, but not what a demo is for)."""
+    from apps.consent.models import ConsentRecord
+    from apps.consent.services import pseudonym_secret
+    from workers.engine.consent import pseudonymise
+
+    refused = set(
+        ConsentRecord.objects.filter(organisation=organisation, status="refused").values_list(
+            "subject__pseudonym", flat=True
+        )
+    )
+    secret = pseudonym_secret(organisation)
+    return next(
+        identifier
+        for identifier in (f"A-{row:05d}" for row in range(1, 32562))
+        if pseudonymise(identifier, secret) in refused
+    )
+
+
+def _seed_rights(organisation: Organisation) -> None:
+    """Last, because the erasure replaces the raw version the steps above started from: one erasure completed through
+    the officer's services and jobs, with its certificate, and one open access request, traced."""
+    from apps.jobs.runner import job_run_inline
+    from apps.rights.services import subject_request_decide, subject_request_execute, subject_request_register
+    from apps.rights.trace import is_private
+    from apps.training.models import ModelVersion
+
+    officer = _user("privacy")
+    erasure = subject_request_register(
+        actor=officer,
+        organisation=organisation,
+        kind="erasure",
+        identifier=_demo_refuser(organisation),
+        identity_verification="Signed letter checked against the application file on record.",
+        assignee=officer,
+    )
+    _run(job_run_inline, erasure.trace_job)
+    erasure.refresh_from_db()
+    for entry in erasure.trace["models"]:
+        model = ModelVersion.objects.get(pk=entry["model_version_id"])
+        subject_request_decide(
+            actor=officer,
+            request=erasure,
+            model_version=model,
+            decision="keep_dp" if is_private(model) else "retrain",
+        )
+    _run(job_run_inline, subject_request_execute(actor=officer, request=erasure))
+    erasure.refresh_from_db()
+    if erasure.status != "completed":
+        raise RuntimeError(f"demo seed: the erasure did not complete: {erasure.waiting_reason or erasure.failure}")
+    for report in (erasure.certificate, erasure.access_report):
+        if report is not None:
+            _run(job_run_inline, report.job)
+    access = subject_request_register(
+        actor=officer,
+        organisation=organisation,
+        kind="access",
+        identifier="A-00101",
+        identity_verification="Passport seen at the service counter.",
+    )
+    _run(job_run_inline, access.trace_job)
 
 
 def _run(run_inline: Any, job: Any) -> Any:

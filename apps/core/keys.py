@@ -7,6 +7,7 @@ the old one (``manage.py rotate_master_key``).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -35,3 +36,16 @@ def unwrap_secret(wrapped: str) -> bytes:
 def rewrap_secret(wrapped: str) -> str:
     """Re-encrypt under the first (newest) master key."""
     return master_fernet().rotate(wrapped.encode("ascii")).decode("ascii")
+
+
+def wrapped_secret_fields() -> list[tuple[Any, str]]:
+    """(model, field name) of every stored secret wrapped by the master key: concrete fields named ``wrapped_*``."""
+    from django.apps import apps
+
+    return [
+        (model, field.name)
+        for model in apps.get_models()
+        if not model._meta.proxy
+        for field in model._meta.concrete_fields
+        if field.name.startswith("wrapped_")
+    ]

@@ -1,9 +1,8 @@
-"""Cross-app pages: the dashboard, the health check and error pages."""
+"""Cross-app pages: the dashboard and error pages (health checks and metrics: apps/core/health.py)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
@@ -13,12 +12,6 @@ from apps.core.dashboard import dashboard_context
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "core/dashboard.html", dashboard_context(request))
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
 
 
 def _wants_json(request: HttpRequest) -> bool:

@@ -49,6 +49,9 @@ class DatasetVersion(BaseModel):
         PROFILING = "profiling", "Profiling"
         READY = "ready", "Ready"
         ERASED = "erased", "Erased (retention expired)"
+        # A data-subject request (erasure, rectification) made a new version without / with corrected rows; this
+        # one's file and key are destroyed, its hashes remain (``replaced_by``).
+        REPLACED = "replaced", "Replaced (data-subject request)"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
@@ -79,6 +82,14 @@ class DatasetVersion(BaseModel):
     consent_snapshot_hash = models.CharField(max_length=64, blank=True)
     consent_as_of = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The encrypted index of subject pseudonyms -> row positions (apps/datasets/subjects.py), stored beside the file
+    # under the same data key: destroying the key destroys the index too.
+    subject_index_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of the index plaintext.")
+    subject_index_column = models.CharField(max_length=200, blank=True, help_text="The column it was built from.")
+    subject_index_rows = models.PositiveBigIntegerField(null=True, blank=True, help_text="Rows with a subject.")
+    replaced_by = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="Status replaced."
+    )
 
     class Meta:
         ordering = ["dataset", "-number"]

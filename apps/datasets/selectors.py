@@ -29,7 +29,10 @@ def lineage(dataset: Dataset) -> list[dict[str, Any]]:
 
 def version_coverage(version: DatasetVersion) -> dict[str, Any] | None:
     """Consent coverage of a version's rows for its use case's purpose, now (None without a subject key)."""
-    if not version.subject_key_column or version.status == DatasetVersion.Status.ERASED:
+    if not version.subject_key_column or version.status in (
+        DatasetVersion.Status.ERASED,
+        DatasetVersion.Status.REPLACED,
+    ):
         return None
     import pyarrow as pa
 

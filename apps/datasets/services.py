@@ -216,6 +216,9 @@ def dataset_version_profile(*, version_id: Any, progress: Any = None) -> dict[st
     if version.status == DatasetVersion.Status.READY and version.profile:
         # Already profiled (a redelivered job, or the demo seed profiled inline): never wipe confirmed roles.
         return {"columns": version.columns.count(), "already_profiled": True}
+    if version.status in (DatasetVersion.Status.REPLACED, DatasetVersion.Status.ERASED):
+        # Replaced (a data-subject request) or erased before its profile job ran: nothing left to profile.
+        return {"columns": 0, "no_longer_held": version.status}
     if progress:
         progress(0.1, "Profiling the file batch by batch")
     profiler = profile_version(version)  # memory: one record batch and each column's bounded state
@@ -335,6 +338,7 @@ def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: 
 
     from apps.consent.selectors import consent_state
     from apps.consent.services import pseudonym_secret
+    from apps.datasets.subjects import index_builder, subject_index_current, subject_index_store
     from apps.datasets.tables import conversion_failed, version_batches
     from workers.engine.consent import snapshot_hash
     from workers.engine.datasets.prepare import Preparation, PrepareError
@@ -364,9 +368,12 @@ def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: 
         except PrepareError as exc:
             raise refused(exc) from None
 
+        # The raw version's subject index comes from the same pass when it has none yet for this subject key.
+        raw_index = None if subject_index_current(version) else index_builder(version)
+
         def prepared() -> Any:
             try:
-                for batch in reader:
+                for batch in reader if raw_index is None else raw_index.tap(reader, version.subject_key_column):
                     yield run.apply(batch)
             except pa.ArrowInvalid as exc:
                 raise conversion_failed(version, exc) from None
@@ -396,6 +403,8 @@ def dataset_version_prepare(*, version_id: Any, actor_id: Any = None, progress: 
             consent_as_of=as_of,
             action="dataset.prepare",
         )
+    if raw_index is not None:
+        subject_index_store(version, raw_index)
     if not created:
         return {"version_id": str(child.id), "created": False}
     return {
@@ -425,11 +434,17 @@ def store_derived_version(
     encrypted as they come (a row group in memory, no plaintext on disk); ``transform`` may be a function called once
     they are all written (a spec with counts), and may raise to refuse them. Content already stored returns that
     version; a failure leaves no file and no row."""
+    from apps.datasets.subjects import index_builder, subject_index_store
     from apps.datasets.tables import write_encrypted
 
     dataset = source.dataset
     if table is not None:
         batches, schema = table.to_batches(), table.schema
+    # The subject index is built from the rows as they are written (derived versions carry pseudonyms there).
+    subject_column = source.subject_key_column if source.subject_key_column in schema.names else ""
+    index = index_builder(DatasetVersion(kind=kind, dataset=dataset)) if subject_column else None
+    if index is not None:
+        batches = index.tap(batches, subject_column)
     incoming, sha256, rows = write_encrypted(batches, schema)
     try:
         if callable(transform):
@@ -469,6 +484,8 @@ def store_derived_version(
             destination = storage_root() / child.storage_path
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(incoming.path, destination)
+            if index is not None:
+                subject_index_store(child, index, data_key=incoming.data_key)
             job = _queue_profile(actor, child)
             audit_record(
                 actor=actor,
@@ -540,22 +557,24 @@ def dataset_version_erase_expired(*, today: date | None = None) -> list[str]:
 
 
 def master_key_rotate() -> int:
-    """Re-wrap every stored data key under the first (newest) master key; one audit event for the rotation."""
-    from apps.consent.models import PseudonymKey
-    from apps.core.keys import rewrap_secret
+    """Re-wrap every stored secret under the first (newest) master key; one audit event for the rotation.
+
+    Every model field named ``wrapped_*`` holds a secret wrapped by the master key (data keys of files, pseudonym
+    keys, signing keys, webhook secrets), as text or as ASCII bytes: all are found through the app registry, so a new
+    one cannot be forgotten here and become unreadable once the old master key is retired."""
+    from apps.core.keys import rewrap_secret, wrapped_secret_fields
 
     count = 0
     with transaction.atomic():
-        for model in (DatasetVersion, PseudonymKey):
-            for row in model.objects.exclude(wrapped_key="").only("id", "wrapped_key"):
-                model.objects.filter(pk=row.pk).update(wrapped_key=rewrap_secret(row.wrapped_key))
+        for model, name in wrapped_secret_fields():
+            for pk, value in model.objects.values_list("pk", name).iterator():
+                if not value:
+                    continue
+                if isinstance(value, (bytes, memoryview)):
+                    rewrapped: str | bytes = rewrap_secret(bytes(value).decode("ascii")).encode("ascii")
+                else:
+                    rewrapped = rewrap_secret(value)
+                model.objects.filter(pk=pk).update(**{name: rewrapped})
                 count += 1
-        from apps.deployments.models import AlertWebhook
-
-        # Alert webhooks' signing secrets are wrapped the same way (kept as bytes).
-        for webhook in AlertWebhook.objects.only("id", "wrapped_secret"):
-            rewrapped = rewrap_secret(bytes(webhook.wrapped_secret).decode("ascii")).encode("ascii")
-            AlertWebhook.objects.filter(pk=webhook.pk).update(wrapped_secret=rewrapped)
-            count += 1
         audit_record(actor=None, action="keys.rotate_master", after={"rewrapped": count})
     return count

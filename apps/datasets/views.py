@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.accounts.middleware import organisation_or_404
 from apps.core import charts
 from apps.core.errors import AttestError
 from apps.core.forms import add_service_errors, chart_html
@@ -32,16 +33,9 @@ from apps.usecases.permissions import visible_to as usecases_visible_to
 COVERAGE_COLOURS = {"granted": "#2e7d32", "withdrawn": "#a4262c", "refused": "#b26a00", "unknown": "#90a4ae"}
 
 
-def _organisation(request: HttpRequest) -> Any:
-    organisation = request.organisation  # type: ignore[attr-defined]
-    if organisation is None:
-        raise Http404
-    return organisation
-
-
 @login_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    organisation = _organisation(request)
+    organisation = organisation_or_404(request)
     datasets = visible_to(request.user).filter(organisation=organisation).select_related("usecase")
     can_write = can(request.user, "change", organisation)
     form = None

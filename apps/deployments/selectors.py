@@ -173,22 +173,23 @@ def training_subjects(version: Any, rows: list[int] | None) -> set[str] | None:
 
 def privacy_inputs(deployment: Deployment, now: datetime | None = None) -> dict[str, Any]:
     """The privacy monitors' inputs for a deployment's model: how many people its training rows hold and how many of
-    them have withdrawn consent for the use case's purpose since (everyone in a prepared version had consent at its
-    snapshot, so a latest event other than "granted" is a withdrawal after it), the retention dates of the training
+    them have since withdrawn consent for the use case's purpose or been erased or rectified
+    (``apps.rights.flags.withdrawn_since_training``), the retention dates of the training
     lineage that have passed, and the dataset's privacy budget."""
-    from apps.consent.selectors import consent_state
     from apps.ethics.bindings import lineage
+    from apps.rights.flags import withdrawn_since_training
     from apps.training.models import PrivacyBudget
 
     now = now or timezone.now()
     run = deployment.model_version.training_run
     version = run.dataset_version
-    people = withdrawn = None
+    people = None
     subjects = training_subjects(version, (run.split or {}).get("train"))
     if subjects is not None:
-        state = consent_state(deployment.organisation, deployment.usecase.purpose, now, subjects)
         people = len(subjects)
-        withdrawn = sum(1 for status in state.values() if status != "granted")
+    # One count for the model page, the review page and monitoring: withdrawals among the training rows, and people
+    # erased, objecting or rectified through a data-subject request since.
+    withdrawn = withdrawn_since_training(deployment.model_version, now)
     today = timezone.localdate(now)
     passed = sorted(
         {v.retention_until.isoformat() for v in lineage(version) if v.retention_until and v.retention_until <= today}

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from apps.accounts.middleware import organisation_or_404
 from apps.accounts.models import Membership
 from apps.accounts.selectors import organisation_members, roles_in
 from apps.core.errors import AttestError, PermissionDenied
@@ -84,16 +85,9 @@ from apps.training.permissions import models_visible_to
 PAGE_SIZE = 25
 
 
-def _organisation(request: HttpRequest) -> Any:
-    organisation = getattr(request, "organisation", None)
-    if organisation is None:
-        raise Http404
-    return organisation
-
-
 def _deployments(request: HttpRequest) -> QuerySet[Deployment]:
     """Deployments the user may see, in the organisation they act in (another organisation's answer 404)."""
-    return deployment_permissions.visible_to(request.user).filter(organisation=_organisation(request))
+    return deployment_permissions.visible_to(request.user).filter(organisation=organisation_or_404(request))
 
 
 def _may_act(request: HttpRequest, obj: Any) -> bool:
@@ -136,7 +130,7 @@ def public_url(deployment: Deployment) -> str:
 
 @login_required
 def inventory(request: HttpRequest) -> HttpResponse:
-    organisation = _organisation(request)
+    organisation = organisation_or_404(request)
     base = _deployments(request).filter(status=Deployment.Status.ACTIVE)
     environments = sorted(set(base.values_list("environment", flat=True)))
     environment = request.GET.get("environment", "")
@@ -446,7 +440,7 @@ def report_request(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 
 
 def _alerts(request: HttpRequest) -> QuerySet[Alert]:
-    return alerts_visible_to(request.user).filter(organisation=_organisation(request))
+    return alerts_visible_to(request.user).filter(organisation=organisation_or_404(request))
 
 
 @login_required
@@ -593,7 +587,7 @@ def alert_assign(request: HttpRequest, alert_id: Any) -> HttpResponse:
     assignee = None
     if form.is_valid() and form.cleaned_data["assignee"]:
         # The alert is looked up in the organisation acted in (``_alerts``), so its members are that organisation's.
-        assignee = organisation_members(_organisation(request)).filter(id=form.cleaned_data["assignee"]).first()
+        assignee = organisation_members(organisation_or_404(request)).filter(id=form.cleaned_data["assignee"]).first()
         if assignee is None:
             messages.error(request, "Choose a member of the organisation.")
             return redirect("deployments:alert", alert_id=alert_id)
@@ -659,7 +653,7 @@ def alert_retrain(request: HttpRequest, alert_id: Any) -> HttpResponse:
 
 @login_required
 def feedback_list(request: HttpRequest) -> HttpResponse:
-    organisation = _organisation(request)
+    organisation = organisation_or_404(request)
     items = feedback_visible_to(request.user).filter(organisation=organisation)
     status = request.GET.get("status", "new")
     if status in Feedback.Status.values:
@@ -783,7 +777,7 @@ def feedback_submit(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 
 def _feedback(request: HttpRequest, feedback_id: Any) -> Feedback:
     return get_object_or_404(
-        feedback_visible_to(request.user).filter(organisation=_organisation(request)), id=feedback_id
+        feedback_visible_to(request.user).filter(organisation=organisation_or_404(request)), id=feedback_id
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from apps.datasets.models import DatasetVersion
 from apps.evaluation.models import Evaluation
+from apps.thirdparty.selectors import review_binding as third_party_review_binding
 from apps.training.models import ModelVersion
 from apps.usecases.models import UseCase
 
@@ -46,7 +47,7 @@ def usecase_bindings(usecase: UseCase) -> dict[str, Any]:
         # Only a plan that was set joins the digest: every review bound before plans existed (or of a use case
         # without one) keeps the digest it was bound to, instead of all turning stale at once.
         policies["monitoring"] = usecase.monitoring_plan
-    return {
+    bound: dict[str, Any] = {
         "usecase": {
             "id": str(usecase.id),
             "reference": usecase.reference,
@@ -56,6 +57,12 @@ def usecase_bindings(usecase: UseCase) -> dict[str, Any]:
         "dpia": {"revision": usecase.revision, "sha256": _digest(usecase.dpia or {})},
         "policies": {"sha256": _digest(policies)},
     }
+    third_party = list(usecase.third_party_models.all())
+    if third_party:
+        # Only a use case that records a supplier's model gets the key, so every digest bound before third-party
+        # models existed stays as it was; the board reads (and binds) each one's version and documentation hash.
+        bound["third_party_models"] = third_party_review_binding(third_party)
+    return bound
 
 
 def model_bindings(model_version: ModelVersion) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from apps.audit.services import audit_record
 from apps.core.errors import AttestError, NotFound, PermissionDenied, ValidationFailed
 from apps.core.keys import unwrap_secret, wrap_secret
 from apps.reports import content as builders
+from apps.reports import rights_content as rights_builders
 from apps.reports.models import Report, SigningIdentity
 from apps.reports.pdf import certificate_facts, embedded_evidence, new_self_signed, render_pdf, sign_pdf
 from apps.reports.pdf import signature_status as pdf_signature_status
@@ -34,10 +35,23 @@ SUBJECTS: dict[str, tuple[str, Any]] = {
     Report.Kind.AUDIT_EXTRACT: ("accounts.organisation", builders.audit_extract),
     Report.Kind.DECISION: ("ethics.reviewrequest", builders.decision),
     Report.Kind.MONITORING: ("deployments.deployment", builders.monitoring),
+    Report.Kind.COMPLIANCE: ("compliance.frameworkassessment", lambda subject: _compliance_statement(subject)),
+    # Data-subject requests (issue 15): issued and read only by those who handle requests (apps.rights.permissions).
+    Report.Kind.SUBJECT_ACCESS: ("rights.subjectrequest", rights_builders.subject_access),
+    Report.Kind.RIGHTS_CERTIFICATE: ("rights.subjectrequest", rights_builders.rights_certificate),
 }
+RIGHTS_KINDS = {Report.Kind.SUBJECT_ACCESS, Report.Kind.RIGHTS_CERTIFICATE}
+
+
+def _compliance_statement(assessment: Any) -> builders.Content:
+    from apps.compliance.statement import build  # the compliance app builds its own statement from its selectors
+
+    return build(assessment)
+
+
 # Kinds about a period of their subject (from, to): versions and supersession are per subject and period.
 PERIOD_KINDS = {Report.Kind.MONITORING}
-ISSUER_ROLES = {Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD}
+ISSUER_ROLES = {Role.ADMIN, Role.OWNER, Role.STEWARD, Role.BOARD, Role.PRIVACY}
 
 
 def report_storage_root() -> Path:
@@ -224,6 +238,11 @@ def report_request(*, actor: User, kind: str, subject: Any, period: tuple[date, 
         raise NotFound()
     if not roles & ISSUER_ROLES:
         raise PermissionDenied("Auditors read and verify reports; members of the organisation issue them.")
+    if kind in RIGHTS_KINDS:
+        from apps.rights.permissions import officer_roles
+
+        if not roles & officer_roles(organisation):
+            raise PermissionDenied("Only the privacy officer issues the reports of data-subject requests.")
     with transaction.atomic():
         Organisation.objects.select_for_update().get(pk=organisation.pk)  # serialise numbering per organisation
         version = (
@@ -430,6 +449,10 @@ def report_verify(data: bytes) -> dict[str, Any]:
             .first()
         )
     authentic = bool(issued and signature.get("valid"))
+    from apps.rights.flags import supersession_of
+
+    # A data-subject request (an erasure, a rectification) that changed the data this report embeds supersedes it.
+    by_request = supersession_of(known) if known is not None else None
     if authentic:
         verdict = "Authentic: issued by this portal, unchanged, and validly signed."
     elif known is not None:
@@ -450,4 +473,7 @@ def report_verify(data: bytes) -> dict[str, Any]:
         "report": known,
         "signature": signature,
         "superseded_by": newest if (known is not None and newest is not None and newest.pk != known.pk) else None,
+        "superseded_by_request": (
+            {"reference": by_request.request.reference, "reason": by_request.reason} if by_request else None
+        ),
     }

@@ -35,7 +35,9 @@ def _subjects(organisation: Any) -> dict[str, list[tuple[str, str]]]:
         Report.Kind.ANNEX_IV: models,
         Report.Kind.DATASHEET: [
             (str(v.id), str(v))
-            for v in DatasetVersion.objects.filter(dataset__organisation=organisation).exclude(status="erased")
+            for v in DatasetVersion.objects.filter(dataset__organisation=organisation).exclude(
+                status__in=[DatasetVersion.Status.ERASED, DatasetVersion.Status.REPLACED]
+            )
         ],
         Report.Kind.DPIA: [(str(u.id), str(u)) for u in organisation.usecases.exclude(status="draft")],
         Report.Kind.ART30: [(str(organisation.id), organisation.name)],
@@ -80,7 +82,13 @@ def library(request: HttpRequest) -> HttpResponse:
             "reports": reports.order_by("-created_at")[:300],
             "kinds": Report.Kind.choices,
             # A report about a period is issued from its subject's page, where the period is chosen.
-            "issue_kinds": [(v, label) for v, label in Report.Kind.choices if v not in services.PERIOD_KINDS],
+            # Reports of data-subject requests are issued by completing the request, and a compliance statement from
+            # its use case's framework page (where its status is seen), not from the library.
+            "issue_kinds": [
+                (v, label)
+                for v, label in Report.Kind.choices
+                if v not in services.PERIOD_KINDS and v not in services.RIGHTS_KINDS and v != Report.Kind.COMPLIANCE
+            ],
             "organisations": visible_orgs,
             "usecases": UseCase.objects.filter(organisation__in=visible_orgs).order_by("reference"),
             "models": ModelVersion.objects.filter(organisation__in=visible_orgs, non_private=False),
@@ -167,6 +175,7 @@ def verify(request: HttpRequest) -> HttpResponse:
             if report is not None and not roles_in(request.user, report.organisation):
                 result["report"] = None
                 result["superseded_by"] = None
+                result["superseded_by_request"] = None
     return render(request, "reports/verify.html", {"result": result})
 
 

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.accounts.middleware import organisation_or_404
 from apps.accounts.models import Role
 from apps.accounts.selectors import roles_in
 from apps.core import charts
@@ -26,15 +27,9 @@ from apps.training.permissions import can, models_visible_to, visible_to
 from apps.training.selectors import budget_summary, trainable_versions
 
 
-def _organisation(request: HttpRequest) -> Any:
-    if request.organisation is None:  # type: ignore[attr-defined]
-        raise Http404
-    return request.organisation  # type: ignore[attr-defined]
-
-
 @login_required
 def training_home(request: HttpRequest) -> HttpResponse:
-    organisation = _organisation(request)
+    organisation = organisation_or_404(request)
     runs = (
         visible_to(request.user)
         .filter(organisation=organisation)
@@ -57,7 +52,7 @@ def training_home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def training_new(request: HttpRequest) -> HttpResponse:
-    organisation = _organisation(request)
+    organisation = organisation_or_404(request)
     if not can(request.user, "launch", organisation):
         raise Http404
     version = get_object_or_404(trainable_versions(request.user, organisation), id=request.GET.get("version"))

@@ -55,6 +55,16 @@ class UseCaseForm(forms.Form):
     )
     risk_justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     affected_groups = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text=LIST_HELP)
+    automated_decisions = forms.BooleanField(
+        required=False,
+        label="Solely automated decisions with legal or similarly significant effects (GDPR Art. 22)",
+    )
+    ai_act_role = forms.ChoiceField(
+        choices=[("provider", "Provider"), ("deployer", "Deployer"), ("both", "Provider and deployer")],
+        initial="both",
+        label="Our role under the EU AI Act",
+        help_text="Provider: we develop the system or have it developed under our name. Deployer: we use it.",
+    )
 
     def __init__(self, *args: Any, purposes: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

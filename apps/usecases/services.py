@@ -39,10 +39,13 @@ CONTENT_FIELDS = [
     "annex_iii_area",
     "risk_justification",
     "affected_groups",
+    "automated_decisions",
+    "ai_act_role",
     "dpia",
     "fairness_policy",
     "privacy_policy",
 ]
+AI_ACT_ROLES = ("provider", "deployer", "both")
 LIST_FIELDS = {"data_subject_categories", "personal_data_categories", "recipients", "affected_groups"}
 
 
@@ -112,6 +115,10 @@ def _validate(organisation: Organisation, data: dict[str, Any], current: dict[st
         errors["annex_iii_area"] = ["A high-risk system needs its Annex III area."]
     if merged.get("risk_tier") != RiskTier.HIGH:
         merged["annex_iii_area"] = ""
+    merged["automated_decisions"] = bool(merged.get("automated_decisions"))
+    merged["ai_act_role"] = merged.get("ai_act_role") or "both"
+    if merged["ai_act_role"] not in AI_ACT_ROLES:
+        errors["ai_act_role"] = [f"must be one of {', '.join(AI_ACT_ROLES)}"]
     for field in LIST_FIELDS:
         merged[field] = _clean_list(merged.get(field) or [], field, errors)
     transfers = merged.get("third_country_transfers") or []

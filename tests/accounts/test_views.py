@@ -1,8 +1,10 @@
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from apps.accounts.middleware import SESSION_KEY
 from apps.accounts.models import AttemptCounter, Membership, Role, User
@@ -86,7 +88,8 @@ def test_a_non_admin_cannot_post_to_the_members_page(client, org, owner, steward
 
 def test_a_new_token_secret_is_shown_once(client, owner):
     client.force_login(owner)
-    page = client.post("/accounts/tokens/", {"name": "CI"}).content.decode()
+    expiry = (timezone.localdate() + timedelta(days=30)).isoformat()  # every token expires (a required field)
+    page = client.post("/accounts/tokens/", {"name": "CI", "scope": "read", "expires_at": expiry}).content.decode()
     secret = re.search(r'id="new-token-secret" value="(atk_[^"]+)"', page).group(1)
     assert len(secret) > 40
     again = client.get("/accounts/tokens/").content.decode()
@@ -101,6 +104,6 @@ def test_seed_demo_is_idempotent_and_every_printed_login_works(settings, tmp_pat
     call_command("seed_demo")
     assert (User.objects.count(), AuditEvent.objects.count()) == (users, events)
     logins = [line.split()[:2] for line in first.splitlines() if "attest-demo-" in line]
-    assert len(logins) == 9
+    assert len(logins) == 10  # eight members (a privacy officer too), the regulator, another organisation's admin
     for username, password in logins:
         assert login(Client(), username, password).status_code == 302, username

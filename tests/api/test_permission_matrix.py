@@ -6,6 +6,7 @@ Adding a route without adding it to EXPECTED fails ``test_every_route_in_the_sch
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from apps.accounts.models import Invitation, Membership, Organisation, Role
+from apps.accounts.models import Invitation, Membership, Organisation, Role, UserSession
 from apps.accounts.selectors import invitation_token_hash
 from apps.accounts.services import api_token_create, auditor_grant_create
 from apps.audit.models import AuditEvent
@@ -80,6 +81,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/tokens/"): everyone(200),
     ("POST", "/api/v1/tokens/"): everyone(201),
     ("POST", "/api/v1/tokens/{id}/revoke/"): only(ADMIN_ONLY, 404),
+    ("GET", "/api/v1/sessions/"): everyone(200),  # each person's own
+    ("POST", "/api/v1/sessions/{id}/revoke/"): only(ADMIN_ONLY, 404),  # the world's session is the admin's
     ("GET", "/api/v1/audit/events/"): everyone(200),
     ("GET", "/api/v1/audit/events/{hash}/"): only({"admin": 200, "auditor": 200, "external_auditor": 200}, 404),
     ("GET", "/api/v1/audit/events/export/"): everyone(200),
@@ -205,12 +208,61 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("GET", "/api/v1/anonymisations/{id}/"): only({p: 200 for p in IN_ORG}, 200),
     ("POST", "/api/v1/anonymisations/{id}/apply/"): only({"admin": 202, "steward": 202}, 403),
     ("GET", "/api/v1/reports/"): everyone(200),
+    # Compliance (issue 20): every role reads; admins, owners (and privacy officers) link evidence and confirm;
+    # report issuers request the statement; admins load their own frameworks.
+    ("GET", "/api/v1/compliance/frameworks/"): everyone(200),
+    ("POST", "/api/v1/compliance/frameworks/"): only({"admin": 201}, 403),
+    ("GET", "/api/v1/compliance/usecases/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("GET", "/api/v1/compliance/usecases/{id}/requirements/"): only({p: 200 for p in IN_ORG}, 200),
+    ("POST", "/api/v1/compliance/usecases/{id}/evidence/"): only({"admin": 201, "owner": 201}, 403),
+    ("POST", "/api/v1/compliance/usecases/{id}/confirm/"): only({"admin": 201, "owner": 201}, 403),
+    ("POST", "/api/v1/compliance/usecases/{id}/statement/"): only(
+        {"admin": 202, "owner": 202, "steward": 202, "board": 202}, 403
+    ),
     ("POST", "/api/v1/reports/"): only({"admin": 202, "owner": 202, "steward": 202, "board": 202}, 403),
     ("GET", "/api/v1/reports/{id}/"): only({p: 200 for p in IN_ORG}, 200),
     ("GET", "/api/v1/reports/{id}/download/"): only({p: 200 for p in IN_ORG}, 200),
     ("POST", "/api/v1/reports/verify/"): everyone(200),  # says only what the uploaded file already holds
     ("GET", "/api/v1/signing-identities/"): everyone(200),
     ("POST", "/api/v1/signing-identities/"): only({"admin": 201}, 403),
+    # Third-party models: every role reads; the use case's owner and org admins record and change them.
+    ("GET", "/api/v1/third-party-models/"): everyone(200),
+    ("POST", "/api/v1/third-party-models/"): only({"admin": 201, "owner": 201}, 403),
+    ("GET", "/api/v1/third-party-models/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("PATCH", "/api/v1/third-party-models/{id}/"): only({"admin": 200, "owner": 200}, 403),
+    ("POST", "/api/v1/third-party-models/{id}/documentation/"): only({"admin": 200, "owner": 200}, 403),
+    ("POST", "/api/v1/third-party-models/{id}/status/"): only({"admin": 200, "owner": 200}, 403),
+    # Global search: everyone searches what they may see (tests/search proves the scoping per kind).
+    ("GET", "/api/v1/search/"): everyone(200),
+    # Portfolio (issue 20): everyone of the organisation reads the inventory and the register; org admins and
+    # use-case owners (and privacy officers) record and work risks.
+    # Data-subject requests (issue 15): the privacy officer handles them; the world's organisation has none, so its
+    # org admins and data stewards do. Auditors read; owners and board members do not see requests at all (404).
+    # The world's request is untraced: deciding meets "not in the trace" (400), executing "trace not finished" (409).
+    ("GET", "/api/v1/rights/requests/"): everyone(200),
+    ("POST", "/api/v1/rights/requests/"): only({"admin": 201, "steward": 201}, 403),
+    ("GET", "/api/v1/rights/requests/{id}/"): only(
+        {"admin": 200, "steward": 200, "auditor": 200, "external_auditor": 200}, 404
+    ),
+    ("POST", "/api/v1/rights/requests/{id}/assign/"): only(
+        {"admin": 200, "steward": 200, "auditor": 403, "external_auditor": 403}, 404
+    ),
+    ("POST", "/api/v1/rights/requests/{id}/extend/"): only(
+        {"admin": 200, "steward": 200, "auditor": 403, "external_auditor": 403}, 404
+    ),
+    ("POST", "/api/v1/rights/requests/{id}/decide/"): only(
+        {"admin": 400, "steward": 400, "auditor": 403, "external_auditor": 403}, 404
+    ),
+    ("POST", "/api/v1/rights/requests/{id}/execute/"): only(
+        {"admin": 409, "steward": 409, "auditor": 403, "external_auditor": 403}, 404
+    ),
+    ("GET", "/api/v1/portfolio/inventory/"): everyone(200),
+    ("GET", "/api/v1/risk-register/"): everyone(200),
+    ("GET", "/api/v1/risks/"): everyone(200),
+    ("POST", "/api/v1/risks/"): only({"admin": 201, "owner": 201}, 403),
+    ("GET", "/api/v1/risks/{id}/"): only({p: 200 for p in IN_ORG}, 200),
+    ("PATCH", "/api/v1/risks/{id}/"): only({"admin": 200, "owner": 200}, 403),
+    ("POST", "/api/v1/risks/{id}/close/"): only({"admin": 200, "owner": 200}, 403),
 }
 
 SMALL_CSV = b"applicant_id,email,age,sex\nA-1,a@example.org,30,Male\nA-2,b@example.org,40,Female\n"
@@ -244,6 +296,13 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
     membership = Membership.objects.filter(organisation=organisation, user=steward).first()
     grant = auditor_grant_create(actor=None, organisation=organisation, user=grantee, reason="matrix")
     token, _secret = api_token_create(actor=admin, name="matrix")
+    signed_in = UserSession.objects.create(
+        user=admin,
+        key_hash=hashlib.sha256(f"matrix-{organisation.id}".encode()).hexdigest(),
+        device="Firefox on Linux",
+        signed_in_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
     invitation_token = f"matrix-invitation-{organisation.slug}"
     invitation = Invitation.objects.create(
         organisation=organisation,
@@ -433,6 +492,22 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
     )
     monitored = build_monitoring(organisation, approved, prepared, owner)
     monitored.update(build_loop(monitored["deployments"], prepared, owner))
+    from apps.thirdparty.models import ThirdPartyModel
+
+    third_party = ThirdPartyModel.objects.create(
+        organisation=organisation,
+        usecase=usecase,
+        supplier="Matrix vendor",
+        name="Matrix language model",
+        version="1",
+        intended_use="Drafting letters.",
+        created_by=owner,
+    )
+    from apps.rights.services import subject_request_register
+
+    rights_request = subject_request_register(
+        actor=admin, organisation=organisation, kind="erasure", identifier="A-1", identity_verification="ID card"
+    )
     event = AuditEvent.objects.filter(organisation=organisation).order_by("-sequence").first()
     return World(
         organisation,
@@ -444,6 +519,7 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "memberships": str(membership.id),
             "auditor-grants": str(grant.id),
             "tokens": str(token.id),
+            "sessions": str(signed_in.id),
             "invitations": str(invitation.id),
             "invitation-token": invitation_token,
             "events": event.hash,
@@ -462,8 +538,29 @@ def build_world(organisation: Organisation, admin, owner, steward, grantee) -> W
             "model-cards": str(model2.card_revisions.get().id),
             "anonymisations": str(anonymisation.id),
             "reports": str(report.id),
+            "third-party-models": str(third_party.id),
+            "risks": str(build_risk(organisation, owner, usecase).id),
+            "requests": str(rights_request.id),
             **monitored,
         },
+    )
+
+
+def build_risk(organisation: Organisation, owner, usecase: UseCase):  # type: ignore[no-untyped-def]
+    """An open risk of the organisation's register, linked to a use case. Made directly."""
+    from apps.portfolio.models import Risk
+
+    return Risk.objects.create(
+        organisation=organisation,
+        reference="RK-0001",
+        title="Supplier outage",
+        likelihood=2,
+        severity=4,
+        owner=owner,
+        treatment="accept",
+        review_on=timezone.localdate() + timedelta(days=30),
+        usecase=usecase,
+        created_by=owner,
     )
 
 
@@ -652,6 +749,16 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
             "owner": "oscar_owner",
         },
         ("PATCH", "/api/v1/usecases/{id}/"): {"title": "Renamed"},
+        ("POST", "/api/v1/risks/"): {
+            "organisation": org_id,
+            "title": "Vendor lock-in",
+            "likelihood": 3,
+            "severity": 3,
+            "treatment": "accept",
+            "review_on": (timezone.localdate() + timedelta(days=30)).isoformat(),
+        },
+        ("PATCH", "/api/v1/risks/{id}/"): {"severity": 5},
+        ("POST", "/api/v1/risks/{id}/close/"): {"note": "Contract renegotiated."},
         ("POST", "/api/v1/usecases/{id}/transition/"): {"action": "submit"},
         ("POST", "/api/v1/consent/records/"): {
             "organisation": org_id,
@@ -752,6 +859,62 @@ def request_body(method: str, path: str, world: World) -> tuple[Any, str]:
     }
     ethics_bodies[("POST", "/api/v1/dataset-versions/{id}/anonymisations/")] = {"quasi_identifiers": ["age"], "k": 2}
     ethics_bodies[("POST", "/api/v1/reports/")] = {"kind": "art30", "subject": org_id}
+    ethics_bodies[("POST", "/api/v1/compliance/usecases/{id}/evidence/")] = {
+        "framework": "gdpr",
+        "requirement": "GDPR-16",
+        "label": "Rectification procedure",
+        "url": "https://intranet.example.org/rectification",
+    }
+    ethics_bodies[("POST", "/api/v1/compliance/usecases/{id}/confirm/")] = {
+        "framework": "gdpr",
+        "requirement": "GDPR-5.1a",  # the world's use case holds a DPIA, one of its evidence kinds
+    }
+    ethics_bodies[("POST", "/api/v1/compliance/usecases/{id}/statement/")] = {"framework": "gdpr"}
+    if (method, path) == ("POST", "/api/v1/compliance/frameworks/"):
+        csv = b"id,title,evidence\nPOL-1,Human review of refusals,board_decision manual\n"
+        return {
+            "organisation": org_id,
+            "file": SimpleUploadedFile("policy.csv", csv, "text/csv"),
+            "kind": "policy",
+            "key": "our-policy",
+            "name": "Our policy",
+        }, "multipart"
+    if path.startswith("/api/v1/third-party-models/"):
+        third_party_bodies: dict[tuple[str, str], Any] = {
+            ("POST", "/api/v1/third-party-models/"): {
+                "usecase": world.ids["usecases"],
+                "supplier": "Northwind",
+                "name": "Quill",
+                "version": "2026-09",
+                "intended_use": "Drafting letters a caseworker signs.",
+            },
+            ("PATCH", "/api/v1/third-party-models/{id}/"): {"version": "2026-10"},
+            ("POST", "/api/v1/third-party-models/{id}/documentation/"): {
+                "url": "https://vendor.example/card.pdf",
+                "sha256": "a" * 64,
+            },
+            ("POST", "/api/v1/third-party-models/{id}/status/"): {"status": "suspended", "reason": "Vendor outage."},
+        }
+        if (method, path) in third_party_bodies:
+            return third_party_bodies[(method, path)], "json"
+    if path.startswith("/api/v1/rights/"):
+        rights_bodies: dict[tuple[str, str], Any] = {
+            ("POST", "/api/v1/rights/requests/"): {
+                "organisation": org_id,
+                "kind": "access",
+                "identifier": "A-2",
+                "identity_verification": "Passport",
+            },
+            ("POST", "/api/v1/rights/requests/{id}/assign/"): {"assignee": None},
+            ("POST", "/api/v1/rights/requests/{id}/extend/"): {"reason": "Many requests this month."},
+            ("POST", "/api/v1/rights/requests/{id}/decide/"): {
+                "model_version": world.ids["model-versions"],
+                "decision": "retrain",
+            },
+            ("POST", "/api/v1/rights/requests/{id}/execute/"): {},
+        }
+        if (method, path) in rights_bodies:
+            return rights_bodies[(method, path)], "json"
     if (method, path) == ("POST", "/api/v1/signing-identities/"):
         cert_pem, key_pem = signing_pair()
         return {"organisation": org_id, "certificate_pem": cert_pem, "key_pem": key_pem}, "json"

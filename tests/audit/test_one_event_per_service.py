@@ -42,6 +42,9 @@ MODULES = sorted(f"apps.{path.parent.name}.services" for path in (REPO / "apps")
     "apps.deployments.alerts",
     "apps.deployments.feedback",
     "apps.deployments.retraining",
+    "apps.datasets.subjects",
+    "apps.rights.exports",
+    "apps.rights.flags",
 ]
 
 # ------------------------------------------------------------------------------------------------ classification
@@ -58,6 +61,9 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "accounts.auditor_grant_revoke": ("auditor_grant.revoke",),
     "accounts.api_token_create": ("api_token.create",),
     "accounts.api_token_revoke": ("api_token.revoke",),
+    "accounts.user_session_revoke": ("session.revoke",),
+    "accounts.user_sessions_revoke_others": ("session.revoke_others",),
+    "accounts.member_sessions_revoke": ("session.revoke_member",),
     "accounts.user_create": ("user.create",),
     "accounts.invitation_create": ("invitation.create",),
     "accounts.invitation_revoke": ("invitation.revoke",),
@@ -76,6 +82,9 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "datasets.datasheet_save": ("datasheet.save",),
     "datasets.dataset_version_erase_expired": ("dataset.erase",),
     "datasets.master_key_rotate": ("keys.rotate_master",),
+    "subjects.versions_without_subjects": ("dataset.erase_subjects",),
+    "subjects.versions_destroy": ("dataset.destroy_replaced",),
+    "subjects.version_rectified": ("dataset.rectify",),
     "anonymisation.anonymisation_request": ("anonymisation.request",),
     "anonymisation.anonymisation_run": ("anonymisation.record",),
     "anonymisation.anonymisation_record": ("anonymisation.record",),
@@ -109,9 +118,18 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "jobs.job_cancel": ("job.cancel",),
     "jobs.job_reap_expired": ("job.failed", "job.cancelled"),
     "modelcards.modelcard_save": ("modelcard.save",),
+    "thirdparty.thirdparty_register": ("thirdparty.register",),
+    "thirdparty.thirdparty_update": ("thirdparty.update",),
+    "thirdparty.thirdparty_record_documentation": ("thirdparty.documentation",),
+    "thirdparty.thirdparty_set_status": ("thirdparty.status",),
     "reports.signing_identity_import": ("signing_identity.create",),
     "reports.report_request": ("report.request",),
     "reports.report_render": ("report.issue",),
+    "compliance.framework_upload": ("framework.upload",),
+    "compliance.evidence_link_add": ("compliance_evidence.add",),
+    "compliance.evidence_link_remove": ("compliance_evidence.remove",),
+    "compliance.requirement_confirm": ("compliance_requirement.confirm",),
+    "compliance.compliance_statement_request": ("report.request",),
     "training.training_run_request": ("training.request",),
     "training.training_run_succeed": ("training.succeed",),
     "training.training_run_stop": ("training.stop",),
@@ -149,10 +167,23 @@ AUDITED: dict[str, tuple[str, ...]] = {
     "retraining.retraining_request_launch": ("retraining.launch", "training.request"),
     "retraining.retraining_request_close": ("retraining.close",),
     "retraining.retraining_requests_follow": ("retraining.follow",),
+    "rights.subject_request_register": ("rights.register",),
+    "rights.subject_request_assign": ("rights.assign",),
+    "rights.subject_request_extend": ("rights.extend",),
+    "rights.subject_request_decide": ("rights.decide",),
+    "rights.subject_request_execute": ("rights.execute",),
+    "rights.subject_request_trace_again": ("rights.trace",),
+    "rights.subject_requests_resume_waiting": ("rights.resume",),
+    "exports.access_export_create": ("rights.export_create",),
+    "exports.export_packages_erase_expired": ("rights.export_erase",),
+    "flags.reports_supersede_for": ("rights.reports_supersede",),
     "usecases.usecase_create": ("usecase.create",),
     "usecases.usecase_update": ("usecase.update",),
     "usecases.usecase_transition": ("usecase.",),
     "usecases.usecase_tighten_gate": ("usecase.tighten_gate",),
+    "portfolio.risk_create": ("risk.create",),
+    "portfolio.risk_update": ("risk.update",),
+    "portfolio.risk_close": ("risk.close",),
 }
 
 # Batch services: one event per object changed, not per call.
@@ -162,7 +193,11 @@ BATCH = {
     "accounts.password_changed_record": "through security_event_record: one per organisation of the person",
     "accounts.api_token_create": "through security_event_record: one per organisation of the person",
     "accounts.api_token_revoke": "through security_event_record: one per organisation of the person",
+    "accounts.user_session_revoke": "through security_event_record: one per organisation of the person",
+    "accounts.user_sessions_revoke_others": "through security_event_record: one per organisation of the person",
+    "accounts.member_sessions_revoke": "through security_event_record: one per organisation of the member",
     "datasets.dataset_version_erase_expired": "one per version erased",
+    "exports.export_packages_erase_expired": "one per access export erased",
     "ethics.reviews_supersede_stale": "one per open review whose bindings changed",
     "ethics.reviews_decide_due": "one per waiver and per review the due date decides",
     "ethics.reviews_remind_due": "one per review whose members are reminded",
@@ -172,6 +207,7 @@ BATCH = {
     "alerts.alerts_check_governance": "one per deployment whose governance alerts opened, escalated or cleared",
     "feedback.feedback_erase_expired": "one per organisation whose expired feedback it erased",
     "retraining.retraining_requests_follow": "one per request whose status or review moved",
+    "rights.subject_requests_resume_waiting": "one per waiting request it sends on (its training runs ended)",
     "retraining.retraining_request_launch": "two aggregates: the training run it requests (training.request, with "
     "its budget reservation, by the training service) and the request it links (retraining.launch)",
 }
@@ -236,6 +272,27 @@ NOT_AUDITED: dict[str, str] = {
     "anonymisation.default_config": "a read: the form's starting settings",
     "anonymisation.parse_hierarchy_csv": "pure parsing of an upload",
     "anonymisation.parse_population_csv": "pure parsing of an upload",
+    "subjects.live_versions": "a read",
+    "subjects.index_path": "a path",
+    "subjects.holds_identifiers": "pure function of the version's kind",
+    "subjects.index_builder": "pure: an empty in-memory index builder",
+    "subjects.subject_index_store": "a derived lookup file of content whose upload or derivation is audited",
+    "subjects.subject_index_current": "a read",
+    "subjects.subject_index_build": "a derived lookup file of content whose upload or derivation is audited",
+    "subjects.subject_index_ensure": "a derived lookup file of content whose upload or derivation is audited",
+    "subjects.versions_holding": "a read of the indexes (the rights trace job records the trace)",
+    "subjects.positions_in_version": "a read of one version's index",
+    "subjects.personal_columns": "a read",
+    "subjects.subject_rows": "a read of a person's rows (the access export records it)",
+    "exports.access_facts": "a read (what the access summary prints)",
+    "exports.logic_information": "a read of the model's evaluation",
+    "exports.export_package_bytes": "a read: the officer's download of a package whose creation is audited",
+    "flags.changed_by_requests": "a read",
+    "flags.withdrawn_in_training_rows": "a read of the consent records and the training version's index",
+    "flags.withdrawn_pseudonyms": "a read",
+    "flags.withdrawn_since_training": "a read",
+    "flags.flag_for": "a read",
+    "flags.supersession_of": "a read",
 }
 
 # A call whose own event is followed, in the same call, by another service's events: another aggregate's change, made
@@ -243,6 +300,11 @@ NOT_AUDITED: dict[str, str] = {
 CASCADES: dict[str, str] = {
     "datasets.datasheet_save": "ethics.reviews_supersede_stale",
     "modelcards.modelcard_save": "ethics.reviews_supersede_stale",
+    # A third-party model's identity, version, documentation hash and status are bound by its use case's reviews.
+    "thirdparty.thirdparty_register": "ethics.reviews_supersede_stale",
+    "thirdparty.thirdparty_update": "ethics.reviews_supersede_stale",
+    "thirdparty.thirdparty_record_documentation": "ethics.reviews_supersede_stale",
+    "thirdparty.thirdparty_set_status": "ethics.reviews_supersede_stale",
     "usecases.usecase_tighten_gate": "ethics.reviews_supersede_stale",
     "evaluation.evaluation_record": "ethics.reviews_supersede_stale",
     # On a review whose bindings changed: the supersession is recorded, then the act is refused (no event of its own).
@@ -265,6 +327,9 @@ CASCADES: dict[str, str] = {
 SIDE_MODULES = {"anonymisation": "apps.datasets.anonymisation", "mitigation": "apps.evaluation.mitigation"}
 SIDE_MODULES.update(
     {
+        "exports": "apps.rights.exports",
+        "flags": "apps.rights.flags",
+        "subjects": "apps.datasets.subjects",
         "alerts": "apps.deployments.alerts",
         "feedback": "apps.deployments.feedback",
         "retraining": "apps.deployments.retraining",
@@ -590,6 +655,45 @@ def _(w):
     return Call(lambda: api_token_revoke(actor=w.owner, token=ApiToken.objects.get(pk=token.pk)))
 
 
+def _tracked_session(user):
+    """A real database session of ``user`` and its tracking row (apps/accounts/sessions.py)."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from apps.accounts.models import UserSession
+    from apps.accounts.sessions import session_key_hash
+
+    store = SessionStore()
+    store.create()
+    now = timezone.now()
+    return UserSession.objects.create(
+        user=user, key_hash=session_key_hash(store.session_key), signed_in_at=now, last_seen_at=now
+    )
+
+
+@case("accounts.user_session_revoke")
+def _(w):
+    from apps.accounts.services import user_session_revoke
+
+    row = _tracked_session(w.owner)
+    return Call(lambda: user_session_revoke(actor=w.owner, user_session=row))
+
+
+@case("accounts.user_sessions_revoke_others")
+def _(w):
+    from apps.accounts.services import user_sessions_revoke_others
+
+    keep, _other = _tracked_session(w.owner), _tracked_session(w.owner)
+    return Call(lambda: user_sessions_revoke_others(actor=w.owner, current_key_hash=keep.key_hash))
+
+
+@case("accounts.member_sessions_revoke")
+def _(w):
+    from apps.accounts.services import member_sessions_revoke
+
+    _tracked_session(w.owner)
+    return Call(lambda: member_sessions_revoke(actor=w.admin_user, organisation=w.org, member=w.owner))
+
+
 @case("accounts.user_create")
 def _(w):
     from apps.accounts.services import user_create
@@ -775,6 +879,45 @@ def _(w):
 
     w.prepared_version  # noqa: B018 - keys to re-wrap
     return Call(master_key_rotate)
+
+
+def _pseudonym_of(w, person: str) -> str:
+    from apps.consent.services import pseudonym_secret
+    from workers.engine.consent import pseudonymise
+
+    return pseudonymise(person, pseudonym_secret(w.org))
+
+
+@case("subjects.versions_without_subjects")
+def _(w):
+    from apps.datasets.subjects import versions_without_subjects
+
+    w.prepared_version  # noqa: B018 - the raw and prepared versions hold the person
+    key = _pseudonym_of(w, "A-00002")
+    return Call(
+        lambda: versions_without_subjects(actor=w.steward, organisation=w.org, pseudonyms=[key], reason={"r": "x"})
+    )
+
+
+@case("subjects.versions_destroy")
+def _(w):
+    from apps.datasets.subjects import versions_destroy, versions_without_subjects
+
+    w.prepared_version  # noqa: B018 - the raw and prepared versions hold the person
+    key = _pseudonym_of(w, "A-00002")
+    replacements = versions_without_subjects(actor=w.steward, organisation=w.org, pseudonyms=[key], reason={})
+    return Call(lambda: versions_destroy(replacements, actor=w.steward))
+
+
+@case("subjects.version_rectified")
+def _(w):
+    from apps.datasets.subjects import version_rectified
+
+    version = w.prepared_version
+    key = _pseudonym_of(w, "A-00002")
+    return Call(
+        lambda: version_rectified(actor=w.steward, version=version, pseudonym=key, corrections={"age": 40}, reason={})
+    )
 
 
 # --------------------------------------------------------------------------------------------------- anonymisation
@@ -1188,6 +1331,49 @@ def _(w):
 # ------------------------------------------------------------------------------------------------------ modelcards
 
 
+# ----------------------------------------------------------------------------------------------------- thirdparty
+
+THIRD_PARTY = {"supplier": "Northwind", "name": "Quill", "version": "1", "intended_use": "Drafting letters."}
+
+
+@case("thirdparty.thirdparty_register")
+def _(w):
+    from apps.thirdparty.services import thirdparty_register
+
+    usecase = w.draft
+    return Call(lambda: thirdparty_register(actor=w.owner, usecase=usecase, data=dict(THIRD_PARTY)))
+
+
+def _third_party(w):
+    from apps.thirdparty.services import thirdparty_register
+
+    return thirdparty_register(actor=w.owner, usecase=w.draft, data=dict(THIRD_PARTY))
+
+
+@case("thirdparty.thirdparty_update")
+def _(w):
+    from apps.thirdparty.services import thirdparty_update
+
+    model = _third_party(w)
+    return Call(lambda: thirdparty_update(actor=w.owner, model=model, data={"version": "2"}))
+
+
+@case("thirdparty.thirdparty_record_documentation")
+def _(w):
+    from apps.thirdparty.services import thirdparty_record_documentation
+
+    model = _third_party(w)
+    return Call(lambda: thirdparty_record_documentation(actor=w.owner, model=model, content=b"model card"))
+
+
+@case("thirdparty.thirdparty_set_status")
+def _(w):
+    from apps.thirdparty.services import thirdparty_set_status
+
+    model = _third_party(w)
+    return Call(lambda: thirdparty_set_status(actor=w.owner, model=model, status="suspended", reason="Outage."))
+
+
 @case("modelcards.modelcard_save")
 def _(w):
     from apps.modelcards.services import modelcard_save
@@ -1215,6 +1401,67 @@ def _(w):
     from apps.reports.services import report_request
 
     return Call(lambda: report_request(actor=w.admin_user, kind="art30", subject=w.org))
+
+
+# ------------------------------------------------------------------------------------------------------ compliance
+
+COMPLIANCE_CSV = b"id,title,evidence\nPOL-1,Human review of refusals,board_decision manual\n"
+
+
+@case("compliance.framework_upload")
+def _(w):
+    from apps.compliance.services import framework_upload
+
+    return Call(
+        lambda: framework_upload(
+            actor=w.admin_user, organisation=w.org, data=COMPLIANCE_CSV, filename="p.csv", key="policy", name="P"
+        )
+    )
+
+
+def _compliance_link(w):
+    from apps.compliance.services import evidence_link_add
+
+    return evidence_link_add(
+        actor=w.owner,
+        usecase=w.draft,
+        framework_key="gdpr",
+        requirement_code="GDPR-16",
+        label="Procedure",
+        url="https://intranet.example.org/rectification",
+    )
+
+
+@case("compliance.evidence_link_add")
+def _(w):
+    w.draft  # noqa: B018 - the use case exists before the call
+    return Call(lambda: _compliance_link(w))
+
+
+@case("compliance.evidence_link_remove")
+def _(w):
+    from apps.compliance.services import evidence_link_remove
+
+    link = _compliance_link(w)
+    return Call(lambda: evidence_link_remove(actor=w.owner, link=link))
+
+
+@case("compliance.requirement_confirm")
+def _(w):
+    from apps.compliance.services import requirement_confirm
+
+    usecase = w.draft
+    return Call(
+        lambda: requirement_confirm(actor=w.owner, usecase=usecase, framework_key="gdpr", requirement_code="GDPR-35")
+    )
+
+
+@case("compliance.compliance_statement_request")
+def _(w):
+    from apps.compliance.services import compliance_statement_request
+
+    usecase = w.draft
+    return Call(lambda: compliance_statement_request(actor=w.owner, usecase=usecase, framework_key="gdpr"))
 
 
 @case("reports.report_render")
@@ -1260,6 +1507,48 @@ def _(w):
     job_fail(job=job, code="invalid", message="The data changed.")
     job.refresh_from_db()
     return Call(lambda: training_run_stop(run=run, job=job, spent=None, composed=None))
+
+
+# ------------------------------------------------------------------------------------------------------- portfolio
+
+
+def _risk_data(w, **overrides):
+    data = {
+        "title": "Supplier outage",
+        "likelihood": 2,
+        "severity": 4,
+        "treatment": "accept",
+        "review_on": timezone.localdate() + timedelta(days=30),
+    }
+    return {**data, **overrides}
+
+
+def _no_risk_text(result, events):
+    logged = json.dumps([event.before for event in events] + [event.after for event in events])
+    assert "Supplier outage" not in logged and "Contract renegotiated" not in logged
+
+
+@case("portfolio.risk_create")
+def _(w):
+    from apps.portfolio.services import risk_create
+
+    return Call(lambda: risk_create(actor=w.owner, organisation=w.org, data=_risk_data(w)), check=_no_risk_text)
+
+
+@case("portfolio.risk_update")
+def _(w):
+    from apps.portfolio.services import risk_create, risk_update
+
+    risk = risk_create(actor=w.owner, organisation=w.org, data=_risk_data(w))
+    return Call(lambda: risk_update(actor=w.owner, risk=risk, data={"severity": 5}), check=_no_risk_text)
+
+
+@case("portfolio.risk_close")
+def _(w):
+    from apps.portfolio.services import risk_close, risk_create
+
+    risk = risk_create(actor=w.owner, organisation=w.org, data=_risk_data(w))
+    return Call(lambda: risk_close(actor=w.owner, risk=risk, note="Contract renegotiated."), check=_no_risk_text)
 
 
 # -------------------------------------------------------------------------------------------------------- usecases
@@ -1800,6 +2089,123 @@ def _(w):
     candidate = report_trained(request.training_run, seed=2)  # the worker's report, then its evaluation's
     review_request_deployment(actor=w.owner, model_version=candidate)
     return Call(retraining_requests_follow, expect=len)
+
+
+# ---------------------------------------------------------------------------------------------------------- rights
+
+
+def rights_request(w, kind="erasure", traced=True):
+    """A privacy officer's request for applicant A-00007 (in the world's 300 rows), traced through the real job."""
+    from apps.rights.services import subject_request_register
+    from tests.conftest import run_inline
+
+    officer = make_user("rights_officer", organisation=w.org, roles=(Role.PRIVACY,))
+    request = subject_request_register(
+        actor=officer, organisation=w.org, kind=kind, identifier="A-00007", identity_verification="ID card"
+    )
+    if traced:
+        run_inline(request.trace_job)
+        request.refresh_from_db()
+    return officer, request
+
+
+def _names_job(request, events):
+    assert events[0].after["job"] and "A-00007" not in json.dumps([e.after for e in events])
+
+
+@case("rights.subject_request_register")
+def _(w):
+    from apps.rights.services import subject_request_register
+
+    officer = make_user("rights_officer", organisation=w.org, roles=(Role.PRIVACY,))
+    return Call(
+        lambda: subject_request_register(
+            actor=officer, organisation=w.org, kind="access", identifier="A-00007", identity_verification="Letter"
+        ),
+        check=_names_job,
+    )
+
+
+@case("rights.subject_request_assign")
+def _(w):
+    from apps.rights.services import subject_request_assign
+
+    officer, request = rights_request(w, traced=False)
+    return Call(lambda: subject_request_assign(actor=officer, request=request, assignee=officer))
+
+
+@case("rights.subject_request_extend")
+def _(w):
+    from apps.rights.services import subject_request_extend
+
+    officer, request = rights_request(w, traced=False)
+    return Call(lambda: subject_request_extend(actor=officer, request=request, reason="Complex request"))
+
+
+@case("rights.subject_request_decide")
+def _(w):
+    from apps.rights.services import subject_request_decide
+
+    model = w.model  # trained on the prepared version that holds A-00007
+    officer, request = rights_request(w)
+    return Call(lambda: subject_request_decide(actor=officer, request=request, model_version=model, decision="keep_dp"))
+
+
+@case("rights.subject_request_execute")
+def _(w):
+    from apps.rights.services import subject_request_execute
+
+    officer, request = rights_request(w, kind="objection")
+    return Call(lambda: subject_request_execute(actor=officer, request=request))
+
+
+@case("rights.subject_request_trace_again")
+def _(w):
+    from apps.rights.services import subject_request_trace_again
+
+    officer, request = rights_request(w, kind="access")
+    return Call(lambda: subject_request_trace_again(actor=officer, request=request))
+
+
+@case("rights.subject_requests_resume_waiting")
+def _(w):
+    from apps.rights.models import SubjectRequest
+    from apps.rights.services import subject_requests_resume_waiting
+
+    _officer, request = rights_request(w, kind="objection")
+    SubjectRequest.objects.filter(pk=request.pk).update(status=SubjectRequest.Status.WAITING)
+    return Call(subject_requests_resume_waiting, expect=1)
+
+
+def _no_identifier(request, events):
+    assert "A-00007" not in json.dumps([e.after for e in events])
+
+
+@case("exports.access_export_create")
+def _(w):
+    from apps.rights.exports import access_export_create
+
+    w.prepared_version  # noqa: B018 - the raw and prepared versions hold A-00007's rows
+    officer, request = rights_request(w, kind="access")
+    return Call(lambda: access_export_create(actor=officer, request=request), check=_no_identifier)
+
+
+@case("exports.export_packages_erase_expired")
+def _(w):
+    from apps.rights.exports import access_export_create, export_packages_erase_expired
+
+    officer, request = rights_request(w, kind="access")
+    package = access_export_create(actor=officer, request=request)
+    return Call(lambda: export_packages_erase_expired(now=package.expires_at + timedelta(seconds=1)), expect=1)
+
+
+@case("flags.reports_supersede_for")
+def _(w):
+    from apps.rights.flags import reports_supersede_for
+
+    version = w.prepared_version
+    officer, request = rights_request(w, kind="erasure")
+    return Call(lambda: reports_supersede_for(actor=officer, request=request, versions=[version]))
 
 
 # ------------------------------------------------------------------------------------------------------- the rule

@@ -317,7 +317,42 @@ def make_alert_webhook(w):
     return job, w["admin"], reverse("jobs:detail", args=[job.id]), reverse("api:job-detail", args=[job.id])
 
 
+def _rights_request(w, kind):
+    from apps.rights.services import subject_request_register
+
+    w["n"][0] += 1
+    return subject_request_register(
+        actor=w["steward"],  # the world's organisation has no privacy officer: its stewards handle requests
+        organisation=w["org"],
+        kind=kind,
+        identifier=f"A-{w['n'][0]:05d}",
+        identity_verification="ID card",
+    )
+
+
+def make_rights_trace(w):
+    request = _rights_request(w, "access")
+    return (
+        request.trace_job,
+        w["steward"],
+        reverse("rights:detail", args=[request.id]),
+        reverse("api:job-detail", args=[request.trace_job_id]),
+    )
+
+
+def make_rights_execute(w):
+    from apps.rights.services import subject_request_execute
+
+    request = _rights_request(w, "objection")
+    run_inline(request.trace_job)
+    request.refresh_from_db()
+    job = subject_request_execute(actor=w["steward"], request=request)
+    return job, w["steward"], reverse("rights:detail", args=[request.id]), reverse("api:job-detail", args=[job.id])
+
+
 MAKERS = {
+    "rights_trace": make_rights_trace,
+    "rights_execute": make_rights_execute,
     "diagnostics": make_diagnostics,
     "alert_webhook": make_alert_webhook,
     "deployment_scoring": make_deployment_scoring,
@@ -385,3 +420,7 @@ def test_every_failure_path_shows_on_the_page_and_the_api_and_stops_polling(kind
             assert PrivacyBudget.objects.get().reserved == 0  # the reservation is released (no step ran)
         if kind == "consent_import":
             assert not import_file_path(world["consent_import"]).exists()  # raw external ids never outlive a job
+        if kind == "rights_execute":
+            from apps.rights.models import SubjectRequest
+
+            assert SubjectRequest.objects.get(execute_job=job).status == "open"  # open again, with the reason

@@ -24,7 +24,7 @@ def test_the_auditor_downloads_and_verifies_the_demo_models_reports(page, live_s
     login(page, live_server, "auditor", "attest-demo-auditor-2026")
     page.get_by_role("link", name="Reports").first.click()
     assert page.evaluate(UNLABELLED_CONTROLS_JS) == []
-    page.get_by_label("Model").select_option(str(model.id))
+    page.get_by_label("Model", exact=True).select_option(str(model.id))
     page.get_by_role("button", name="Filter").click()
     links = page.get_by_role("link", name=".pdf")
     names = {links.nth(i).inner_text().removesuffix(".pdf") for i in range(links.count())}

@@ -18,7 +18,7 @@ from tests.fixtures.browser import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-ROLES = ["admin", "owner", "steward", "board1", "auditor"]
+ROLES = ["admin", "owner", "steward", "board1", "auditor", "privacy"]
 NAV_JS = """() => [...document.querySelectorAll('nav.main-nav a, .header-tools a')]
   .map(a => a.getAttribute('href')).filter(h => h && h.startsWith('/') && !h.startsWith('/api/'))"""
 
@@ -29,6 +29,7 @@ def object_pages() -> list[str]:
     organisation = {"organisation__slug": "mods"}
     if usecase := UseCase.objects.filter(**organisation).first():
         pages += [f"/usecases/{usecase.id}/", f"/usecases/{usecase.id}/dpia/"]
+        pages += [f"/compliance/usecases/{usecase.id}/eu-ai-act/", "/compliance/frameworks/gdpr/"]
     if dataset := Dataset.objects.filter(**organisation).first():
         pages.append(f"/datasets/{dataset.id}/")
     for version in DatasetVersion.objects.filter(dataset__organisation__slug="mods").exclude(status="erased")[:3]:
@@ -49,6 +50,16 @@ def object_pages() -> list[str]:
         pages.append(f"/reports/{report.id}/")
     if job := Job.objects.filter(**organisation).first():
         pages.append(f"/jobs/{job.id}/")
+    from apps.rights.models import SubjectRequest
+
+    for subject_request in SubjectRequest.objects.filter(**organisation)[:2]:  # the open access, the erasure done
+        pages.append(f"/rights/{subject_request.id}/")
+    pages.append("/rights/register/")
+    from apps.thirdparty.models import ThirdPartyModel
+
+    if third_party := ThirdPartyModel.objects.filter(**organisation).first():
+        pages += ["/third-party/", f"/third-party/{third_party.id}/"]
+    pages.append("/search/?q=benefit")  # results of several kinds, grouped
     return pages + ["/reviews/board/", "/reports/verify/", "/reports/signing/"]
 
 

@@ -51,7 +51,8 @@ def test_an_outsider_sees_only_their_own_organisation(page, live_server, org, ou
 
 
 @pytest.mark.parametrize(
-    "path", ["/accounts/login/", "/accounts/members/", "/accounts/tokens/", "/audit/", "/usecases/new/"]
+    "path",
+    ["/accounts/login/", "/accounts/members/", "/accounts/tokens/", "/accounts/sessions/", "/audit/", "/usecases/new/"],
 )
 def test_forms_have_labels_for_every_control(page, live_server, admin_user, owner, path):
     if path != "/accounts/login/":

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, Role
+from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, Role, UserSession
 
 
 class OrganisationSerializer(serializers.ModelSerializer):
@@ -114,12 +114,33 @@ class InvitationAcceptedSerializer(serializers.Serializer):
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "scope", "created_at", "last_used_at", "expires_at", "revoked_at"]
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Defaults to 90 days from now (ATTEST_API_TOKEN_DEFAULT_DAYS); at most 365 days.",
+    )
+    scope = serializers.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        default=ApiToken.Scope.READ_WRITE,
+        help_text="read: GET, HEAD and OPTIONS only; any other method answers 403 token_read_only.",
+    )
+
+
+class UserSessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField(help_text="Whether this is the session making the request.")
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "device", "network", "signed_in_at", "last_seen_at", "current"]
+
+    def get_current(self, row: UserSession) -> bool:
+        return bool(self.context.get("current_key_hash")) and row.key_hash == self.context["current_key_hash"]
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):

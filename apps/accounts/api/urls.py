@@ -10,6 +10,7 @@ from apps.accounts.api.views import (
     MembershipViewSet,
     MeView,
     OrganisationViewSet,
+    UserSessionViewSet,
 )
 
 router = SimpleRouter()
@@ -18,4 +19,5 @@ router.register("memberships", MembershipViewSet, basename="membership")
 router.register("auditor-grants", AuditorGrantViewSet, basename="auditor-grant")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("sessions", UserSessionViewSet, basename="session")
 urlpatterns = [path("me/", MeView.as_view(), name="me"), *router.urls]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import logout as auth_logout
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -25,10 +26,18 @@ from apps.accounts.api.serializers import (
     MeSerializer,
     OrganisationSerializer,
     OrganisationUpdateSerializer,
+    UserSessionSerializer,
 )
-from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, User
+from apps.accounts.models import ApiToken, AuditorGrant, Invitation, Membership, Organisation, User, UserSession
 from apps.accounts.permissions import can, visible_to
-from apps.accounts.selectors import invitation_by_token, organisation_members, organisations_visible_to, roles_in
+from apps.accounts.selectors import (
+    invitation_by_token,
+    organisation_members,
+    organisations_visible_to,
+    roles_in,
+    sessions_of,
+)
+from apps.accounts.sessions import session_key_hash
 from apps.core.errors import InvalidState, PermissionDenied, ValidationFailed
 
 
@@ -202,3 +211,29 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def revoke(self, request: Request, pk: str) -> Response:
         token = services.api_token_revoke(actor=request.user, token=self.get_object())
         return Response(ApiTokenSerializer(token).data)
+
+
+class UserSessionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The caller's own signed-in browser sessions (never anyone else's); revoking one signs that browser out."""
+
+    serializer_class = UserSessionSerializer
+    queryset = UserSession.objects.none()  # for the schema's path parameter type; requests use get_queryset
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return sessions_of(self.request.user)
+
+    def get_serializer_context(self):  # type: ignore[no-untyped-def]
+        session = getattr(self.request, "session", None)
+        key = session.session_key if session is not None else None
+        return {**super().get_serializer_context(), "current_key_hash": session_key_hash(key) if key else ""}
+
+    @extend_schema(request=None, responses={200: UserSessionSerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str) -> Response:
+        row = self.get_object()
+        data = self.get_serializer(row).data
+        services.user_session_revoke(actor=request.user, user_session=row)
+        if data["current"]:
+            # The session making this call is gone: flush it so the end of the request saves nothing into it.
+            auth_logout(request._request)
+        return Response(data)

@@ -4,20 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_invitations_attempt_counters'),
+        ("accounts", "0003_invitations_attempt_counters"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='invitation',
-            name='role',
-            field=models.CharField(choices=[('admin', 'Org admin'), ('owner', 'Use-case owner'), ('steward', 'Data steward'), ('board', 'Ethics board member'), ('auditor', 'Auditor'), ('privacy', 'Privacy officer')], max_length=16),
+            model_name="invitation",
+            name="role",
+            field=models.CharField(
+                choices=[
+                    ("admin", "Org admin"),
+                    ("owner", "Use-case owner"),
+                    ("steward", "Data steward"),
+                    ("board", "Ethics board member"),
+                    ("auditor", "Auditor"),
+                    ("privacy", "Privacy officer"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AlterField(
-            model_name='membership',
-            name='role',
-            field=models.CharField(choices=[('admin', 'Org admin'), ('owner', 'Use-case owner'), ('steward', 'Data steward'), ('board', 'Ethics board member'), ('auditor', 'Auditor'), ('privacy', 'Privacy officer')], max_length=16),
+            model_name="membership",
+            name="role",
+            field=models.CharField(
+                choices=[
+                    ("admin", "Org admin"),
+                    ("owner", "Use-case owner"),
+                    ("steward", "Data steward"),
+                    ("board", "Ethics board member"),
+                    ("auditor", "Auditor"),
+                    ("privacy", "Privacy officer"),
+                ],
+                max_length=16,
+            ),
         ),
     ]

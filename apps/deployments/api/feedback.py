@@ -78,7 +78,7 @@ class TriageSerializer(serializers.Serializer):
     response = serializers.CharField(required=False, allow_blank=True, max_length=services.RESPONSE_MAX, default="")
 
 
-class CloseSerializer(serializers.Serializer):
+class FeedbackCloseSerializer(serializers.Serializer):
     response = serializers.CharField(required=False, allow_blank=True, max_length=services.RESPONSE_MAX, default="")
 
 
@@ -141,10 +141,10 @@ class FeedbackViewSet(
         )
         return Response(self.get_serializer(item).data)
 
-    @extend_schema(request=CloseSerializer, responses={200: FeedbackSerializer})
+    @extend_schema(request=FeedbackCloseSerializer, responses={200: FeedbackSerializer})
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str) -> Response:
-        payload = CloseSerializer(data=request.data)
+        payload = FeedbackCloseSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         item = services.feedback_close(
             actor=request.user, feedback=self.get_object(), response=payload.validated_data.get("response", "")

@@ -4,15 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reports', '0003_monitoring_report'),
+        ("reports", "0003_monitoring_report"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='report',
-            name='kind',
-            field=models.CharField(choices=[('model_card', 'Model card'), ('datasheet', 'Datasheet'), ('dpia', 'Data protection impact assessment'), ('art30', 'GDPR Art. 30 record of processing'), ('annex_iv', 'EU AI Act Annex IV technical documentation'), ('decision', 'Ethics decision record'), ('audit_extract', 'Audit-trail extract'), ('monitoring', 'Post-market monitoring report'), ('subject_access', 'Data-subject access summary'), ('rights_certificate', 'Data-subject request completion certificate'), ('compliance', 'Compliance statement')], max_length=32),
+            model_name="report",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("model_card", "Model card"),
+                    ("datasheet", "Datasheet"),
+                    ("dpia", "Data protection impact assessment"),
+                    ("art30", "GDPR Art. 30 record of processing"),
+                    ("annex_iv", "EU AI Act Annex IV technical documentation"),
+                    ("decision", "Ethics decision record"),
+                    ("audit_extract", "Audit-trail extract"),
+                    ("monitoring", "Post-market monitoring report"),
+                    ("subject_access", "Data-subject access summary"),
+                    ("rights_certificate", "Data-subject request completion certificate"),
+                    ("compliance", "Compliance statement"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -39,6 +39,8 @@ class UseCaseSerializer(serializers.ModelSerializer):
             "annex_iii_area",
             "risk_justification",
             "affected_groups",
+            "automated_decisions",
+            "ai_act_role",
             "dpia",
             "fairness_policy",
             "privacy_policy",
@@ -76,6 +78,8 @@ class UseCaseWriteSerializer(serializers.Serializer):
     annex_iii_area = serializers.CharField(required=False, allow_blank=True)
     risk_justification = serializers.CharField(required=False, allow_blank=True)
     affected_groups = serializers.ListField(child=serializers.CharField(), required=False)
+    automated_decisions = serializers.BooleanField(required=False)
+    ai_act_role = serializers.ChoiceField(choices=["provider", "deployer", "both"], required=False)
     dpia = serializers.DictField(required=False)
     fairness_policy = serializers.DictField(required=False)
     privacy_policy = serializers.DictField(required=False)

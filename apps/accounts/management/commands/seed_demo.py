@@ -39,6 +39,7 @@ DEMO_USERS: list[tuple[str, str, tuple[str, ...], str]] = [
     ("board2", "Bernd Board", (Role.BOARD,), "attest-demo-board2-2026"),
     ("board3", "Beatriz Board", (Role.BOARD,), "attest-demo-board3-2026"),
     ("auditor", "Aidan Auditor", (Role.AUDITOR,), "attest-demo-auditor-2026"),
+    ("privacy", "Priya Privacy", (Role.PRIVACY,), "attest-demo-privacy-2026"),
 ]
 REGULATOR = ("regulator", "Rania Regulator", "attest-demo-regulator-2026")
 OTHER_ADMIN = ("northshire", "Nia Northshire", "attest-demo-northshire-2026")

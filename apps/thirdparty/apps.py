@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ThirdPartyConfig(AppConfig):
+    name = "apps.thirdparty"
+    label = "thirdparty"
+    verbose_name = "Third-party models"
