@@ -273,6 +273,7 @@ NOT_AUDITED: dict[str, str] = {
     "anonymisation.parse_hierarchy_csv": "pure parsing of an upload",
     "anonymisation.parse_population_csv": "pure parsing of an upload",
     "subjects.live_versions": "a read",
+    "subjects.version_files_discard": "removes files of versions whose creation rolled back: nothing happened",
     "subjects.index_path": "a path",
     "subjects.holds_identifiers": "pure function of the version's kind",
     "subjects.index_builder": "pure: an empty in-memory index builder",
