@@ -71,8 +71,10 @@ def typed_value(value: Any, column: str, kind: pa.DataType) -> pa.Scalar:
         if isinstance(value, str) and not pa.types.is_string(kind) and not pa.types.is_large_string(kind):
             return pc.cast(pa.scalar(value), kind)
         return pa.scalar(value, type=kind)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
-        raise CorrectionError(f"{value!r} is not a valid {kind} for column {column!r}: {exc}", column) from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+        # Neither the value nor Arrow's message (which quotes it) goes into the error: it is personal data, and the
+        # error is kept on the job and the request.
+        raise CorrectionError(f"The corrected value is not a valid {kind} for column {column!r}.", column) from None
 
 
 def rows_replaced(
